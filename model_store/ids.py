@@ -1,0 +1,30 @@
+"""Fit ids: sha256 of canonical JSON of what determines a fit; validated before any path is built."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import Any
+
+from speclet_core.errors import StoreError
+
+FIT_ID_RE = re.compile(r"^[0-9a-f]{64}$")
+
+
+def canonical_json(obj: Any) -> str:
+    """JSON with sorted keys and no whitespace: the same object gives the same text on any machine."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+
+
+def compute_fit_id(identity: dict[str, Any]) -> str:
+    """sha256 hex of the canonical JSON of a fit's identity."""
+    return hashlib.sha256(canonical_json(identity).encode("ascii")).hexdigest()
+
+
+def check_fit_id(fit_id: str) -> str:
+    """Return ``fit_id`` if it is 64 lowercase hex digits, else raise (no paths from user text)."""
+    if not isinstance(fit_id, str) or not FIT_ID_RE.fullmatch(fit_id):
+        shown = repr(fit_id)[:80]
+        raise StoreError(f"invalid fit id {shown}: expected 64 hexadecimal characters (a sha256)")
+    return fit_id

@@ -1,0 +1,80 @@
+"""Frozen, validated records that cross boundaries (page → core, CLI → queue → worker → store).
+
+Field descriptions double as widget help text.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from model_store.ids import compute_fit_id
+
+
+class FitMethod(StrEnum):
+    NUTS = "nuts"  # full MCMC
+    QUICK = "quick"  # approximate (ADVI / Pathfinder): a first look, never exact
+
+
+class Backend(StrEnum):
+    NUTPIE = "nutpie"
+    PYMC = "pymc"
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class SamplerSettings(_Record):
+    method: FitMethod = Field(FitMethod.NUTS, description="Full NUTS sampling, or a quick approximate fit for a first look.")
+    backend: Backend = Field(Backend.NUTPIE, description="NUTS implementation: nutpie (fast, default) or PyMC's own sampler.")
+    chains: int = Field(4, ge=1, le=16, description="Independent chains; 4 lets R-hat detect chains that disagree.")
+    tune: int = Field(1000, ge=50, le=20_000, description="Warm-up draws per chain (discarded).")
+    draws: int = Field(1000, ge=50, le=20_000, description="Kept draws per chain.")
+    target_accept: float = Field(0.9, gt=0.5, lt=1.0, description="Higher means smaller steps: fewer divergences, slower.")
+
+
+class Selection(_Record):
+    """Which part of the screen a fit uses; ``"all"`` or a sorted list of labels."""
+
+    genes: tuple[str, ...] | str = "all"
+    lineages: tuple[str, ...] | str = "all"
+    cell_lines: tuple[str, ...] | str = "all"
+
+    @field_validator("genes", "lineages", "cell_lines", mode="before")
+    @classmethod
+    def _normalise(cls, v: Any) -> Any:
+        if v is None or (isinstance(v, str) and v.strip().lower() in {"", "all"}):
+            return "all"
+        if isinstance(v, str):
+            v = v.split(",")
+        return tuple(sorted({str(x).strip() for x in v if str(x).strip()}))
+
+
+class FitRequest(_Record):
+    """Everything that determines a fit. ``fit_id`` hashes all of it except where the data lives."""
+
+    data_path: str = Field(description="Screen table the worker reads (not part of the fit id).")
+    data_fingerprint: str = Field(description="sha256 of the selected readings (speclet_core.data).")
+    selection: Selection = Selection()
+    model: str = Field(description="Model name in the catalog.")
+    model_version: str = Field(description="Model version; part of the fit id.")
+    sampler: SamplerSettings = SamplerSettings()
+    seed: int = Field(1, ge=0, lt=2**32, description="Random seed: the same seed gives the same draws.")
+
+    def identity(self) -> dict[str, Any]:
+        """The content that names the fit."""
+        return {
+            "data_fingerprint": self.data_fingerprint,
+            "selection": self.selection.model_dump(mode="json"),
+            "model": self.model,
+            "model_version": self.model_version,
+            "sampler": self.sampler.model_dump(mode="json"),
+            "seed": self.seed,
+        }
+
+    @property
+    def fit_id(self) -> str:
+        return compute_fit_id(self.identity())

@@ -1,0 +1,148 @@
+"""Settings from ``SPECLET_*`` environment variables (same names in Docker).
+
+``Settings.from_env()`` reads them once; every field documents itself, and
+``settings_table()`` renders the README's table from the same source.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from speclet_core.errors import SettingsError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env_field(env: str, default: Any, help: str) -> Any:
+    return field(default=default, metadata={"env": env, "help": help})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every tunable of a speclet installation."""
+
+    data_dir: Path = _env_field(
+        "SPECLET_DATA_DIR",
+        PROJECT_ROOT / ".speclet-data",
+        "Folder for stored fits, the job queue, logs and the demo screen (`/data` in Docker).",
+    )
+    screen: str = _env_field(
+        "SPECLET_SCREEN",
+        "",
+        "Screen table the app opens first; empty means the built-in demo screen.",
+    )
+    workers: int = _env_field(
+        "SPECLET_WORKERS", 1, "Worker processes started by `make run` / `serve`."
+    )
+    max_concurrent_fits: int = _env_field(
+        "SPECLET_MAX_CONCURRENT_FITS", 1, "Fits one worker runs at the same time."
+    )
+    max_rows: int = _env_field(
+        "SPECLET_MAX_ROWS", 2_000_000, "Largest number of readings (rows) one fit may use."
+    )
+    max_genes: int = _env_field("SPECLET_MAX_GENES", 2_000, "Largest number of genes one fit may use.")
+    fit_timeout_s: int = _env_field(
+        "SPECLET_FIT_TIMEOUT_S", 3_600, "A fit running longer than this is stopped and marked failed."
+    )
+    fit_memory_mb: int = _env_field(
+        "SPECLET_FIT_MEMORY_MB", 0, "Memory limit of one fit process in MiB (0: no limit)."
+    )
+    upload_limit_mb: int = _env_field(
+        "SPECLET_UPLOAD_LIMIT_MB", 200, "Largest screen table a browser may upload, in MiB."
+    )
+    allow_uploads: bool = _env_field(
+        "SPECLET_ALLOW_UPLOADS", True, "Whether the Home page offers uploading a screen table."
+    )
+    allowed_data_dirs: tuple[Path, ...] = _env_field(
+        "SPECLET_ALLOWED_DATA_DIRS",
+        (),
+        "Server folders (separated by `:`) whose files users may open by path; empty: none.",
+    )
+    read_only: bool = _env_field(
+        "SPECLET_READ_ONLY",
+        False,
+        "Demo mode for projectors: browse stored fits, start no new fits, no uploads.",
+    )
+    heartbeat_timeout_s: float = _env_field(
+        "SPECLET_HEARTBEAT_TIMEOUT_S",
+        30.0,
+        "A running job whose worker has been silent this long goes back to the queue.",
+    )
+    port: int = _env_field("SPECLET_PORT", 8501, "Port the dashboard listens on.")
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        """Read every field from the environment, with a clear error on bad values."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            name = f.metadata["env"]
+            raw = env.get(name)
+            if raw is None or raw.strip() == "":
+                continue
+            values[f.name] = _parse(name, raw.strip(), f.default)
+        return cls(**values)
+
+    @property
+    def fits_dir(self) -> Path:
+        return self.data_dir / "fits"
+
+    @property
+    def queue_dir(self) -> Path:
+        return self.data_dir / "queue"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.data_dir / "logs"
+
+
+def _parse(name: str, raw: str, default: Any) -> Any:
+    if isinstance(default, bool):
+        low = raw.lower()
+        if low in {"1", "true", "yes", "on"}:
+            return True
+        if low in {"0", "false", "no", "off"}:
+            return False
+        raise SettingsError(f"{name}={raw!r}: expected true or false (also 1/0, yes/no, on/off)")
+    if isinstance(default, int):
+        try:
+            value = int(raw)
+        except ValueError:
+            raise SettingsError(f"{name}={raw!r}: expected a whole number, e.g. {default}") from None
+        if value < 0:
+            raise SettingsError(f"{name}={raw!r}: must not be negative")
+        return value
+    if isinstance(default, float):
+        try:
+            fvalue = float(raw)
+        except ValueError:
+            raise SettingsError(f"{name}={raw!r}: expected a number, e.g. {default}") from None
+        if not fvalue > 0:
+            raise SettingsError(f"{name}={raw!r}: must be positive")
+        return fvalue
+    if isinstance(default, Path):
+        return Path(raw).expanduser()
+    if isinstance(default, tuple):
+        return tuple(Path(p).expanduser() for p in raw.split(os.pathsep) if p.strip())
+    return raw
+
+
+def settings_table() -> str:
+    """The settings as a Markdown table (kept in the README)."""
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    for f in dataclasses.fields(Settings):
+        default = f.default
+        if isinstance(default, Path):
+            default = "`.speclet-data/` in the checkout"
+        elif isinstance(default, tuple):
+            default = "(none)"
+        elif default == "":
+            default = "(demo screen)"
+        else:
+            default = f"`{str(default).lower() if isinstance(default, bool) else default}`"
+        rows.append(f"| `{f.metadata['env']}` | {default} | {f.metadata['help']} |")
+    return "\n".join(rows)
