@@ -418,7 +418,7 @@ class ScreenSelection:
         }
 
 
-def _match_labels(requested: Sequence[str], available: Sequence[str], what: str) -> list[str]:
+def select_labels(requested: Sequence[str], available: Sequence[str], what: str) -> list[str]:
     """Match requested labels exactly, else case-insensitively; report unknown ones with close matches."""
     exact = set(available)
     folded = {a.casefold(): a for a in available}
@@ -474,17 +474,17 @@ def select_screen(
     d = screen.data
     mask = np.ones(len(d), dtype=bool)
     if gene_list is not None:
-        chosen = _match_labels(gene_list, screen.genes, "gene")
+        chosen = select_labels(gene_list, screen.genes, "gene")
         if not chosen:
             raise SelectionError("no genes selected; pick at least one gene")
         mask &= d["hugo_symbol"].isin(chosen).to_numpy()
     if lineage_list is not None:
-        chosen_l = _match_labels(lineage_list, screen.lineages, "lineage")
+        chosen_l = select_labels(lineage_list, screen.lineages, "lineage")
         if not chosen_l:
             raise SelectionError("no lineages selected; pick at least one lineage")
         mask &= d["lineage"].isin(chosen_l).to_numpy()
     if cell_list is not None:
-        chosen_c = _match_labels(cell_list, screen.cell_lines, "cell line")
+        chosen_c = select_labels(cell_list, screen.cell_lines, "cell line")
         mask &= d["depmap_id"].isin(chosen_c).to_numpy()
     sub = d.loc[mask].copy()
     if sub.empty:
