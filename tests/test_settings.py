@@ -45,3 +45,8 @@ def test_table_lists_every_variable() -> None:
     table = settings_table()
     for var in ("SPECLET_DATA_DIR", "SPECLET_WORKERS", "SPECLET_READ_ONLY", "SPECLET_UPLOAD_LIMIT_MB"):
         assert f"`{var}`" in table
+
+
+def test_readme_settings_table_is_current() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert settings_table() in readme, "README's settings table is stale: paste settings_table() output"
