@@ -1,0 +1,691 @@
+"""The job queue: fit requests waiting for, running in, or finished by a worker.
+
+The queue lives in ``SPECLET_DATA_DIR/queue`` as a diskcache (SQLite) database whose
+rows are JSON only: ``JSONOnlyDisk`` refuses to read or write anything pickled, so a
+shared server never unpickles what another user wrote. Every state change is a
+read-modify-write inside ``cache.transact()`` (SQLite ``BEGIN IMMEDIATE``), so two
+workers can never claim one job.
+
+One job per fit id: the job id *is* the fit id. Submitting a request whose fit is
+stored returns a ``done`` job at once; one that is queued or running returns that job;
+one that failed or was cancelled starts a new attempt (``attempt`` + 1) and keeps the
+earlier attempts in ``history``.
+
+Keys: ``job:<id>`` holds a ``JobRecord``; ``index:queued`` (FIFO) and ``index:running``
+list the active ids; ``index:all`` lists every id, oldest submission first, so listing
+the newest jobs never scans the whole history; ``workers`` maps worker id → heartbeat.
+
+    queued ──claim──▶ running ──finish──▶ done | failed | cancelled
+      ▲                  │ worker silent > SPECLET_HEARTBEAT_TIMEOUT_S, or stopped
+      └──── requeue ◀────┘ (failed after MAX_REQUEUES such restarts)
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+import os
+import re
+import socket
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import diskcache
+from diskcache.core import MODE_BINARY, MODE_RAW, UNKNOWN
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from speclet_core.errors import JobError
+from speclet_core.records import FitRequest, SamplerSettings
+from speclet_core.settings import Settings
+
+QUEUE_SCHEMA_VERSION = 1
+MAX_REQUEUES = 3  # a fit that keeps killing its worker (e.g. the machine runs out of memory) fails after this
+LABEL_MAX = 120
+ERROR_MAX = 2_000
+TRACEBACK_MAX = 50_000
+_JOB_ID_RE = re.compile(r"^[0-9a-f]{64}$")
+
+KEY_PREFIX_JOB = "job:"
+KEY_QUEUED = "index:queued"
+KEY_RUNNING = "index:running"
+KEY_ALL = "index:all"
+KEY_WORKERS = "workers"
+KEY_SCHEMA = "schema"
+
+# The first fit offered on an empty installation: the demo screen, the fastest model
+# that shows lineage structure, a short NUTS run (minutes on a laptop, not hours).
+FIRST_FIT_MODELS = ("gene_lineage", "hierarchical_gene_lineage", "gene_lineage_cell_line")
+FIRST_FIT_SAMPLER = SamplerSettings(chains=2, tune=500, draws=500)
+FIRST_FIT_LABEL = "first start (demo screen)"
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+ACTIVE_STATUSES = frozenset({JobStatus.QUEUED, JobStatus.RUNNING})
+
+
+class JobPhase(StrEnum):
+    """What a running job is doing; the same words as ``speclet_core.fitting.FitPhase``."""
+
+    LOADING = "loading"
+    COMPILING = "compiling"
+    TUNING = "tuning"
+    SAMPLING = "sampling"
+    SAVING = "saving"
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class AttemptRecord(_Record):
+    """How an earlier attempt of a job ended (kept when the request is submitted again)."""
+
+    attempt: int
+    status: JobStatus
+    error: str | None = None
+    submitted_at: float
+    started_at: float | None = None
+    finished_at: float | None = None
+    worker_id: str | None = None
+
+
+class JobRecord(_Record):
+    """One fit request in the queue: its state, progress, and how it ended."""
+
+    job_id: str = Field(description="Equal to the fit id: one job per fit.")
+    request: FitRequest
+    label: str = Field("", description="Who or what submitted it (free text, shown in the job list).")
+    status: JobStatus = JobStatus.QUEUED
+    phase: JobPhase | None = Field(None, description="What a running fit is doing now.")
+    draws_done: int = Field(0, ge=0, description="Draws finished in the current phase (all chains).")
+    draws_total: int = Field(0, ge=0, description="Draws the current phase will make (all chains).")
+    divergences: int = Field(0, ge=0, description="Divergent transitions so far.")
+    eta_s: float | None = Field(None, description="Estimated seconds left in the current phase, from the draw rate.")
+    submitted_at: float = Field(description="Unix time of the (latest) submission.")
+    started_at: float | None = None
+    finished_at: float | None = None
+    heartbeat_at: float | None = Field(None, description="Unix time the worker last said it is alive.")
+    worker_id: str | None = None
+    error: str | None = Field(None, description="Short message for the person who submitted the fit.")
+    traceback: str | None = Field(None, description="Full traceback, for the log.")
+    verdict: str | None = Field(None, description="Convergence verdict of a done fit.")
+    attempt: int = Field(1, ge=1, description="1 for the first submission; +1 for each re-submission.")
+    requeues: int = Field(0, ge=0, description="Times this attempt went back to the queue after its worker died.")
+    cancel_requested: bool = False
+    history: tuple[AttemptRecord, ...] = ()
+
+    @model_validator(mode="after")
+    def _id_is_fit_id(self) -> JobRecord:
+        if self.job_id != self.request.fit_id:
+            raise ValueError(f"job id {self.job_id[:12]}… is not the fit id of its request ({self.request.fit_id[:12]}…)")
+        return self
+
+    @property
+    def fit_id(self) -> str:
+        return self.job_id
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE_STATUSES
+
+    @property
+    def progress(self) -> float | None:
+        """Fraction of the current phase done (0–1), when the phase counts draws."""
+        if self.draws_total <= 0:
+            return None
+        return min(1.0, self.draws_done / self.draws_total)
+
+    def as_attempt(self) -> AttemptRecord:
+        return AttemptRecord(
+            attempt=self.attempt,
+            status=self.status,
+            error=self.error,
+            submitted_at=self.submitted_at,
+            started_at=self.started_at,
+            finished_at=self.finished_at,
+            worker_id=self.worker_id,
+        )
+
+
+# --------------------------------------------------------------------------- JSON-only storage
+
+
+class JSONOnlyDisk(diskcache.Disk):
+    """diskcache serialisation that stores and reads JSON only.
+
+    Plain ``diskcache.JSONDisk`` still unpickles a row whose mode says "pickle"; this one
+    refuses such rows (and non-string keys) with a ``JobError`` instead.
+    """
+
+    def put(self, key: Any) -> tuple[Any, bool]:
+        if type(key) is not str:
+            raise JobError(f"job queue keys must be text, got {type(key).__name__}")
+        return super().put(key)
+
+    def get(self, key: Any, raw: bool) -> Any:
+        if not raw:
+            raise JobError(f"{self._directory}: the job queue holds a pickled key; refusing to unpickle it. {_TAMPER_FIX}")
+        return super().get(key, raw)
+
+    def store(self, value: Any, read: bool, key: Any = UNKNOWN) -> tuple[Any, ...]:
+        if read:
+            raise JobError("the job queue stores JSON values only, not files")
+        data = json.dumps(value, separators=(",", ":"), allow_nan=False).encode("utf-8")
+        return super().store(data, False, key=key)
+
+    def fetch(self, mode: int, filename: str | None, value: Any, read: bool) -> Any:
+        if read or mode not in (MODE_RAW, MODE_BINARY):
+            raise JobError(
+                f"{self._directory}: a job queue row is stored as mode {mode} (pickle or text), not JSON; "
+                f"refusing to read it. {_TAMPER_FIX}"
+            )
+        data = super().fetch(mode, filename, value, False)
+        if not isinstance(data, bytes):
+            raise JobError(f"{self._directory}: a job queue row is not JSON bytes; refusing to read it. {_TAMPER_FIX}")
+        try:
+            return json.loads(data)
+        except (UnicodeDecodeError, ValueError):
+            raise JobError(f"{self._directory}: a job queue row is not valid JSON. {_TAMPER_FIX}") from None
+
+
+_TAMPER_FIX = "Someone or something wrote to it directly; stop the workers and delete the queue folder to start afresh."
+
+
+def open_cache(queue_dir: Path) -> diskcache.Cache:
+    """Open (creating, mode 0700) the queue's diskcache with JSON-only rows and no eviction."""
+    queue_dir = Path(queue_dir)
+    queue_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        os.chmod(queue_dir, 0o700)
+    except PermissionError:
+        pass  # someone else's folder we may still use: SQLite tells us if we cannot
+    try:
+        return diskcache.Cache(
+            str(queue_dir),
+            disk=JSONOnlyDisk,
+            timeout=30,
+            eviction_policy="none",
+            statistics=0,
+            tag_index=0,
+            cull_limit=0,
+        )
+    except OSError as exc:
+        raise JobError(f"{queue_dir}: cannot open the job queue ({exc}); check the folder exists and is writable") from None
+
+
+# --------------------------------------------------------------------------- worker ids
+
+
+def make_worker_id() -> str:
+    """``host:pid:random``, unique per worker process start."""
+    return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
+
+
+def _worker_host_pid(worker_id: str | None) -> tuple[str, int] | None:
+    if not worker_id:
+        return None
+    parts = worker_id.rsplit(":", 2)
+    if len(parts) != 3 or not parts[1].isdigit():
+        return None
+    return parts[0], int(parts[1])
+
+
+def _pid_gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+# --------------------------------------------------------------------------- the queue
+
+
+class JobQueue:
+    """Submit, watch and cancel fits; the worker's claim / heartbeat / finish protocol.
+
+    Parameters
+    ----------
+    queue_dir
+        Folder of the queue database (``Settings.queue_dir``).
+    fits_dir
+        The model store's root, to return stored fits at once; defaults to ``queue_dir/../fits``.
+    settings
+        Read-only mode and heartbeat timeout; defaults to ``Settings.from_env()``.
+    """
+
+    def __init__(self, queue_dir: Path | str, *, fits_dir: Path | str | None = None, settings: Settings | None = None):
+        self.queue_dir = Path(queue_dir)
+        self.fits_dir = Path(fits_dir) if fits_dir is not None else self.queue_dir.parent / "fits"
+        self.settings = settings if settings is not None else Settings.from_env()
+        self._cache = open_cache(self.queue_dir)
+        if self._cache.get(KEY_SCHEMA) is None:
+            self._cache.add(KEY_SCHEMA, QUEUE_SCHEMA_VERSION)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> JobQueue:
+        return cls(settings.queue_dir, fits_dir=settings.fits_dir, settings=settings)
+
+    def close(self) -> None:
+        self._cache.close()
+
+    def __enter__(self) -> JobQueue:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---------------------------------------------------------------- low level
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        with self._cache.transact(retry=True):
+            yield
+
+    def _load(self, job_id: str) -> JobRecord | None:
+        raw = self._cache.get(KEY_PREFIX_JOB + job_id)
+        if raw is None:
+            return None
+        try:
+            return JobRecord.model_validate(raw)
+        except ValidationError as exc:
+            raise JobError(
+                f"{self.queue_dir}: job {job_id} is not a valid job record ({exc.error_count()} problems, first: "
+                f"{exc.errors()[0]['msg']}); it was written by another speclet version or damaged. {_TAMPER_FIX}"
+            ) from None
+
+    def _save(self, job: JobRecord) -> None:
+        self._cache.set(KEY_PREFIX_JOB + job.job_id, job.model_dump(mode="json"))
+
+    def _ids(self, key: str) -> builtins.list[str]:
+        return list(self._cache.get(key) or [])
+
+    def _set_ids(self, key: str, ids: builtins.list[str]) -> None:
+        self._cache.set(key, ids)
+
+    def _remove_id(self, key: str, job_id: str) -> None:
+        ids = self._ids(key)
+        if job_id in ids:
+            ids.remove(job_id)
+            self._set_ids(key, ids)
+
+    def _append_id(self, key: str, job_id: str, *, front: bool = False) -> None:
+        ids = [i for i in self._ids(key) if i != job_id]
+        if front:
+            ids.insert(0, job_id)
+        else:
+            ids.append(job_id)
+        self._set_ids(key, ids)
+
+    def _is_stored(self, fit_id: str) -> bool:
+        from model_store import ModelStore
+
+        return bool(ModelStore(self.fits_dir).exists(fit_id))
+
+    @staticmethod
+    def _check_id(job_id: str) -> str:
+        if not isinstance(job_id, str) or not _JOB_ID_RE.fullmatch(job_id):
+            raise JobError(f"invalid job id {str(job_id)[:80]!r}: expected the 64-character fit id (hexadecimal)")
+        return job_id
+
+    # ---------------------------------------------------------------- people and pages
+
+    def submit(self, request: FitRequest, label: str = "") -> tuple[JobRecord, bool]:
+        """Queue a fit, unless it is stored or already queued / running.
+
+        Returns
+        -------
+        (job, already_stored)
+            ``already_stored`` is True when the fit is in the store (``job.status`` is done).
+        """
+        if self.settings.read_only:
+            raise JobError(
+                "this speclet server is read-only (SPECLET_READ_ONLY is set): it shows stored fits but starts no new "
+                "ones; unset SPECLET_READ_ONLY to run fits"
+            )
+        if not isinstance(request, FitRequest):
+            raise JobError(f"submit expects a FitRequest (from speclet_core.fitting.prepare_request), got {type(request).__name__}")
+        label = " ".join(str(label).split())[:LABEL_MAX]
+        fit_id = request.fit_id
+        stored = self._is_stored(fit_id)
+        now = time.time()
+        with self._transaction():
+            job = self._load(fit_id)
+            if stored:
+                if job is not None and (job.status == JobStatus.DONE or job.active):
+                    return job, True
+                # Stored by another route (another attempt, an imported store): record it as done.
+                history = (*job.history, job.as_attempt()) if job is not None else ()
+                done = JobRecord(
+                    job_id=fit_id, request=request, label=label, status=JobStatus.DONE, submitted_at=now,
+                    finished_at=now, attempt=job.attempt + 1 if job else 1, history=history,
+                )
+                self._save(done)
+                self._append_id(KEY_ALL, fit_id)
+                return done, True
+            if job is not None and job.active:
+                return job, False
+            history = (*job.history, job.as_attempt()) if job is not None else ()
+            new = JobRecord(
+                job_id=fit_id, request=request, label=label, submitted_at=now,
+                attempt=job.attempt + 1 if job else 1, history=history,
+            )
+            self._save(new)
+            self._append_id(KEY_QUEUED, fit_id)
+            self._append_id(KEY_ALL, fit_id)
+            return new, False
+
+    def get(self, job_id: str) -> JobRecord:
+        """The job with this id; ``JobError`` if there is none."""
+        job = self._load(self._check_id(job_id))
+        if job is None:
+            raise JobError(f"no job {job_id} in {self.queue_dir}; it was never submitted here (check SPECLET_DATA_DIR)")
+        return job
+
+    def find(self, job_id: str) -> JobRecord | None:
+        """The job with this id, or None."""
+        return self._load(self._check_id(job_id))
+
+    def list(self, status: JobStatus | str | Iterable[JobStatus | str] | None = None, limit: int | None = 100) -> builtins.list[JobRecord]:
+        """Jobs, most recently submitted first, optionally only those with the given status(es)."""
+        if status is None:
+            wanted = None
+        elif isinstance(status, str):
+            wanted = {JobStatus(status)}
+        else:
+            wanted = {JobStatus(s) for s in status}
+        if wanted is not None and wanted <= ACTIVE_STATUSES:
+            ids: builtins.list[str] = []
+            if JobStatus.QUEUED in wanted:
+                ids += self._ids(KEY_QUEUED)
+            if JobStatus.RUNNING in wanted:
+                ids += self._ids(KEY_RUNNING)
+        else:
+            ids = self._ids(KEY_ALL)
+        out: builtins.list[JobRecord] = []
+        for job_id in reversed(ids):
+            job = self._load(job_id)
+            if job is None or (wanted is not None and job.status not in wanted):
+                continue
+            out.append(job)
+            if limit is not None and len(out) >= limit and (wanted is None or not wanted <= ACTIVE_STATUSES):
+                break
+        if wanted is not None and wanted <= ACTIVE_STATUSES:
+            out.sort(key=lambda j: j.submitted_at, reverse=True)
+            out = out[:limit] if limit is not None else out
+        return out
+
+    def counts(self) -> dict[str, int]:
+        """Number of jobs queued and running (cheap: reads the two indexes only)."""
+        return {"queued": len(self._ids(KEY_QUEUED)), "running": len(self._ids(KEY_RUNNING))}
+
+    def cancel(self, job_id: str) -> JobRecord:
+        """Cancel a queued job now, or ask the worker to stop a running one (it stops within seconds)."""
+        self._check_id(job_id)
+        with self._transaction():
+            job = self._load(job_id)
+            if job is None:
+                raise JobError(f"no job {job_id} to cancel in {self.queue_dir}")
+            if job.status == JobStatus.QUEUED:
+                job = job.model_copy(update={
+                    "status": JobStatus.CANCELLED, "finished_at": time.time(), "error": "cancelled before it started",
+                })
+                self._save(job)
+                self._remove_id(KEY_QUEUED, job_id)
+                return job
+            if job.status == JobStatus.RUNNING:
+                if not job.cancel_requested:
+                    job = job.model_copy(update={"cancel_requested": True})
+                    self._save(job)
+                return job
+            raise JobError(f"job {job_id[:12]}… has already finished ({job.status}); there is nothing to cancel")
+
+    # ---------------------------------------------------------------- workers
+
+    def claim(self, worker_id: str) -> JobRecord | None:
+        """Take the oldest queued job for ``worker_id`` (running from now on), or None."""
+        if not self._ids(KEY_QUEUED):  # cheap check without taking the write lock
+            return None
+        with self._transaction():
+            queued = self._ids(KEY_QUEUED)
+            claimed: JobRecord | None = None
+            while queued and claimed is None:
+                job_id = queued.pop(0)
+                job = self._load(job_id)
+                if job is None or job.status != JobStatus.QUEUED:
+                    continue
+                now = time.time()
+                claimed = job.model_copy(update={
+                    "status": JobStatus.RUNNING, "worker_id": worker_id, "started_at": now, "heartbeat_at": now,
+                    "phase": JobPhase.LOADING, "draws_done": 0, "draws_total": 0, "divergences": 0, "eta_s": None,
+                })
+                self._save(claimed)
+                self._append_id(KEY_RUNNING, job_id)
+            self._set_ids(KEY_QUEUED, queued)
+            return claimed
+
+    def _update_running(self, job_id: str, worker_id: str, **changes: Any) -> JobRecord | None:
+        with self._transaction():
+            job = self._load(job_id)
+            if job is None or job.status != JobStatus.RUNNING or job.worker_id != worker_id:
+                return None
+            job = job.model_copy(update={"heartbeat_at": time.time(), **changes})
+            self._save(job)
+            return job
+
+    def heartbeat(self, job_id: str, worker_id: str) -> JobRecord | None:
+        """Say the worker still runs this job; None means the job is no longer this worker's (stop the fit)."""
+        return self._update_running(job_id, worker_id)
+
+    def update_progress(
+        self,
+        job_id: str,
+        worker_id: str,
+        *,
+        phase: JobPhase | str | None,
+        draws_done: int = 0,
+        draws_total: int = 0,
+        divergences: int = 0,
+        eta_s: float | None = None,
+    ) -> JobRecord | None:
+        """Record a running fit's progress (also a heartbeat); None if the job is no longer this worker's."""
+        return self._update_running(
+            job_id, worker_id,
+            phase=JobPhase(phase) if phase is not None else None,
+            draws_done=max(0, int(draws_done)), draws_total=max(0, int(draws_total)),
+            divergences=max(0, int(divergences)), eta_s=None if eta_s is None else max(0.0, float(eta_s)),
+        )
+
+    def begin_saving(self, job_id: str, worker_id: str) -> bool:
+        """Whether the fit may now be written to the store (False if cancelled or no longer this worker's)."""
+        with self._transaction():
+            job = self._load(job_id)
+            if job is None or job.status != JobStatus.RUNNING or job.worker_id != worker_id or job.cancel_requested:
+                return False
+            self._save(job.model_copy(update={
+                "phase": JobPhase.SAVING, "heartbeat_at": time.time(), "eta_s": None,
+            }))
+            return True
+
+    def finish(
+        self,
+        job_id: str,
+        worker_id: str,
+        status: JobStatus,
+        *,
+        error: str | None = None,
+        traceback: str | None = None,
+        verdict: str | None = None,
+    ) -> JobRecord | None:
+        """End a running job as done, failed or cancelled; None if it is no longer this worker's."""
+        status = JobStatus(status)
+        if status in ACTIVE_STATUSES:
+            raise JobError(f"finish() ends a job: status must be done, failed or cancelled, not {status}")
+        with self._transaction():
+            job = self._load(job_id)
+            if job is None or job.status != JobStatus.RUNNING or job.worker_id != worker_id:
+                return None
+            job = job.model_copy(update={
+                "status": status, "finished_at": time.time(), "phase": None, "eta_s": None,
+                "error": _clip(error, ERROR_MAX), "traceback": _clip(traceback, TRACEBACK_MAX), "verdict": verdict,
+            })
+            self._save(job)
+            self._remove_id(KEY_RUNNING, job_id)
+            return job
+
+    def requeue(self, job_id: str, worker_id: str, reason: str) -> JobRecord | None:
+        """Put a running job back at the front of the queue (its worker is stopping); None if not this worker's."""
+        with self._transaction():
+            job = self._load(job_id)
+            if job is None or job.status != JobStatus.RUNNING or job.worker_id != worker_id:
+                return None
+            return self._requeue_locked(job, reason, count=False)
+
+    def _requeue_locked(self, job: JobRecord, reason: str, *, count: bool) -> JobRecord:
+        now = time.time()
+        if job.cancel_requested:
+            new = job.model_copy(update={
+                "status": JobStatus.CANCELLED, "finished_at": now, "phase": None, "eta_s": None,
+                "error": f"cancelled ({reason})",
+            })
+            self._remove_id(KEY_RUNNING, job.job_id)
+        elif count and job.requeues >= MAX_REQUEUES:
+            new = job.model_copy(update={
+                "status": JobStatus.FAILED, "finished_at": now, "phase": None, "eta_s": None,
+                "error": f"gave up after the worker running this fit died {job.requeues + 1} times ({reason}); the fit "
+                         "may need more memory than the machine has (see SPECLET_FIT_MEMORY_MB) or a smaller selection",
+            })
+            self._remove_id(KEY_RUNNING, job.job_id)
+        else:
+            new = job.model_copy(update={
+                "status": JobStatus.QUEUED, "worker_id": None, "started_at": None, "heartbeat_at": None,
+                "phase": None, "draws_done": 0, "draws_total": 0, "divergences": 0, "eta_s": None,
+                "requeues": job.requeues + (1 if count else 0),
+            })
+            self._remove_id(KEY_RUNNING, job.job_id)
+            self._append_id(KEY_QUEUED, job.job_id, front=True)
+        self._save(new)
+        return new
+
+    def requeue_stale(self, now: float | None = None) -> builtins.list[JobRecord]:
+        """Send running jobs whose worker went silent back to the queue; returns what changed.
+
+        A worker is silent when its job's heartbeat is older than ``heartbeat_timeout_s``, or at
+        once when the worker ran on this machine and its process no longer exists.
+        """
+        if not self._ids(KEY_RUNNING):
+            return []
+        timeout = self.settings.heartbeat_timeout_s
+        host = socket.gethostname()
+        changed: builtins.list[JobRecord] = []
+        with self._transaction():
+            now = time.time() if now is None else now
+            for job_id in self._ids(KEY_RUNNING):
+                job = self._load(job_id)
+                if job is None or job.status != JobStatus.RUNNING:
+                    self._remove_id(KEY_RUNNING, job_id)
+                    continue
+                silent = now - (job.heartbeat_at or 0.0)
+                where = _worker_host_pid(job.worker_id)
+                gone = where is not None and where[0] == host and _pid_gone(where[1])
+                if silent > timeout or gone:
+                    why = "its worker process is gone" if gone else f"its worker was silent for {silent:.0f} s"
+                    changed.append(self._requeue_locked(job, why, count=True))
+        return changed
+
+    # ---------------------------------------------------------------- worker liveness
+
+    def beat_worker(self, worker_id: str, info: dict[str, Any]) -> None:
+        """Record that a worker is alive (and prune workers silent for a long time)."""
+        now = time.time()
+        horizon = max(600.0, 20 * self.settings.heartbeat_timeout_s)
+        with self._transaction():
+            workers = dict(self._cache.get(KEY_WORKERS) or {})
+            workers = {k: v for k, v in workers.items() if now - float(v.get("last_seen", 0)) < horizon}
+            workers[worker_id] = {**info, "worker_id": worker_id, "last_seen": now}
+            self._cache.set(KEY_WORKERS, workers)
+
+    def remove_worker(self, worker_id: str) -> None:
+        with self._transaction():
+            workers = dict(self._cache.get(KEY_WORKERS) or {})
+            if workers.pop(worker_id, None) is not None:
+                self._cache.set(KEY_WORKERS, workers)
+
+    def workers(self) -> builtins.list[dict[str, Any]]:
+        """Every worker seen recently, most recently seen first."""
+        workers = list((self._cache.get(KEY_WORKERS) or {}).values())
+        return sorted(workers, key=lambda w: -float(w.get("last_seen", 0)))
+
+
+def _clip(text: str | None, limit: int) -> str | None:
+    if text is None or len(text) <= limit:
+        return text
+    half = limit // 2
+    return f"{text[:half]}\n… ({len(text) - limit} characters left out) …\n{text[-half:]}"
+
+
+# --------------------------------------------------------------------------- helpers for the app and serve
+
+
+def worker_status(settings: Settings | None = None) -> dict[str, Any]:
+    """Whether a live worker is seen: ``{"alive", "last_seen_s", "workers": [...], "queued", "running"}``.
+
+    A worker is alive when it heart-beat within ``heartbeat_timeout_s``. ``last_seen_s`` is the
+    age of the most recent heartbeat of any worker (None if no worker was ever seen).
+    """
+    settings = settings or Settings.from_env()
+    with JobQueue.from_settings(settings) as queue:
+        now = time.time()
+        workers = []
+        for w in queue.workers():
+            age = now - float(w.get("last_seen", 0))
+            workers.append({**w, "age_s": age, "alive": age <= settings.heartbeat_timeout_s})
+        counts = queue.counts()
+    return {
+        "alive": any(w["alive"] for w in workers),
+        "last_seen_s": min((w["age_s"] for w in workers), default=None),
+        "workers": workers,
+        "start_command": "python -m speclet_core worker",
+        **counts,
+    }
+
+
+def ensure_first_fit(settings: Settings | None = None) -> JobRecord | None:
+    """On an empty installation, queue the demo screen's default fit; else do nothing.
+
+    Returns the submitted job, or None when the store already has fits, the queue has
+    jobs, or the server is read-only.
+    """
+    settings = settings or Settings.from_env()
+    if settings.read_only:
+        return None
+    from model_store import ModelStore
+
+    with JobQueue.from_settings(settings) as queue:
+        if queue._ids(KEY_ALL) or ModelStore(settings.fits_dir).list():
+            return None
+        from speclet_core.demo import ensure_demo_screen
+        from speclet_core.fitting import prepare_request
+        from speclet_core.models import list_models
+
+        known = [m.name for m in list_models()]
+        model = next((m for m in FIRST_FIT_MODELS if m in known), None)
+        if model is None:
+            raise JobError(f"no model for the first fit: expected one of {', '.join(FIRST_FIT_MODELS)}; found {', '.join(known)}")
+        demo = ensure_demo_screen(settings.data_dir)
+        request = prepare_request(demo, model, sampler=FIRST_FIT_SAMPLER, seed=1, settings=settings)
+        job, _ = queue.submit(request, FIRST_FIT_LABEL)
+        return job

@@ -1,0 +1,475 @@
+"""The worker: takes fits from the queue and runs each in its own child process.
+
+``Worker.run()`` is the supervisor loop (``python -m speclet_core worker``). It claims
+jobs, starts one child per fit (``python -m speclet_core.worker run-one JOB_ID …``), and
+every ``heartbeat_s`` tells the queue that it and each of its fits are alive. It enforces
+the per-fit timeout, stops a fit whose job was cancelled (SIGTERM, then SIGKILL after
+``KILL_GRACE_S``) and removes anything that fit stored, and on SIGTERM / SIGINT stops its
+fits and puts their jobs back at the front of the queue.
+
+A child sets a memory limit (``RLIMIT_AS``) on itself, dies with its supervisor
+(``PR_SET_PDEATHSIG`` plus a parent watchdog), writes its progress into the job record,
+and stores the fit only after ``JobQueue.begin_saving`` confirms the job is still its own
+and not cancelled. A crash or runaway fit therefore takes down only its own process.
+
+Each supervisor holds an exclusive lock on one PyTensor compile folder per fit slot
+(``DATA_DIR/cache/pytensor/wK-sN``), so concurrent fits never share a compile cache
+while later fits in the same slot reuse it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ctypes
+import fcntl
+import logging
+import os
+import resource
+import signal
+import subprocess
+import sys
+import threading
+import time
+import traceback
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import IO, Any
+
+from speclet_core.errors import SpecletError
+from speclet_core.jobs import JobPhase, JobQueue, JobRecord, JobStatus, make_worker_id
+from speclet_core.settings import Settings
+
+KILL_GRACE_S = 3.0  # SIGTERM → SIGKILL: a fit has this long to stop by itself
+POLL_S = 0.2  # supervisor loop period: bounds submit-to-start latency with an idle worker
+PROGRESS_MIN_INTERVAL_S = 0.5  # the child writes progress at most twice a second
+PR_SET_PDEATHSIG = 1
+EXIT_NOT_MINE = 3  # the child found its job cancelled or taken over: it stored nothing
+
+log = logging.getLogger("speclet.worker")
+
+
+class StopReason(StrEnum):
+    CANCEL = "cancel"
+    TIMEOUT = "timeout"
+    LOST = "lost"  # the job was requeued to another worker
+    SHUTDOWN = "shutdown"
+
+
+@dataclass
+class _Running:
+    job: JobRecord
+    proc: subprocess.Popen[bytes]
+    slot: int
+    started: float  # monotonic
+    log_path: Path
+    stop_reason: StopReason | None = None
+    term_sent_at: float | None = None
+    killed: bool = False
+
+
+def setup_logging(settings: Settings, *, console: bool = True) -> Path:
+    """Log to ``DATA_DIR/logs/worker.log`` (appending, shared by all workers) and to stderr."""
+    settings.logs_dir.mkdir(parents=True, exist_ok=True)
+    path = settings.logs_dir / "worker.log"
+    fmt = logging.Formatter("%(asctime)s %(levelname)s [worker %(process)d] %(message)s")
+    root = logging.getLogger("speclet")
+    root.setLevel(logging.INFO)
+    if not any(isinstance(h, logging.FileHandler) and Path(h.baseFilename) == path for h in root.handlers):
+        fh = logging.FileHandler(path, encoding="utf-8")
+        fh.setFormatter(fmt)
+        root.addHandler(fh)
+    if console and not any(type(h) is logging.StreamHandler for h in root.handlers):
+        sh = logging.StreamHandler(sys.stderr)
+        sh.setFormatter(fmt)
+        root.addHandler(sh)
+    return path
+
+
+def fit_log_path(settings: Settings, job_id: str) -> Path:
+    """Where a fit's child process writes its output and traceback."""
+    return settings.logs_dir / "fits" / f"{job_id}.log"
+
+
+class Worker:
+    """Supervisor of up to ``concurrency`` fit processes.
+
+    Parameters
+    ----------
+    settings
+        Data folder, limits and timeouts.
+    concurrency
+        Fits run at the same time (default ``settings.max_concurrent_fits``).
+    """
+
+    def __init__(self, settings: Settings, *, concurrency: int | None = None, poll_s: float = POLL_S) -> None:
+        self.settings = settings
+        self.concurrency = max(1, int(concurrency or settings.max_concurrent_fits or 1))
+        self.poll_s = poll_s
+        self.heartbeat_s = max(0.2, min(2.0, settings.heartbeat_timeout_s / 4))
+        self.worker_id = make_worker_id()
+        self.queue = JobQueue.from_settings(settings)
+        self.running: dict[str, _Running] = {}
+        self._stop = threading.Event()
+        self._compile_lock: IO[str] | None = None
+        self._compile_base: Path | None = None
+        self.started_at = time.time()
+
+    # ---------------------------------------------------------------- lifecycle
+
+    def stop(self) -> None:
+        """Ask the loop to stop (safe from a signal handler or another thread)."""
+        self._stop.set()
+
+    def _install_signal_handlers(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return  # an in-process worker (tests) is stopped with stop()
+
+        def handler(signum: int, _frame: object) -> None:
+            log.info("received %s: stopping", signal.Signals(signum).name)
+            self._stop.set()
+
+        signal.signal(signal.SIGTERM, handler)
+        signal.signal(signal.SIGINT, handler)
+
+    def run(self) -> int:
+        """Run fits until stopped; returns the exit status (0 after a clean stop)."""
+        self._install_signal_handlers()
+        self._lock_compile_folder()
+        log.info("worker %s started: %d fit(s) at a time, data in %s", self.worker_id, self.concurrency,
+                 self.settings.data_dir)
+        next_beat = 0.0
+        try:
+            while not self._stop.is_set():
+                now = time.monotonic()
+                if now >= next_beat:
+                    self._beat()
+                    next_beat = now + self.heartbeat_s
+                self._enforce_limits()
+                self._reap()
+                while len(self.running) < self.concurrency and not self._stop.is_set():
+                    job = self.queue.claim(self.worker_id)
+                    if job is None:
+                        break
+                    self._start(job)
+                self._stop.wait(self.poll_s)
+        finally:
+            self._shutdown()
+        return 0
+
+    def _shutdown(self) -> None:
+        for entry in self.running.values():
+            self._signal(entry, StopReason.SHUTDOWN)
+        deadline = time.monotonic() + KILL_GRACE_S
+        while self.running and time.monotonic() < deadline:
+            self._reap()
+            time.sleep(0.05)
+        for entry in list(self.running.values()):
+            self._kill(entry)
+            entry.proc.wait()
+        self._reap()
+        self.queue.remove_worker(self.worker_id)
+        self.queue.close()
+        if self._compile_lock is not None:
+            self._compile_lock.close()
+        log.info("worker %s stopped", self.worker_id)
+
+    # ---------------------------------------------------------------- heartbeats and limits
+
+    def _beat(self) -> None:
+        self.queue.beat_worker(self.worker_id, {
+            "pid": os.getpid(), "host": self.worker_id.rsplit(":", 2)[0], "started_at": self.started_at,
+            "concurrency": self.concurrency, "running": sorted(self.running),
+        })
+        for job_id, entry in self.running.items():
+            if entry.stop_reason is not None:
+                continue
+            job = self.queue.heartbeat(job_id, self.worker_id)
+            if job is None:
+                log.warning("job %s is no longer this worker's (requeued elsewhere): stopping its fit", job_id[:12])
+                self._signal(entry, StopReason.LOST)
+            elif job.cancel_requested:
+                log.info("job %s cancelled: stopping its fit", job_id[:12])
+                self._signal(entry, StopReason.CANCEL)
+        for job in self.queue.requeue_stale():
+            log.warning("job %s: its worker stopped heart-beating → %s", job.job_id[:12], job.status)
+
+    def _enforce_limits(self) -> None:
+        now = time.monotonic()
+        timeout = self.settings.fit_timeout_s
+        for entry in self.running.values():
+            if entry.stop_reason is None and timeout > 0 and now - entry.started > timeout:
+                log.warning("job %s ran longer than %d s: stopping it", entry.job.job_id[:12], timeout)
+                self._signal(entry, StopReason.TIMEOUT)
+            if entry.term_sent_at is not None and not entry.killed and now - entry.term_sent_at > KILL_GRACE_S:
+                self._kill(entry)
+
+    def _signal(self, entry: _Running, reason: StopReason) -> None:
+        if entry.stop_reason is None:
+            entry.stop_reason = reason
+        if entry.term_sent_at is None and entry.proc.poll() is None:
+            entry.term_sent_at = time.monotonic()
+            _signal_group(entry.proc.pid, signal.SIGTERM)
+
+    def _kill(self, entry: _Running) -> None:
+        entry.killed = True
+        _signal_group(entry.proc.pid, signal.SIGKILL)
+
+    # ---------------------------------------------------------------- children
+
+    def _free_slot(self) -> int:
+        used = {e.slot for e in self.running.values()}
+        return next(i for i in range(self.concurrency + 1) if i not in used)
+
+    def _start(self, job: JobRecord) -> None:
+        slot = self._free_slot()
+        log_path = fit_log_path(self.settings, job.job_id)
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        env = dict(os.environ)
+        env["SPECLET_DATA_DIR"] = str(self.settings.data_dir)
+        if self._compile_base is not None:
+            compiledir = self._compile_base.with_name(f"{self._compile_base.name}-s{slot}")
+            flags = env.get("PYTENSOR_FLAGS", "")
+            env["PYTENSOR_FLAGS"] = ",".join(f for f in (flags, f"base_compiledir={compiledir}") if f)
+        cmd = [
+            sys.executable, "-m", "speclet_core.worker", "run-one", job.job_id,
+            "--worker-id", self.worker_id,
+            "--data-dir", str(self.settings.data_dir),
+            "--memory-mb", str(self.settings.fit_memory_mb),
+            "--parent-pid", str(os.getpid()),
+        ]
+        with open(log_path, "ab") as out:
+            out.write(f"\n==== {time.strftime('%Y-%m-%d %H:%M:%S')} attempt {job.attempt} on {self.worker_id}\n".encode())
+            out.flush()
+            proc = subprocess.Popen(
+                cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env,
+                start_new_session=True,  # its own process group: one signal reaches PyMC's helpers too
+            )
+        self.running[job.job_id] = _Running(job=job, proc=proc, slot=slot, started=time.monotonic(), log_path=log_path)
+        log.info("job %s (%s, %s) started in process %d", job.job_id[:12], job.request.model, job.label or "-",
+                 proc.pid)
+
+    def _reap(self) -> None:
+        for job_id, entry in list(self.running.items()):
+            rc = entry.proc.poll()
+            if rc is None:
+                continue
+            del self.running[job_id]
+            try:
+                self._after_exit(entry, rc)
+            except SpecletError as exc:
+                log.error("job %s: could not record how it ended: %s", job_id[:12], exc)
+
+    def _after_exit(self, entry: _Running, rc: int) -> None:
+        """Make the job record say how the child ended, whatever the child managed to write."""
+        job_id = entry.job.job_id
+        _signal_group(entry.proc.pid, signal.SIGKILL)  # leftover helpers of the fit, if any
+        reason = entry.stop_reason
+        if reason == StopReason.LOST:
+            return
+        job = self.queue.find(job_id)
+        if job is None or job.status != JobStatus.RUNNING or job.worker_id != self.worker_id:
+            log.info("job %s ended: %s (exit status %s)", job_id[:12], job.status if job else "gone", rc)
+            return
+        stored = self._stored(job_id)
+        if reason == StopReason.CANCEL:
+            if stored:
+                # The cancel came while the fit was being saved: a cancelled fit leaves nothing behind.
+                from model_store import ModelStore
+
+                ModelStore(self.settings.fits_dir).delete(job_id)
+            self.queue.finish(job_id, self.worker_id, JobStatus.CANCELLED, error="cancelled while running")
+            log.info("job %s cancelled", job_id[:12])
+        elif reason == StopReason.SHUTDOWN:
+            if stored:
+                self.queue.finish(job_id, self.worker_id, JobStatus.DONE)
+            else:
+                self.queue.requeue(job_id, self.worker_id, "the worker was stopped")
+                log.info("job %s put back in the queue", job_id[:12])
+        elif stored:
+            self.queue.finish(job_id, self.worker_id, JobStatus.DONE)
+        elif reason == StopReason.TIMEOUT:
+            limit = self.settings.fit_timeout_s
+            self.queue.finish(
+                job_id, self.worker_id, JobStatus.FAILED,
+                error=f"stopped after {limit} s: a fit may run at most SPECLET_FIT_TIMEOUT_S={limit} s; "
+                      "use fewer draws, the quick method or a smaller selection, or raise the limit",
+                traceback=_tail(entry.log_path),
+            )
+        else:
+            self.queue.finish(
+                job_id, self.worker_id, JobStatus.FAILED,
+                error=_describe_exit(rc, self.settings) + f"; see {entry.log_path}",
+                traceback=_tail(entry.log_path),
+            )
+
+    def _stored(self, fit_id: str) -> bool:
+        from model_store import ModelStore
+
+        return bool(ModelStore(self.settings.fits_dir).exists(fit_id))
+
+    def _lock_compile_folder(self) -> None:
+        """Hold ``cache/pytensor/wK.lock`` for the lowest free K; children compile in ``wK-sN``."""
+        base = self.settings.data_dir / "cache" / "pytensor"
+        base.mkdir(parents=True, exist_ok=True)
+        for k in range(256):
+            fh = open(base / f"w{k}.lock", "a+", encoding="utf-8")  # held for the worker's life
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                fh.close()
+                continue
+            self._compile_lock = fh
+            self._compile_base = base / f"w{k}"
+            return
+
+
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)
+
+
+def _describe_exit(rc: int, settings: Settings) -> str:
+    if rc < 0:
+        try:
+            name = signal.Signals(-rc).name
+        except ValueError:
+            name = f"signal {-rc}"
+        text = f"the fit process was killed by {name}"
+        if -rc == signal.SIGKILL:
+            text += " (often: the machine ran out of memory"
+            text += f"; SPECLET_FIT_MEMORY_MB={settings.fit_memory_mb})" if settings.fit_memory_mb else ")"
+        return text
+    return f"the fit process stopped with exit status {rc} without reporting a result"
+
+
+def _tail(path: Path, limit: int = 20_000) -> str | None:
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            fh.seek(max(0, size - limit))
+            return fh.read().decode("utf-8", errors="replace")
+    except OSError:
+        return None
+
+
+# --------------------------------------------------------------------------- the child
+
+
+class _ProgressWriter:
+    """The ``progress`` callback of ``run_fit``: writes phase, draws, divergences and ETA into the job."""
+
+    def __init__(self, queue: JobQueue, job_id: str, worker_id: str) -> None:
+        self.queue, self.job_id, self.worker_id = queue, job_id, worker_id
+        self._last_write = 0.0
+        self._last_phase: str | None = None
+        self._anchor: tuple[float, int] | None = None  # (time, draws) when the current phase started counting
+
+    def __call__(self, progress: Any) -> None:
+        now = time.monotonic()
+        phase = str(getattr(progress, "phase", "") or "")
+        try:
+            job_phase: JobPhase | None = JobPhase(phase)
+        except ValueError:
+            job_phase = None
+        done = int(getattr(progress, "draws_done", 0) or 0)
+        total = int(getattr(progress, "draws_total", 0) or 0)
+        changed = phase != self._last_phase
+        if changed or self._anchor is None or done < self._anchor[1]:
+            self._anchor = (now, done)
+        eta = None
+        t0, d0 = self._anchor
+        if total > 0 and done > d0 and now > t0:
+            eta = (total - done) / ((done - d0) / (now - t0))
+        if not changed and now - self._last_write < PROGRESS_MIN_INTERVAL_S and done < total:
+            return
+        self._last_phase = phase
+        self._last_write = now
+        self.queue.update_progress(
+            self.job_id, self.worker_id, phase=job_phase, draws_done=done, draws_total=total,
+            divergences=int(getattr(progress, "divergences", 0) or 0), eta_s=eta,
+        )
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """Make sure this fit stops when its supervisor dies (so two workers never run one fit)."""
+    with contextlib.suppress(Exception):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent_pid:
+        os._exit(EXIT_NOT_MINE)
+
+    def watch() -> None:  # where prctl is missing (not Linux)
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent_pid:
+                os.kill(os.getpid(), signal.SIGKILL)
+
+    threading.Thread(target=watch, name="parent-watchdog", daemon=True).start()
+
+
+def _limit_memory(memory_mb: int) -> None:
+    if memory_mb > 0:
+        limit = memory_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def run_one(job_id: str, worker_id: str, data_dir: Path, memory_mb: int = 0) -> int:
+    """Run one claimed job in this process: fit, store, record the outcome. Returns the exit status."""
+    settings = Settings(data_dir=data_dir, fit_memory_mb=memory_mb)
+    queue = JobQueue.from_settings(settings)
+    job = queue.find(job_id)
+    if job is None or job.status != JobStatus.RUNNING or job.worker_id != worker_id:
+        print(f"job {job_id} is not running on {worker_id}; nothing to do", flush=True)
+        return EXIT_NOT_MINE
+    print(f"fit {job_id}: model {job.request.model}, data {job.request.data_path}", flush=True)
+    try:
+        _limit_memory(memory_mb)
+        from model_store import ModelStore
+        from speclet_core.fitting import run_fit
+
+        result = run_fit(job.request, progress=_ProgressWriter(queue, job_id, worker_id))
+        if not queue.begin_saving(job_id, worker_id):
+            print("the job was cancelled or taken over before saving: nothing stored", flush=True)
+            return EXIT_NOT_MINE
+        ModelStore(settings.fits_dir).put(
+            job_id, result.idata, request=job.request.model_dump(mode="json"), roles=result.spec.roles(),
+            diagnostics=result.diagnostics, timings=result.timings,
+        )
+        verdict = result.diagnostics.get("verdict") if isinstance(result.diagnostics, dict) else None
+        queue.finish(job_id, worker_id, JobStatus.DONE, verdict=verdict)
+        print(f"fit {job_id} stored (verdict: {verdict})", flush=True)
+        return 0
+    except MemoryError:
+        tb = traceback.format_exc()
+        limit = f"the limit SPECLET_FIT_MEMORY_MB={memory_mb}" if memory_mb else "the machine's memory"
+        error = f"the fit ran out of memory ({limit}); choose fewer genes or cell lines, or raise the limit"
+    except SpecletError as exc:
+        tb = traceback.format_exc()
+        error = str(exc)
+    except Exception as exc:
+        tb = traceback.format_exc()
+        error = f"unexpected failure ({type(exc).__name__}: {exc}); the full traceback is in the job's log"
+    print(tb, flush=True)
+    queue.finish(job_id, worker_id, JobStatus.FAILED, error=error, traceback=tb)
+    return 1
+
+
+def _child_main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m speclet_core.worker")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("run-one", help="run one claimed job (started by the worker, not by people)")
+    p.add_argument("job_id")
+    p.add_argument("--worker-id", required=True)
+    p.add_argument("--data-dir", required=True, type=Path)
+    p.add_argument("--memory-mb", type=int, default=0)
+    p.add_argument("--parent-pid", type=int, required=True)
+    args = parser.parse_args(argv)
+    _die_with_parent(args.parent_pid)
+    return run_one(args.job_id, args.worker_id, args.data_dir, args.memory_mb)
+
+
+if __name__ == "__main__":
+    sys.exit(_child_main(sys.argv[1:]))
