@@ -54,6 +54,10 @@ class CorruptFitError(StoreError):
     """A stored fit's files are damaged (checksum mismatch, truncated file)."""
 
 
+class AnalysisError(SpecletError, ValueError):
+    """Posterior draws cannot be analysed as asked (missing dimension, unknown gene or lineage, bad option)."""
+
+
 class JobError(SpecletError, RuntimeError):
     """A job could not be submitted, found or changed."""
 
