@@ -219,6 +219,7 @@ def open_cache(queue_dir: Path) -> diskcache.Cache:
             statistics=0,
             tag_index=0,
             cull_limit=0,
+            disk_min_file_size=2**26,  # every row inside SQLite, so each transaction covers it
         )
     except OSError as exc:
         raise JobError(f"{queue_dir}: cannot open the job queue ({exc}); check the folder exists and is writable") from None

@@ -310,8 +310,12 @@ class Worker:
         return bool(ModelStore(self.settings.fits_dir).exists(fit_id))
 
     def _lock_compile_folder(self) -> None:
-        """Hold ``cache/pytensor/wK.lock`` for the lowest free K; children compile in ``wK-sN``."""
-        base = self.settings.data_dir / "cache" / "pytensor"
+        """Hold ``BASE/wK.lock`` for the lowest free K; children compile in ``BASE/wK-sN``.
+
+        BASE is the ``base_compiledir`` already in ``PYTENSOR_FLAGS`` if any (a shared, warm
+        cache), else ``DATA_DIR/cache/pytensor`` (kept with the data, e.g. on Docker's volume).
+        """
+        base = _flag_compiledir(os.environ.get("PYTENSOR_FLAGS", "")) or self.settings.data_dir / "cache" / "pytensor"
         base.mkdir(parents=True, exist_ok=True)
         for k in range(256):
             fh = open(base / f"w{k}.lock", "a+", encoding="utf-8")  # held for the worker's life
@@ -323,6 +327,14 @@ class Worker:
             self._compile_lock = fh
             self._compile_base = base / f"w{k}"
             return
+
+
+def _flag_compiledir(flags: str) -> Path | None:
+    for item in flags.split(","):
+        key, _, value = item.partition("=")
+        if key.strip() == "base_compiledir" and value.strip():
+            return Path(value.strip()).expanduser()
+    return None
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:
