@@ -117,6 +117,7 @@ class JobRecord(_Record):
     finished_at: float | None = None
     heartbeat_at: float | None = Field(None, description="Unix time the worker last said it is alive.")
     worker_id: str | None = None
+    process_id: int | None = Field(None, description="Process id of the running fit, on the worker's machine.")
     error: str | None = Field(None, description="Short message for the person who submitted the fit.")
     traceback: str | None = Field(None, description="Full traceback, for the log.")
     verdict: str | None = Field(None, description="Convergence verdict of a done fit.")
@@ -471,6 +472,7 @@ class JobQueue:
                 now = time.time()
                 claimed = job.model_copy(update={
                     "status": JobStatus.RUNNING, "worker_id": worker_id, "started_at": now, "heartbeat_at": now,
+                "process_id": None,
                     "phase": JobPhase.LOADING, "draws_done": 0, "draws_total": 0, "divergences": 0, "eta_s": None,
                 })
                 self._save(claimed)
@@ -490,6 +492,10 @@ class JobQueue:
     def heartbeat(self, job_id: str, worker_id: str) -> JobRecord | None:
         """Say the worker still runs this job; None means the job is no longer this worker's (stop the fit)."""
         return self._update_running(job_id, worker_id)
+
+    def attach_process(self, job_id: str, worker_id: str, pid: int) -> JobRecord | None:
+        """The fit's own process says it has started (also a heartbeat); None if the job is no longer this worker's."""
+        return self._update_running(job_id, worker_id, process_id=int(pid))
 
     def update_progress(
         self,
@@ -573,6 +579,7 @@ class JobQueue:
         else:
             new = job.model_copy(update={
                 "status": JobStatus.QUEUED, "worker_id": None, "started_at": None, "heartbeat_at": None,
+                "process_id": None,
                 "phase": None, "draws_done": 0, "draws_total": 0, "divergences": 0, "eta_s": None,
                 "requeues": job.requeues + (1 if count else 0),
             })

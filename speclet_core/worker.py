@@ -230,8 +230,9 @@ class Worker:
         env["SPECLET_DATA_DIR"] = str(self.settings.data_dir)
         if self._compile_base is not None:
             compiledir = self._compile_base.with_name(f"{self._compile_base.name}-s{slot}")
-            flags = env.get("PYTENSOR_FLAGS", "")
-            env["PYTENSOR_FLAGS"] = ",".join(f for f in (flags, f"base_compiledir={compiledir}") if f)
+            flags = [f for f in env.get("PYTENSOR_FLAGS", "").split(",")
+                     if f.strip() and f.partition("=")[0].strip() != "base_compiledir"]
+            env["PYTENSOR_FLAGS"] = ",".join([*flags, f"base_compiledir={compiledir}"])
         cmd = [
             sys.executable, "-m", "speclet_core.worker", "run-one", job.job_id,
             "--worker-id", self.worker_id,
@@ -432,8 +433,8 @@ def run_one(job_id: str, worker_id: str, data_dir: Path, memory_mb: int = 0) -> 
     """Run one claimed job in this process: fit, store, record the outcome. Returns the exit status."""
     settings = Settings(data_dir=data_dir, fit_memory_mb=memory_mb)
     queue = JobQueue.from_settings(settings)
-    job = queue.find(job_id)
-    if job is None or job.status != JobStatus.RUNNING or job.worker_id != worker_id:
+    job = queue.attach_process(job_id, worker_id, os.getpid())
+    if job is None:
         print(f"job {job_id} is not running on {worker_id}; nothing to do", flush=True)
         return EXIT_NOT_MINE
     print(f"fit {job_id}: model {job.request.model}, data {job.request.data_path}", flush=True)
