@@ -185,7 +185,7 @@ def _claim_all(queue_dir: str, worker: str, out: mp.Queue) -> None:  # runs in a
     got = []
     while (job := q.claim(worker)) is not None:
         got.append(job.job_id)
-    out.put(got)
+    out.put((worker, got))
 
 
 def test_concurrent_claims_from_processes_never_share_a_job(queue: JobQueue, settings: Settings) -> None:
@@ -198,11 +198,11 @@ def test_concurrent_claims_from_processes_never_share_a_job(queue: JobQueue, set
     claimed = [out.get(timeout=60) for _ in procs]
     for p in procs:
         p.join(timeout=30)
-    flat = [j for got in claimed for j in got]
+    flat = [j for _, got in claimed for j in got]
     assert sorted(flat) == sorted(ids)  # every job claimed exactly once
-    for worker_index, got in enumerate(claimed):
+    for worker, got in claimed:
         for job_id in got:
-            assert queue.get(job_id).worker_id == f"host:{worker_index}:w"
+            assert queue.get(job_id).worker_id == worker
 
 
 def test_a_silent_worker_loses_its_job_to_the_next(queue: JobQueue, settings: Settings) -> None:
