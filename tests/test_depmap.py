@@ -1,0 +1,515 @@
+"""DepMap release import: small release folders in both layouts, checked row for row."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from speclet_core import depmap_matrix
+from speclet_core.cli import main
+from speclet_core.data import load_screen, select_screen
+from speclet_core.depmap import (
+    CopyNumberScale,
+    DepMapImportError,
+    ImportResult,
+    TerminalProgress,
+    import_depmap,
+    inspect_release,
+    metadata_path_for,
+    parse_gene_list,
+    read_import_metadata,
+    write_screen,
+)
+from speclet_core.errors import DataReadError, DataValidationError, SelectionError
+
+# --------------------------------------------------------------------------- release builders
+
+# guide → rows of (alignment, gene, UsedByChronos, DropReason); odd cases noted
+CURRENT_GUIDES = {
+    "KRAS_g1": [("chr12_1_+", "KRAS (3845)", "True", "")],
+    "KRAS_g2": [("chr12_2_+", "KRAS (3845)", "True", "")],
+    "KRAS_g3": [("chr12_3_+", "KRAS (3845)", "True", ""), ("chr12_4_+", "KRAS (3845)", "True", "")],  # twice on KRAS
+    "KRAS_g4": [("chr12_5_+", "KRAS (3845)", "False", "low efficacy")],  # not used by Chronos
+    "BRAF_g1": [("chr7_1_-", "BRAF (673)", "True", "")],
+    "BRAF_g2": [("chr7_2_-", "BRAF (673)", "True", ""), ("chr7_3_-", "BRAFP1 (286494)", "True", "")],  # two genes
+    "HLA-A_g1": [("chr6_1_+", "HLA-A (3105)", "True", "")],
+    "TP53_g1": [("chr17_1_+", "TP53 (7157)", "True", "")],
+    "NT_g1": [("", "", "False", "non-targeting")],
+}
+GUIDE_ORDER = list(CURRENT_GUIDES)
+
+# SequenceID, ModelID, pDNABatch, PassesQC, ExcludeFromCRISPRCombined
+CURRENT_SEQUENCES = [
+    ("SQ1", "ACH-000001", "Avana-b1", "True", "False"),
+    ("SQ2", "ACH-000001", "Avana-b2", "True", "False"),  # second replicate of the same line
+    ("SQ3", "ACH-000002", "Avana-b1", "False", "False"),  # fails QC
+    ("SQ4", "ACH-000003", "Avana-b1", "True", "False"),
+    ("SQ5", "ACH-000004", "Avana-b2", "True", "False"),  # CNS/Brain: not selected
+    ("SQ6", "ACH-000005", "Avana-b2", "TRUE", "True"),  # no expression for this line
+]
+LFC_COLUMNS = ["SQ1", "SQ2", "SQ3", "SQ4", "SQ5", "SQ6", "SQ7"]  # SQ7: not in the screen map
+MISSING_LFC = {("KRAS_g1", "SQ4"): "NA", ("BRAF_g1", "SQ1"): ""}
+
+# ModelID, OncotreeLineage, OncotreeSubtype, PrimaryOrMetastasis
+MODELS = [
+    ("ACH-000001", "Skin", "Melanoma", "Primary"),
+    ("ACH-000002", "Skin", "Melanoma", "Metastatic"),
+    ("ACH-000003", "Bowel", "Colon Adenocarcinoma", "Primary"),
+    ("ACH-000004", "CNS/Brain", "Glioblastoma", "Primary"),
+    ("ACH-000005", "Bowel", "Rectal Adenocarcinoma", ""),
+]
+GENE_COLUMNS = ["KRAS (3845)", "BRAF (673)", "HLA-A (3105)", "TP53 (7157)"]
+EXPRESSION = {  # ACH-000005 has none
+    "ACH-000001": [5.1, 3.2, 9.0, 4.4],
+    "ACH-000002": [4.9, 3.0, 8.5, 4.1],
+    "ACH-000003": [6.0, 2.5, 8.0, 4.0],
+    "ACH-000004": [2.0, 1.0, 7.0, 3.0],
+}
+RELATIVE_CN = {  # the truth; files hold log2(relative CN + 1)
+    "ACH-000001": [1.0, 2.0, 0.5, 1.0],
+    "ACH-000002": [1.0, 1.0, 1.0, 1.0],
+    "ACH-000003": [3.0, 1.0, 0.0, 0.75],
+    "ACH-000004": [1.0, 1.0, 1.0, 1.0],
+    "ACH-000005": [0.25, 1.5, 1.0, 1.0],
+}
+GENE_INDEX = {"KRAS": 0, "BRAF": 1, "HLA-A": 2, "TP53": 3}
+
+
+def lfc_value(guide: str, sequence: str) -> float:
+    """The reading written for a guide in a sequence (distinct per cell, easy to recognise)."""
+    return round(-0.1 * (GUIDE_ORDER.index(guide) + 1) - 0.013 * (LFC_COLUMNS.index(sequence) + 1), 6)
+
+
+def _csv(path: Path, header: list[str], rows: list[list[object]]) -> None:
+    lines = [",".join(header)] + [",".join("" if v is None else str(v) for v in row) for row in rows]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def _lfc_rows(columns: list[str]) -> list[list[object]]:
+    rows = []
+    for g in GUIDE_ORDER:
+        rows.append([g, *[MISSING_LFC.get((g, s), repr(lfc_value(g, s))) for s in columns]])
+    return rows
+
+
+def write_current_release(root: Path, *, leading_ids: bool = True) -> Path:
+    """A 22Q2+-style release: 9 guides × 7 sequences, 5 cell lines, expression and copy number."""
+    root.mkdir(parents=True, exist_ok=True)
+    _csv(root / "AvanaLogfoldChange.csv", ["", *LFC_COLUMNS], _lfc_rows(LFC_COLUMNS))
+    guide_rows = [
+        [g, aln, gene, len(rows), used, reason] for g, rows in CURRENT_GUIDES.items() for aln, gene, used, reason in rows
+    ]
+    _csv(root / "AvanaGuideMap.csv", ["sgRNA", "GenomeAlignment", "Gene", "nAlignments", "UsedByChronos", "DropReason"], guide_rows)
+    seq_rows: list[list[object]] = [
+        [sid, f"SC-{mid[-1]}", f"MC-{mid[-1]}", mid, "2DS", "Avana", 21, batch, qc, excl]
+        for sid, mid, batch, qc, excl in CURRENT_SEQUENCES
+    ]
+    seq_rows.append(["PDNA1", "", "", "", "", "Avana", 0, "Avana-b1", "", ""])  # pDNA: no cell line
+    _csv(
+        root / "ScreenSequenceMap.csv",
+        ["SequenceID", "ScreenID", "ModelConditionID", "ModelID", "ScreenType", "Library", "Days", "pDNABatch",
+         "PassesQC", "ExcludeFromCRISPRCombined"],
+        seq_rows,
+    )
+    _csv(
+        root / "Model.csv",
+        ["ModelID", "CellLineName", "OncotreeLineage", "OncotreeSubtype", "OncotreePrimaryDisease", "PrimaryOrMetastasis"],
+        [[m, f"LINE{m[-1]}", lin, sub, sub, pom] for m, lin, sub, pom in MODELS],
+    )
+    if leading_ids:  # 25Q-style: leading ID columns and a non-default duplicate row
+        rows: list[list[object]] = []
+        for n, (m, v) in enumerate(EXPRESSION.items()):
+            rows.append([n, f"CDS-{n}", m, "Yes", f"MC-{m[-1]}", "Yes", *v])
+        rows.append([9, "CDS-9", "ACH-000001", "No", "MC-9", "No", 0.0, 0.0, 0.0, 0.0])
+        _csv(
+            root / "OmicsExpressionTPMLogp1HumanProteinCodingGenes.csv",
+            ["", "SequencingID", "ModelID", "IsDefaultEntryForModel", "ModelConditionID", "IsDefaultEntryForMC",
+             *GENE_COLUMNS],
+            rows,
+        )
+    else:
+        _csv(
+            root / "OmicsExpressionProteinCodingGenesTPMLogp1.csv",
+            ["", *GENE_COLUMNS],
+            [[m, *v] for m, v in EXPRESSION.items()],
+        )
+    _csv(
+        root / "OmicsCNGene.csv",
+        ["", *GENE_COLUMNS],
+        [[m, *[repr(math.log2(x + 1)) for x in v]] for m, v in RELATIVE_CN.items()],
+    )
+    return root
+
+
+LEGACY_REPLICATES = [  # replicate_ID, DepMap_ID, pDNA_batch, passes_QC
+    ("LINE1-311Cas9_RepA_p6_batch2", "ACH-000001", "2", "TRUE"),
+    ("LINE1-311Cas9_RepB_p6_batch2", "ACH-000001", "2", "TRUE"),
+    ("LINE2-311Cas9_RepA_p5_batch3", "ACH-000002", "3", "FALSE"),  # fails QC
+    ("LINE3-311Cas9_RepA_p6_batch3", "ACH-000003", "3", "TRUE"),
+    ("LINE4-311Cas9_RepA_p6_batch3", "ACH-000004", "3", "TRUE"),
+]
+LEGACY_LINEAGES = {"ACH-000001": "skin", "ACH-000002": "skin", "ACH-000003": "colorectal", "ACH-000004": "central_nervous_system"}
+
+
+def write_legacy_release(root: Path) -> Path:
+    """A 20Q–21Q-style Achilles release with the same odd cases."""
+    root.mkdir(parents=True, exist_ok=True)
+    reps = [r[0] for r in LEGACY_REPLICATES]
+    rows = [[g, *[("NA" if (g, r) == ("KRAS_g2", reps[3]) else repr(lfc_value(g, LFC_COLUMNS[i]))) for i, r in enumerate(reps)]]
+            for g in GUIDE_ORDER if g != "NT_g1"]
+    _csv(root / "Achilles_logfold_change.csv", ["Construct Barcode", *reps], rows)
+    _csv(root / "Achilles_replicate_map.csv", ["replicate_ID", "DepMap_ID", "pDNA_batch", "passes_QC"],
+         [list(r) for r in LEGACY_REPLICATES])
+    guide_rows = [[g, aln, gene, len(rs)] for g, rs in CURRENT_GUIDES.items() if g != "NT_g1" for aln, gene, _, _ in rs]
+    _csv(root / "Achilles_guide_map.csv", ["sgrna", "genome_alignment", "gene", "n_alignments"], guide_rows)
+    _csv(root / "Achilles_dropped_guides.csv", [""], [["KRAS_g4"]])
+    _csv(root / "sample_info.csv", ["DepMap_ID", "stripped_cell_line_name", "lineage", "lineage_subtype", "primary_or_metastasis"],
+         [[m, f"LINE{m[-1]}", lin, "sub" + m[-1], "Primary"] for m, lin in LEGACY_LINEAGES.items()])
+    _csv(root / "CCLE_expression.csv", ["", *GENE_COLUMNS], [[m, *EXPRESSION[m]] for m in ("ACH-000001", "ACH-000004")])
+    _csv(root / "CCLE_gene_cn.csv", ["", *GENE_COLUMNS],
+         [[m, *[repr(math.log2(x + 1)) for x in RELATIVE_CN[m]]] for m in LEGACY_LINEAGES])
+    return root
+
+
+@pytest.fixture
+def current_release(tmp_path: Path) -> Path:
+    return write_current_release(tmp_path / "release_24q2")
+
+
+@pytest.fixture
+def legacy_release(tmp_path: Path) -> Path:
+    return write_legacy_release(tmp_path / "release_21q2")
+
+
+def _rows(df: pd.DataFrame, cols: list[str]) -> list[tuple]:
+    return [tuple(r) for r in df[cols].itertuples(index=False, name=None)]
+
+
+# --------------------------------------------------------------------------- current layout
+
+
+def expected_current() -> list[tuple]:
+    kept_guides = {"KRAS_g1": "KRAS", "KRAS_g2": "KRAS", "BRAF_g1": "BRAF", "HLA-A_g1": "HLA-A"}
+    kept_seqs = {"SQ1": ("ACH-000001", "Skin", "Avana-b1"), "SQ2": ("ACH-000001", "Skin", "Avana-b2"),
+                 "SQ4": ("ACH-000003", "Bowel", "Avana-b1"), "SQ6": ("ACH-000005", "Bowel", "Avana-b2")}
+    rows = []
+    for g, gene in kept_guides.items():
+        for s, (model, lineage, batch) in kept_seqs.items():
+            if (g, s) in MISSING_LFC:
+                continue
+            rows.append((gene, g, model, lineage, lfc_value(g, s), s, batch, "broad"))
+    return sorted(rows)
+
+
+@pytest.mark.parametrize("leading_ids", [True, False])
+def test_current_release_imports_row_for_row(tmp_path: Path, leading_ids: bool) -> None:
+    release = write_current_release(tmp_path / "rel", leading_ids=leading_ids)
+    result = import_depmap(release, "KRAS, BRAF,hla-a", "skin,BOWEL")
+    df = result.data
+    cols = ["hugo_symbol", "sgrna", "depmap_id", "lineage", "lfc", "replicate_id", "pdna_batch", "screen"]
+    assert sorted(_rows(df, cols)) == expected_current()
+    assert len(df) == 14
+    # covariates joined per (cell line, gene); ACH-000005 has no expression
+    for row in df.itertuples(index=False):
+        expr = EXPRESSION.get(row.depmap_id)
+        if expr is None:
+            assert np.isnan(row.rna_expr)
+        else:
+            assert row.rna_expr == expr[GENE_INDEX[row.hugo_symbol]]
+        assert row.gene_cn == pytest.approx(RELATIVE_CN[row.depmap_id][GENE_INDEX[row.hugo_symbol]], abs=1e-12)
+    subtype = dict(zip(df["depmap_id"], df["lineage_subtype"], strict=False))
+    assert subtype == {"ACH-000001": "Melanoma", "ACH-000003": "Colon Adenocarcinoma", "ACH-000005": "Rectal Adenocarcinoma"}
+    assert df.loc[df["depmap_id"] == "ACH-000005", "primary_or_metastasis"].isna().all()
+
+    m = result.metadata
+    assert m["layout"] == "current" and m["library"] == "avana"
+    assert m["dropped"] == {
+        "guides_not_used": 1, "guides_on_several_genes": 1, "guides_aligned_several_times": 1,
+        "sequences_not_in_map": 1, "sequences_without_cell_line": 0, "sequences_without_lineage": 0,
+        "sequences_failing_qc": 1, "guides_not_in_lfc": 0, "readings_missing_lfc": 2,
+    }
+    assert m["copy_number"]["source_scale"] == "log2(relative copy number + 1)"
+    assert m["copy_number"]["conversion"].startswith("gene_cn = 2**x - 1")
+    assert m["expression"]["cell_lines_without_values"] == 1
+    assert m["counts"] == {"rows": 14, "genes": 3, "sgrnas": 4, "cell_lines": 3, "lineages": 2, "sequences": 4}
+    assert m["lineages"] == ["Bowel", "Skin"]
+    assert any("SQ7" in w for w in result.warnings)
+    assert any("ACH-000005" in w and "rna_expr" in w for w in result.warnings)
+    json.dumps(m)  # JSON-able
+
+
+def test_legacy_release_imports_row_for_row(legacy_release: Path) -> None:
+    result = import_depmap(legacy_release, ["KRAS", "BRAF"], ["Skin", "colorectal"])
+    reps = [r[0] for r in LEGACY_REPLICATES]
+    kept = {reps[0]: ("ACH-000001", "skin"), reps[1]: ("ACH-000001", "skin"), reps[3]: ("ACH-000003", "colorectal")}
+    expected = sorted(
+        (gene, g, model, lineage, lfc_value(g, LFC_COLUMNS[reps.index(r)]), r, "2" if "batch2" in r else "3")
+        for g, gene in {"KRAS_g1": "KRAS", "KRAS_g2": "KRAS", "BRAF_g1": "BRAF"}.items()
+        for r, (model, lineage) in kept.items()
+        if (g, r) != ("KRAS_g2", reps[3])
+    )
+    cols = ["hugo_symbol", "sgrna", "depmap_id", "lineage", "lfc", "replicate_id", "pdna_batch"]
+    assert sorted(_rows(result.data, cols)) == expected
+    assert result.metadata["layout"] == "legacy"
+    d = result.metadata["dropped"]
+    assert (d["guides_not_used"], d["guides_on_several_genes"], d["guides_aligned_several_times"]) == (1, 1, 1)
+    assert d["sequences_failing_qc"] == 1 and d["readings_missing_lfc"] == 1
+    assert "Achilles_dropped_guides.csv" in result.metadata["guide_rule"]
+    # only ACH-000001 has expression; every line has copy number
+    by_line = result.data.groupby("depmap_id")["rna_expr"].apply(lambda s: s.notna().all())
+    assert by_line.to_dict() == {"ACH-000001": True, "ACH-000003": False}
+    kras3 = result.data[(result.data["depmap_id"] == "ACH-000003") & (result.data["hugo_symbol"] == "KRAS")]
+    assert kras3["gene_cn"].to_numpy() == pytest.approx([3.0] * len(kras3))
+
+
+def test_written_table_passes_validation_and_selection(current_release: Path, tmp_path: Path) -> None:
+    result = import_depmap(current_release, "KRAS,BRAF,HLA-A", "Skin,Bowel")
+    table, meta_path = write_screen(result, tmp_path / "out" / "screen.parquet")
+    screen = load_screen(table)
+    assert len(screen.data) == 14 and screen.covariates == ("rna_expr", "gene_cn")
+    sel = select_screen(screen, genes=["KRAS"], lineages=["Bowel"])
+    assert sel.genes == ("KRAS",) and sel.cell_lines == ("ACH-000003", "ACH-000005")
+    embedded = json.loads(pq.read_schema(table).metadata[b"speclet.import"])
+    assert embedded == json.loads(meta_path.read_text()) == read_import_metadata(table)
+    assert meta_path.name == "screen.import.json"
+
+    csv_path, csv_meta = write_screen(result, tmp_path / "out" / "screen.csv")
+    from_csv = load_screen(csv_path).data.sort_values(["sgrna", "replicate_id"]).reset_index(drop=True)
+    from_parquet = screen.data.sort_values(["sgrna", "replicate_id"]).reset_index(drop=True)
+    assert from_csv["lfc"].tolist() == from_parquet["lfc"].tolist()
+    assert from_csv["gene_cn"].tolist() == from_parquet["gene_cn"].tolist()
+    assert read_import_metadata(csv_path)["counts"]["rows"] == 14
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "screen.csv", "screen.import.json", "screen.parquet"
+    ]  # the sidecars share a name: the last write wins, and no temporary files are left
+
+
+def test_write_screen_refuses_unknown_suffix_and_leaves_nothing_on_failure(
+    current_release: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result = import_depmap(current_release, "KRAS", "Skin")
+    with pytest.raises(DepMapImportError, match=r"\.xlsx: unknown output format"):
+        write_screen(result, tmp_path / "screen.xlsx")
+
+    def broken(*args: object, **kwargs: object) -> None:
+        Path(args[1]).write_bytes(b"PAR1 half")  # a partial file, then the disk fills up
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(pq, "write_table", broken)
+    with pytest.raises(DataReadError, match="No space left on device"):
+        write_screen(result, tmp_path / "screen.parquet")
+    assert list(tmp_path.glob("screen*")) == [] and list(tmp_path.glob(".screen*")) == []
+
+
+# --------------------------------------------------------------------------- names and problems
+
+
+def test_unknown_genes_and_lineages_are_reported_with_close_matches(current_release: Path) -> None:
+    with pytest.raises(SelectionError) as err:
+        import_depmap(current_release, "KRSA,BRAF,XYZ1", "colorectal,Skn")
+    text = str(err.value)
+    assert "4 requested names not in the release" in text
+    assert "AvanaGuideMap.csv: unknown gene 'KRSA' (close: KRAS)" in text
+    assert "unknown gene 'XYZ1'" in text
+    assert "Model.csv: unknown lineage 'colorectal' (close: Bowel)" in text
+    assert "unknown lineage 'Skn' (close: Skin)" in text
+
+
+def test_gene_with_no_usable_guide(current_release: Path) -> None:
+    (current_release / "AvanaGuideMap.csv").write_text(
+        (current_release / "AvanaGuideMap.csv").read_text().replace("TP53_g1,chr17_1_+,TP53 (7157),1,True", "TP53_g1,chr17_1_+,TP53 (7157),1,False")
+    )
+    with pytest.raises(SelectionError, match=r"no usable guide for TP53"):
+        import_depmap(current_release, "TP53", "all")
+    result = import_depmap(current_release, "TP53,KRAS", "all")
+    assert set(result.data["hugo_symbol"]) == {"KRAS"}
+    assert any("no usable guide for 1 gene(s) (TP53)" in w for w in result.warnings)
+    # "all" lineages includes CNS/Brain (SQ5) and still drops the failing sequence
+    assert set(result.data["replicate_id"]) == {"SQ1", "SQ2", "SQ4", "SQ5", "SQ6"}
+
+
+def test_missing_files_and_columns_are_named(tmp_path: Path) -> None:
+    with pytest.raises(DataReadError, match="not a DepMap release folder; expected AvanaLogfoldChange.csv"):
+        import_depmap(tmp_path, "KRAS", "Skin")
+    release = write_current_release(tmp_path / "rel")
+    (release / "ScreenSequenceMap.csv").unlink()
+    with pytest.raises(DataReadError, match="missing ScreenSequenceMap.csv"):
+        import_depmap(release, "KRAS", "Skin")
+    release = write_current_release(tmp_path / "rel2")
+    model = release / "Model.csv"
+    model.write_text(model.read_text().replace("OncotreeLineage", "Lineage_Oncotree"))
+    with pytest.raises(DataValidationError) as err:
+        import_depmap(release, "KRAS", "Skin")
+    assert err.value.source.endswith("Model.csv")
+    assert "missing column 'OncotreeLineage'" in err.value.problems[0]
+    with pytest.raises(DepMapImportError, match="no KYLogfoldChange.csv for library 'ky'"):
+        import_depmap(write_current_release(tmp_path / "rel3"), "KRAS", "Skin", library="ky")
+
+
+def test_damaged_lfc_matrix_names_file_and_column(current_release: Path) -> None:
+    lfc = current_release / "AvanaLogfoldChange.csv"
+    lines = lfc.read_text().splitlines()
+    cells = lines[1].split(",")
+    cells[1] = "oops"  # KRAS_g1 in SQ1
+    lines[1] = ",".join(cells)
+    lfc.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataReadError, match=r"AvanaLogfoldChange.csv: .*column 2 \('SQ1'\).*'oops'"):
+        import_depmap(current_release, "KRAS", "all")
+    # a damaged column that the selection does not read is never converted, so it does not stop the import
+    assert len(import_depmap(current_release, "BRAF", "Bowel").data) == 2
+
+
+def test_parse_gene_list() -> None:
+    assert parse_gene_list("KRAS, BRAF;TP53\nHLA-A  # a comment\n# only comment\nKRAS") == ["KRAS", "BRAF", "TP53", "HLA-A"]
+
+
+# --------------------------------------------------------------------------- streaming, cache, progress
+
+
+def test_streams_in_small_blocks(current_release: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    whole = import_depmap(current_release, "KRAS,BRAF,HLA-A", "Skin,Bowel").data
+    monkeypatch.setattr(depmap_matrix, "BLOCK_SIZE", 64)  # a few rows per block
+    seen: list[int] = []
+    real = depmap_matrix.pc.is_in
+
+    def counting(values, **kw):  # type: ignore[no-untyped-def]
+        seen.append(len(values))
+        return real(values, **kw)
+
+    monkeypatch.setattr(depmap_matrix.pc, "is_in", counting)
+    chunked = import_depmap(current_release, "KRAS,BRAF,HLA-A", "Skin,Bowel").data
+    assert len([n for n in seen if n < 9]) >= 3  # the 9-row LFC matrix went through in several blocks
+    pd.testing.assert_frame_equal(whole, chunked)
+
+
+def test_cache_gives_identical_table_and_is_invalidated(current_release: Path) -> None:
+    plain = import_depmap(current_release, "KRAS,BRAF,HLA-A", "Skin,Bowel")
+    first = import_depmap(current_release, "KRAS,BRAF,HLA-A", "Skin,Bowel", cache=True)
+    cache_dir = current_release / ".speclet-cache"
+    assert first.metadata["cache"]["dir"] == str(cache_dir)
+    assert sorted(first.metadata["cache"]["built"]) == sorted(
+        ["AvanaLogfoldChange.csv", "OmicsCNGene.csv", "OmicsExpressionTPMLogp1HumanProteinCodingGenes.csv"]
+    )
+    pd.testing.assert_frame_equal(plain.data, first.data)
+    second = import_depmap(current_release, "TP53", "all", cache=True)
+    assert second.metadata["cache"]["built"] == [] and len(second.metadata["cache"]["used"]) == 3
+    assert len(second.data) == 5 and second.data["lfc"].tolist() == [
+        lfc_value("TP53_g1", s) for s in ("SQ1", "SQ2", "SQ4", "SQ5", "SQ6")
+    ]
+    assert inspect_release(current_release).cache_ready
+
+    lfc = current_release / "AvanaLogfoldChange.csv"
+    lfc.write_text(lfc.read_text().replace(repr(lfc_value("TP53_g1", "SQ1")), "-9.5"))
+    os.utime(lfc, ns=(lfc.stat().st_atime_ns, lfc.stat().st_mtime_ns + 10**9))
+    third = import_depmap(current_release, "TP53", "all", cache=True)
+    assert third.metadata["cache"]["built"] == ["AvanaLogfoldChange.csv"]
+    assert third.data.loc[third.data["replicate_id"] == "SQ1", "lfc"].tolist() == [-9.5]
+
+
+def test_cache_falls_back_to_data_dir_when_release_is_read_only(
+    current_release: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(depmap_matrix, "_dir_writable", lambda folder: False)
+    result = import_depmap(current_release, "KRAS", "Skin", cache=True)
+    cache_dir = Path(result.metadata["cache"]["dir"])
+    data_dir = Path(os.environ["SPECLET_DATA_DIR"])
+    assert cache_dir.parent == data_dir / "depmap-cache" and len(cache_dir.name) == 16
+    assert (cache_dir / "AvanaLogfoldChange.parquet").exists()
+    assert not (current_release / ".speclet-cache").exists()
+
+
+def test_progress_reports_phases_in_order(current_release: Path) -> None:
+    calls: list[tuple[str, float, str]] = []
+    import_depmap(current_release, "KRAS", "Skin", progress=lambda p, f, m: calls.append((p, f, m)), cache=True)
+    phases = [c[0] for c in calls]
+    assert phases[0] == "maps" and phases[-1] == "done" and calls[-1][1] == 1.0
+    assert {"cache", "lfc", "expression", "copy_number"} <= set(phases)
+    fractions = [c[1] for c in calls]
+    assert fractions == sorted(fractions) and all(0.0 <= f <= 1.0 for f in fractions)
+
+
+def test_terminal_progress_draws_a_bar() -> None:
+    buf = io.StringIO()
+    bar = TerminalProgress(buf, width=10, force=True)
+    bar("lfc", 0.5, "reading AvanaLogfoldChange.csv")
+    bar.close()
+    assert buf.getvalue().startswith("\r[#####.....]  50% reading AvanaLogfoldChange.csv")
+    assert buf.getvalue().endswith("\n")
+    silent = io.StringIO()
+    TerminalProgress(silent)("lfc", 0.5, "x")  # not a terminal
+    assert silent.getvalue() == ""
+
+
+def test_inspect_release_lists_lineages_and_usable_genes(current_release: Path, legacy_release: Path) -> None:
+    info = inspect_release(current_release)
+    assert info.layout == "current" and info.n_sequences == 7
+    assert info.lineages == {"Bowel": 2, "CNS/Brain": 1, "Skin": 1}
+    assert info.genes == ("BRAF", "HLA-A", "KRAS", "TP53")
+    assert info.files["expression"] == "OmicsExpressionTPMLogp1HumanProteinCodingGenes.csv"
+    assert not info.cache_ready
+    legacy = inspect_release(legacy_release)
+    assert legacy.layout == "legacy" and legacy.lineages == {"central_nervous_system": 1, "colorectal": 1, "skin": 1}
+
+
+def test_relative_copy_number_scale_is_kept(current_release: Path) -> None:
+    result = import_depmap(current_release, "KRAS", "Skin", cn_scale=CopyNumberScale.RELATIVE)
+    assert result.data["gene_cn"].tolist() == pytest.approx([math.log2(2.0)] * len(result.data))
+    assert result.metadata["copy_number"]["conversion"] == "none"
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def test_cli_imports_and_writes(current_release: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    genes = tmp_path / "genes.txt"
+    genes.write_text("# my genes\nKRAS\nBRAF\n")
+    out = tmp_path / "screen.parquet"
+    code = main(["import-depmap", "--release-dir", str(current_release), "--gene-list", str(genes),
+                 "--genes", "HLA-A", "--lineages", "skin,bowel", "--out", str(out)])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "wrote 14 readings" in captured.out
+    assert len(load_screen(out).data) == 14
+    assert metadata_path_for(out).exists()
+    assert "warning:" in captured.err and "SQ7" in captured.err
+
+
+def test_cli_bad_input_exits_2_without_output(current_release: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "screen.parquet"
+    code = main(["import-depmap", "--release-dir", str(current_release), "--genes", "KRSA", "--lineages", "Skin",
+                 "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("error: ") and "unknown gene 'KRSA' (close: KRAS)" in err and "Traceback" not in err
+    assert not out.exists() and not metadata_path_for(out).exists()
+    assert main(["import-depmap", "--release-dir", str(current_release), "--lineages", "Skin", "--out", str(out)]) == 2
+    assert "give genes with --genes or --gene-list" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- fits
+
+
+@pytest.mark.slow
+def test_imported_table_fits(current_release: Path, tmp_path: Path) -> None:
+    fitting = pytest.importorskip("speclet_core.fitting", reason="speclet_core.fitting is not written yet")
+    models = pytest.importorskip("speclet_core.models", reason="speclet_core.models is not written yet")
+    from speclet_core.records import SamplerSettings
+
+    result: ImportResult = import_depmap(current_release, "KRAS,BRAF,HLA-A,TP53", "all")
+    table, _ = write_screen(result, tmp_path / "screen.parquet")
+    n_lineages = result.metadata["counts"]["lineages"]
+    spec = next(s for s in models.list_models() if s.min_lineages <= n_lineages)
+    sampler = SamplerSettings(chains=2, tune=100, draws=100)
+    request = fitting.prepare_request(str(table), spec.name, sampler=sampler, seed=3)
+    fit = fitting.run_fit(request)
+    gene_effect = fit.idata.posterior["gene_effect"]
+    assert list(gene_effect.coords["gene"].values) == ["BRAF", "HLA-A", "KRAS", "TP53"]
+    assert np.isfinite(gene_effect.values).all()
