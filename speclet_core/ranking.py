@@ -154,7 +154,7 @@ def rank_genes(
         One row per gene, strongest dependency first: gene, mean, sd, hdi_low, hdi_high,
         expected_rank, rank_low, rank_high, p_top_k, p_below_threshold. ``attrs`` holds the options.
     """
-    opts = _options(top_k=top_k, threshold=threshold, hdi_prob=hdi_prob)
+    opts = ranking_options(top_k=top_k, threshold=threshold, hdi_prob=hdi_prob)
     da = _prepare(draws, lineage=lineage)
     genes = _gene_labels(da)
     values = _load_samples(da)
@@ -202,7 +202,7 @@ def contrast_lineage(
         within-draw ranking of the difference: expected_rank, rank_low, rank_high, p_top_k,
         p_below_threshold.
     """
-    opts = _options(top_k=top_k, threshold=threshold, hdi_prob=hdi_prob)
+    opts = ranking_options(top_k=top_k, threshold=threshold, hdi_prob=hdi_prob)
     try:
         order = ContrastOrder(order)
     except ValueError:
@@ -284,7 +284,7 @@ def compare_pairs(
     hdi_prob
         Probability mass of the HDI of each difference.
     """
-    opts = _options(hdi_prob=hdi_prob)
+    opts = ranking_options(hdi_prob=hdi_prob)
     if genes is not None and top_k is not None:
         raise AnalysisError("give either genes or top_k, not both")
     da = _prepare(draws, lineage=lineage)
@@ -328,7 +328,7 @@ def compare_to_reference(
         gene, reference, p_stronger, mean_diff, hdi_low, hdi_high (of effect_gene − effect_reference),
         the reference itself left out, most likely stronger first.
     """
-    opts = _options(hdi_prob=hdi_prob)
+    opts = ranking_options(hdi_prob=hdi_prob)
     da = _prepare(draws, lineage=lineage)
     all_genes = _gene_labels(da)
     _label_index(all_genes, reference, "gene")
@@ -406,7 +406,7 @@ def compute_hdi(values: np.ndarray, hdi_prob: float = DEFAULT_HDI_PROB, *, axis:
     (low, high)
         Arrays of ``values``' shape without ``axis``.
     """
-    opts = _options(hdi_prob=hdi_prob)
+    opts = ranking_options(hdi_prob=hdi_prob)
     arr = np.moveaxis(np.asarray(values), axis, -1)
     if arr.shape[-1] == 0:
         raise AnalysisError("cannot compute an HDI of zero draws")
@@ -453,15 +453,16 @@ def rank_within_samples(values: np.ndarray) -> np.ndarray:
     return out
 
 
-# --------------------------------------------------------------------------- internals
-
-
-def _options(**kwargs: Any) -> RankingOptions:
+def ranking_options(**kwargs: Any) -> RankingOptions:
+    """``RankingOptions`` from keyword values, or an ``AnalysisError`` naming every bad one."""
     try:
         return RankingOptions(**kwargs)
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']} (got {e.get('input')!r})" for e in exc.errors())
         raise AnalysisError(f"invalid ranking option: {problems}") from None
+
+
+# --------------------------------------------------------------------------- internals
 
 
 def _show_labels(labels: Sequence[str]) -> str:

@@ -1,0 +1,169 @@
+"""``python -m speclet_core rank FIT_ID [--lineage X | --contrast X] [--top-k K] [--out FILE]``.
+
+Reads a stored fit, picks the variable from the model's declared roles and writes the
+ranking (or lineage-contrast) table as CSV to a file, atomically, or to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from speclet_core.errors import AnalysisError, SpecletError
+from speclet_core.ranking import (
+    DEFAULT_HDI_PROB,
+    DEFAULT_THRESHOLD,
+    DEFAULT_TOP_K,
+    contrast_lineage,
+    rank_genes,
+    ranking_options,
+)
+
+# Enough digits for half-integer ranks of 100k genes and probabilities from 100k draws.
+CSV_FLOAT_FORMAT = "%.8g"
+
+
+def rank_stored_fit(
+    fit: Any,
+    *,
+    lineage: str | None = None,
+    contrast: str | None = None,
+    versus: str | None = None,
+    top_k: int = DEFAULT_TOP_K,
+    threshold: float = DEFAULT_THRESHOLD,
+    hdi_prob: float = DEFAULT_HDI_PROB,
+) -> pd.DataFrame:
+    """The ranking table of a stored fit (``model_store.StoredFit``), using the model's roles.
+
+    Without options: the gene-level effect; ``lineage``: the gene × lineage effect within one
+    lineage; ``contrast``: lineage-selective dependencies of that lineage (``versus`` one other).
+    """
+    if lineage is not None and contrast is not None:
+        raise AnalysisError("give either --lineage or --contrast, not both")
+    if versus is not None and contrast is None:
+        raise AnalysisError("--versus only applies with --contrast LINEAGE")
+    manifest = fit.manifest
+    roles = manifest.get("roles") or {}
+    where = f"fit {fit.fit_id[:12]} (model {manifest.get('model', '?')})"
+    if lineage is None and contrast is None:
+        var = roles.get("gene_effect")
+        if not var:
+            raise AnalysisError(f"{where} declares no gene-level effect in its roles; the fit cannot be ranked")
+        return rank_genes(fit.draws(var), top_k=top_k, threshold=threshold, hdi_prob=hdi_prob)
+    var = roles.get("gene_lineage_effect")
+    if not var:
+        flag = "--lineage" if lineage is not None else "--contrast"
+        raise AnalysisError(
+            f"{where} has no gene × lineage effect, so {flag} is not possible; rank the gene-level effect "
+            "(leave out the option), or fit a model with a gene × lineage term"
+        )
+    draws = fit.draws(var)
+    if contrast is not None:
+        return contrast_lineage(
+            draws, contrast, versus=versus, top_k=top_k, threshold=threshold, hdi_prob=hdi_prob
+        )
+    return rank_genes(draws, lineage=lineage, top_k=top_k, threshold=threshold, hdi_prob=hdi_prob)
+
+
+def write_csv(table: pd.DataFrame, out: Path | None) -> None:
+    """CSV to ``out`` through a temporary file in the same folder (never half-written), or to stdout."""
+    if out is None:
+        table.to_csv(sys.stdout, index=False, float_format=CSV_FLOAT_FORMAT)
+        return
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "w", newline="") as fh:
+            table.to_csv(fh, index=False, float_format=CSV_FLOAT_FORMAT)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _check_out(text: str | None) -> Path | None:
+    if text is None or text == "-":
+        return None
+    out = Path(text).expanduser()
+    if out.is_dir():
+        raise SpecletError(f"--out {out}: is a folder; give a file name such as ranking.csv")
+    if not out.parent.is_dir():
+        raise SpecletError(f"--out {out}: folder {out.parent} does not exist; create it first")
+    if not os.access(out.parent, os.W_OK):
+        raise SpecletError(f"--out {out}: folder {out.parent} is not writable")
+    return out
+
+
+def _cmd_rank(args: argparse.Namespace) -> int:
+    from model_store import ModelStore
+    from speclet_core.settings import Settings
+
+    # every check that needs no posterior comes first, so bad input fails fast
+    ranking_options(top_k=args.top_k, threshold=args.threshold, hdi_prob=args.hdi_prob)
+    if args.versus is not None and args.contrast is None:
+        raise AnalysisError("--versus only applies with --contrast LINEAGE")
+    out = _check_out(args.out)
+    fit = ModelStore(Settings.from_env().fits_dir).get(args.fit_id)
+    try:
+        table = rank_stored_fit(
+            fit, lineage=args.lineage, contrast=args.contrast, versus=args.versus,
+            top_k=args.top_k, threshold=args.threshold, hdi_prob=args.hdi_prob,
+        )
+    finally:
+        fit.close()
+    write_csv(table, out)
+    if out is not None:
+        what = "lineage-selective dependencies" if args.contrast else "genes"
+        print(f"wrote {len(table):,} {what} to {out}")
+    return 0
+
+
+def _int_at_least_one(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def register_cli(subparsers: argparse._SubParsersAction, commands: dict) -> None:
+    """Add the ``rank`` command."""
+    p = subparsers.add_parser(
+        "rank",
+        help="ranking table of a stored fit as CSV (expected rank, rank interval, P(top-k), HDI, P(effect < threshold))",
+        description=(
+            "Rank genes within every posterior draw of a stored fit (rank 1 = strongest dependency, "
+            "most negative effect) and write one CSV row per gene."
+        ),
+    )
+    p.add_argument("fit_id", metavar="FIT_ID", help="the fit's id (see `store list`)")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--lineage", metavar="X", help="rank within lineage X (needs a gene × lineage effect)")
+    which.add_argument(
+        "--contrast", metavar="X",
+        help="rank lineage-selective dependencies of X: effect in X minus the mean of the other lineages",
+    )
+    p.add_argument("--versus", metavar="Y", help="with --contrast: compare X against lineage Y only")
+    p.add_argument(
+        "--top-k", type=_int_at_least_one, default=DEFAULT_TOP_K, metavar="K",
+        help=f"P(top-k) column: share of draws ranking K or better (default {DEFAULT_TOP_K})",
+    )
+    p.add_argument(
+        "--threshold", type=float, default=DEFAULT_THRESHOLD, metavar="T",
+        help=f"P(effect < T) column; with --contrast, P(difference < T) (default {DEFAULT_THRESHOLD})",
+    )
+    p.add_argument(
+        "--hdi-prob", type=float, default=DEFAULT_HDI_PROB, metavar="P",
+        help=f"mass of the HDI and rank intervals (default {DEFAULT_HDI_PROB})",
+    )
+    p.add_argument("--out", metavar="FILE", help="CSV file to write (default: stdout)")
+    commands["rank"] = _cmd_rank
