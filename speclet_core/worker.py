@@ -350,8 +350,8 @@ def _describe_exit(rc: int, settings: Settings) -> str:
         except ValueError:
             name = f"signal {-rc}"
         text = f"the fit process was killed by {name}"
-        if -rc == signal.SIGKILL:
-            text += " (often: the machine ran out of memory"
+        if -rc == signal.SIGKILL or (settings.fit_memory_mb and -rc in (signal.SIGABRT, signal.SIGSEGV)):
+            text += " (often: it ran out of memory"
             text += f"; SPECLET_FIT_MEMORY_MB={settings.fit_memory_mb})" if settings.fit_memory_mb else ")"
         return text
     return f"the fit process stopped with exit status {rc} without reporting a result"
@@ -455,19 +455,29 @@ def run_one(job_id: str, worker_id: str, data_dir: Path, memory_mb: int = 0) -> 
         queue.finish(job_id, worker_id, JobStatus.DONE, verdict=verdict)
         print(f"fit {job_id} stored (verdict: {verdict})", flush=True)
         return 0
-    except MemoryError:
-        tb = traceback.format_exc()
-        limit = f"the limit SPECLET_FIT_MEMORY_MB={memory_mb}" if memory_mb else "the machine's memory"
-        error = f"the fit ran out of memory ({limit}); choose fewer genes or cell lines, or raise the limit"
     except SpecletError as exc:
         tb = traceback.format_exc()
         error = str(exc)
     except Exception as exc:
         tb = traceback.format_exc()
-        error = f"unexpected failure ({type(exc).__name__}: {exc}); the full traceback is in the job's log"
+        if _out_of_memory(exc):
+            limit = f"the limit SPECLET_FIT_MEMORY_MB={memory_mb}" if memory_mb else "the machine's memory"
+            error = f"the fit ran out of memory ({limit}); choose fewer genes or cell lines, or raise the limit"
+        else:
+            error = f"unexpected failure ({type(exc).__name__}: {exc}); the full traceback is in the job's log"
     print(tb, flush=True)
     queue.finish(job_id, worker_id, JobStatus.FAILED, error=error, traceback=tb)
     return 1
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    """MemoryError, or what a memory limit looks like while loading a library (mmap refused)."""
+    if isinstance(exc, MemoryError):
+        return True
+    text = str(exc)
+    return isinstance(exc, OSError | ImportError) and (
+        "failed to map segment" in text or "Cannot allocate memory" in text
+    )
 
 
 def _child_main(argv: list[str]) -> int:
