@@ -282,42 +282,186 @@ def _sequence_table(t: _Tables) -> pd.DataFrame:
 # --------------------------------------------------------------------------- the import
 
 
-def _read_matrix(
-    spec: MatrixSpec,
-    keys: set[str] | None,
-    value_cols: Sequence[int],
-    text_cols: Sequence[int],
-    *,
-    cache_dir: Path | None,
-    progress: _Progress,
-    phase: ImportPhase,
-    span: tuple[float, float],
-    cache_log: dict[str, Any],
-    warnings: list[str],
-) -> Any:
-    start, end = span
-    if cache_dir is not None:
-        cache_file = cache_file_for(cache_dir, spec.path)
-        try:
-            if not cache_is_fresh(spec, cache_file):
-                build_cache(spec, cache_file, tick=progress.span(ImportPhase.CACHE, start, start + 0.85 * (end - start)))
-                cache_log["built"].append(spec.path.name)
-            table = read_rows_cached(
-                spec, cache_file, keys, value_cols, text_cols,
-                tick=progress.span(phase, start + 0.85 * (end - start), end),
-            )
-            cache_log["used"].append(spec.path.name)
-            return table
-        except DataReadError:
-            raise
-        except OSError as exc:
-            warnings.append(
-                f"could not write the columnar cache in {cache_dir} ({exc.strerror or exc}); read {spec.path.name} directly"
-            )
-    return read_rows_csv(spec, keys, value_cols, text_cols, tick=progress.span(phase, start, end))
+@dataclass
+class _Run:
+    """What one import has learnt so far: warnings, dropped counts, cache use, progress."""
+
+    files: ReleaseFiles
+    progress: _Progress
+    cache_dir: Path | None
+    warnings: list[str] = field(default_factory=list)
+    dropped: dict[str, int] = field(default_factory=dict)
+    cache_built: list[str] = field(default_factory=list)
+    cache_used: list[str] = field(default_factory=list)
+
+    def read_matrix(
+        self,
+        spec: MatrixSpec,
+        keys: set[str] | None,
+        value_cols: Sequence[int],
+        text_cols: Sequence[int],
+        phase: ImportPhase,
+        span: tuple[float, float],
+    ) -> Any:
+        """Wanted rows × columns of a big matrix: from the cache when asked for (built if stale), else the CSV."""
+        start, end = span
+        if self.cache_dir is not None:
+            cache_file = cache_file_for(self.cache_dir, spec.path)
+            split = start + 0.85 * (end - start)  # building dominates reading
+            try:
+                if not cache_is_fresh(spec, cache_file):
+                    build_cache(spec, cache_file, tick=self.progress.span(ImportPhase.CACHE, start, split))
+                    self.cache_built.append(spec.path.name)
+                table = read_rows_cached(
+                    spec, cache_file, keys, value_cols, text_cols, tick=self.progress.span(phase, split, end)
+                )
+                self.cache_used.append(spec.path.name)
+                return table
+            except DataReadError:
+                raise
+            except OSError as exc:  # e.g. a full disk: the import still works without the cache
+                self.warnings.append(
+                    f"could not write the columnar cache in {self.cache_dir} ({exc.strerror or exc}); "
+                    f"read {spec.path.name} directly"
+                )
+        return read_rows_csv(spec, keys, value_cols, text_cols, tick=self.progress.span(phase, start, end))
+
+
+def _match_request(
+    t: _Tables, gene_list: list[str], lineage_list: list[str] | None, seqs: pd.DataFrame
+) -> tuple[list[str], list[str]]:
+    """Requested genes and lineages as the release spells them; every unknown name reported at once."""
+    symbols = sorted(t.guides["symbol"].dropna().unique())
+    genes, gene_problems = match_names(gene_list, symbols, "gene", fold=False)
+    problems = [f"{t.files.guide_map.name}: {p}" for p in gene_problems]
+    if lineage_list is None:
+        lineages = sorted(seqs["lineage"].dropna().unique())
+    else:
+        available = sorted(t.models["lineage"].dropna().unique())
+        lineages, lineage_problems = match_names(lineage_list, available, "lineage", fold=True)
+        problems.extend(f"{t.files.models.name}: {p}" for p in lineage_problems)
+    if problems:
+        raise SelectionError(
+            f"{t.files.root}: {len(problems)} requested name{'s' if len(problems) > 1 else ''} not in the release; "
+            "check the spelling (lineages as written in the release)\n" + "\n".join(problems)
+        )
+    return genes, lineages
+
+
+def _select_guides(run: _Run, t: _Tables, genes: list[str]) -> pd.Series:
+    """Kept guides of the requested genes → their gene; counts the dropped ones."""
+    status, guide_gene = _guide_status(t.guides)
+    relevant = status.reindex(t.guides.loc[t.guides["symbol"].isin(genes), "sgrna"].unique())
+    run.dropped.update(
+        guides_not_used=int(relevant.eq("not_used").sum()),
+        guides_on_several_genes=int(relevant.eq("several_genes").sum()),
+        guides_aligned_several_times=int(relevant.eq("several_alignments").sum()),
+    )
+    kept = guide_gene.reindex(relevant.index[relevant.eq("kept")])
+    without = [g for g in genes if g not in set(kept)]
+    if len(without) == len(genes):
+        raise SelectionError(
+            f"{t.files.guide_map.name}: no usable guide for {_label_list(without)} "
+            f"(guides must be {t.guides.attrs.get('used_rule', 'used')}, on one gene, aligned once); "
+            f"choose other genes"
+        )
+    if without:
+        run.warnings.append(
+            f"no usable guide for {len(without)} gene(s) ({_label_list(without)}); they are not in the table"
+        )
+    return kept
+
+
+def _select_sequences(run: _Run, seqs: pd.DataFrame, lineages: list[str], all_lineages: bool) -> pd.DataFrame:
+    """QC-passing sequences of the chosen lineages (LFC column position, cell line, batch, …)."""
+    f = run.files
+    in_map = seqs["in_map"].eq("both").to_numpy()
+    has_model = seqs["in_models"].eq("both").to_numpy()
+    has_lineage = seqs["lineage"].notna().to_numpy()
+    chosen = seqs["lineage"].isin(lineages).to_numpy()
+    if "passes_qc" in seqs.columns:
+        passes = seqs["passes_qc"].eq(True).to_numpy()
+    else:
+        passes = np.ones(len(seqs), dtype=bool)
+        run.warnings.append(f"{f.sequence_map.name}: no QC column; every sequence was kept")
+    run.dropped.update(
+        sequences_not_in_map=int((~in_map).sum()),
+        sequences_without_cell_line=int((in_map & ~has_model).sum()),
+        sequences_without_lineage=int((in_map & has_model & ~has_lineage).sum()) if all_lineages else 0,
+        sequences_failing_qc=int((in_map & has_model & chosen & ~passes).sum()),
+    )
+    if not in_map.all():
+        run.warnings.append(
+            f"{int((~in_map).sum())} column(s) of {f.lfc.name} are not in {f.sequence_map.name} "
+            f"({_label_list(seqs.loc[~in_map, 'sequence_id'].tolist())}); skipped"
+        )
+    if run.dropped["sequences_without_cell_line"]:
+        run.warnings.append(
+            f"{run.dropped['sequences_without_cell_line']} sequence(s) name a cell line not in {f.models.name}; skipped"
+        )
+    kept = seqs.loc[in_map & has_model & has_lineage & chosen & passes].reset_index(drop=True)
+    if kept.empty:
+        screened = sorted(seqs.loc[in_map & has_model & has_lineage, "lineage"].unique())
+        raise SelectionError(
+            f"{f.lfc.name}: no QC-passing screen of lineage(s) {_label_list(lineages)}; "
+            f"lineages screened in this release include {_label_list(screened, 12)}"
+        )
+    empty = [lin for lin in lineages if lin not in set(kept["lineage"])]
+    if empty:
+        run.warnings.append(f"no QC-passing screen of {_label_list(empty)}; not in the table")
+    return kept
+
+
+def _long_readings(run: _Run, t: _Tables, guides: pd.Series, seqs: pd.DataFrame) -> pd.DataFrame:
+    """Stream the LFC matrix (wanted rows and columns only) and turn it into one row per reading."""
+    f = run.files
+    spec = MatrixSpec(f.lfc, tuple(t.lfc_header), key_col=0)
+    positions = seqs["position"].tolist()
+    run.progress.emit(ImportPhase.LFC, 0.05, f"reading {f.lfc.name}", force=True)
+    table = run.read_matrix(spec, set(guides.index), positions, (), ImportPhase.LFC, (0.05, 0.85))
+    sg = np.asarray(table.column(column_name(0)).to_numpy(zero_copy_only=False), dtype=object)
+    first = ~pd.Index(sg).duplicated(keep="first")
+    if not first.all():
+        run.warnings.append(f"{f.lfc.name}: {int((~first).sum())} guide row(s) repeated; used the first of each")
+    sg = sg[first]
+    absent = sorted(set(guides.index) - set(sg))
+    run.dropped["guides_not_in_lfc"] = len(absent)
+    if absent:
+        run.warnings.append(f"{len(absent)} kept guide(s) have no row in {f.lfc.name} ({_label_list(absent)})")
+    values = np.empty((len(sg), len(positions)), dtype="float64")
+    for j, pos in enumerate(positions):
+        values[:, j] = np.asarray(table.column(column_name(pos)).to_numpy(zero_copy_only=False), dtype="float64")[first]
+
+    # guide-major: reading k is guide k // n_seq in sequence k % n_seq
+    n_seq = len(positions)
+    lfc = values.ravel()
+    ok = ~np.isnan(lfc)
+    run.dropped["readings_missing_lfc"] = int((~ok).sum())
+    if not ok.any():
+        raise SelectionError(f"{f.lfc.name}: every selected reading is missing; choose other genes or lineages")
+    guide_idx = np.repeat(np.arange(len(sg)), n_seq)[ok]
+    seq_idx = np.tile(np.arange(n_seq), len(sg))[ok]
+    out = pd.DataFrame(
+        {
+            "sgrna": sg[guide_idx],
+            "hugo_symbol": guides.reindex(sg).to_numpy()[guide_idx],
+            "depmap_id": seqs["model_id"].to_numpy()[seq_idx],
+            "lineage": seqs["lineage"].to_numpy()[seq_idx],
+            "lfc": lfc[ok],
+            "replicate_id": seqs["sequence_id"].to_numpy()[seq_idx],
+        }
+    )
+    if "pdna_batch" in seqs.columns:
+        out["pdna_batch"] = seqs["pdna_batch"].to_numpy()[seq_idx]
+    out["screen"] = SCREEN_OF_LIBRARY[f.library]
+    for col in ("lineage_subtype", "primary_or_metastasis", "screen_id", "screen_type"):
+        if col in seqs.columns:
+            out[col] = seqs[col].to_numpy()[seq_idx]
+    return out
 
 
 def _omics_spec(path: Path) -> tuple[MatrixSpec, int | None]:
+
     """An omics matrix's key column (ModelID), text ID columns and default-entry column."""
     header = read_header(path)
     norms = [_norm(h) for h in header]
@@ -333,19 +477,10 @@ def _omics_spec(path: Path) -> tuple[MatrixSpec, int | None]:
 
 
 def _omics_values(
-    path: Path,
-    cell_lines: Sequence[str],
-    genes: Sequence[str],
-    what: str,
-    *,
-    cache_dir: Path | None,
-    progress: _Progress,
-    phase: ImportPhase,
-    span: tuple[float, float],
-    cache_log: dict[str, Any],
-    warnings: list[str],
+    run: _Run, path: Path, cell_lines: Sequence[str], genes: Sequence[str], column: str,
+    phase: ImportPhase, span: tuple[float, float],
 ) -> pd.DataFrame:
-    """cell line × gene values (NaN where the release has none)."""
+    """cell line × gene values of an omics matrix (NaN where the release has none)."""
     spec, default_col = _omics_spec(path)
     gene_cols: dict[str, int] = {}
     repeated: list[str] = []
@@ -361,25 +496,24 @@ def _omics_values(
             else:
                 gene_cols[symbol] = i
     if repeated:
-        warnings.append(f"{path.name}: genes with several columns ({_label_list(sorted(set(repeated)))}); used the first")
+        run.warnings.append(
+            f"{path.name}: genes with several columns ({_label_list(sorted(set(repeated)))}); used the first"
+        )
     absent = [g for g in genes if g not in gene_cols]
     if absent:
-        warnings.append(f"{path.name}: no column for {len(absent)} gene(s) ({_label_list(absent)}); {what} left empty")
+        run.warnings.append(f"{path.name}: no column for {len(absent)} gene(s) ({_label_list(absent)}); {column} left empty")
     text = [default_col] if default_col is not None else []
-    table = _read_matrix(
-        spec, set(cell_lines), list(gene_cols.values()), text,
-        cache_dir=cache_dir, progress=progress, phase=phase, span=span, cache_log=cache_log, warnings=warnings,
-    )
+    table = run.read_matrix(spec, set(cell_lines), list(gene_cols.values()), text, phase, span)
     frame = pd.DataFrame({"model_id": table.column(column_name(spec.key_col)).to_numpy(zero_copy_only=False)})
     for symbol, i in gene_cols.items():
         frame[symbol] = table.column(column_name(i)).to_numpy(zero_copy_only=False)
-    if default_col is not None and frame["model_id"].duplicated(keep=False).any():
+    several = frame["model_id"].duplicated(keep=False).to_numpy()
+    if default_col is not None and several.any():  # newer releases: one default profile per cell line
         is_default = parse_bool(pd.Series(table.column(column_name(default_col)).to_numpy(zero_copy_only=False)))
-        several = frame["model_id"].duplicated(keep=False).to_numpy()
         frame = frame.loc[~several | is_default.eq(True).to_numpy()]
     if frame["model_id"].duplicated().any():
         n = int(frame["model_id"].duplicated().sum())
-        warnings.append(f"{path.name}: {n} cell line(s) have several rows; used the first of each")
+        run.warnings.append(f"{path.name}: {n} cell line(s) have several rows; used the first of each")
         frame = frame.drop_duplicates("model_id", keep="first")
     return frame.set_index("model_id").reindex(index=list(cell_lines), columns=list(genes))
 
@@ -393,6 +527,44 @@ def _lookup(values: pd.DataFrame, rows: np.ndarray, cols: np.ndarray) -> np.ndar
     ok = (ri >= 0) & (ci >= 0)
     out[ok] = matrix[ri[ok], ci[ok]]
     return out
+
+
+def _join_omics(run: _Run, out: pd.DataFrame, scale: CopyNumberScale) -> dict[str, Any]:
+    """Add ``rna_expr`` and ``gene_cn`` (relative copy number) where the release has them."""
+    f = run.files
+    cell_lines = sorted(out["depmap_id"].unique())
+    genes = sorted(out["hugo_symbol"].unique())
+    info: dict[str, Any] = {"expression": None, "copy_number": None}
+    steps = [
+        ("expression", f.expression, "rna_expr", ImportPhase.EXPRESSION, (0.85, 0.92)),
+        ("copy_number", f.copy_number, "gene_cn", ImportPhase.COPY_NUMBER, (0.92, 0.99)),
+    ]
+    for key, path, column, phase, span in steps:
+        if path is None:
+            run.warnings.append(f"no {key.replace('_', ' ')} file in the release; '{column}' not added")
+            continue
+        run.progress.emit(phase, span[0], f"reading {path.name}", force=True)
+        matrix = _omics_values(run, path, cell_lines, genes, column, phase, span)
+        no_row = [c for c in cell_lines if matrix.loc[c].isna().all()]
+        if no_row:
+            run.warnings.append(
+                f"{path.name}: no values for {len(no_row)} cell line(s) ({_label_list(no_row)}); '{column}' left empty"
+            )
+        x = _lookup(matrix, out["depmap_id"].to_numpy(), out["hugo_symbol"].to_numpy())
+        note: dict[str, Any] = {"file": path.name, "column": column, "cell_lines_without_values": len(no_row)}
+        if key == "expression":
+            note["scale"] = "log2(TPM + 1), as in the release"
+        else:
+            note["source_scale"] = CN_SCALE_TEXT[scale]
+            note["output_scale"] = "relative copy number (1 = the cell line's genome-wide average; 0 = none)"
+            if scale is CopyNumberScale.LOG2_RELATIVE_PLUS_1:
+                x = np.exp2(x) - 1.0
+                note["conversion"] = "gene_cn = 2**x - 1, x the release's value"
+            else:
+                note["conversion"] = "none"
+        out[column] = x
+        info[key] = note
+    return info
 
 
 def import_depmap(
@@ -430,8 +602,6 @@ def import_depmap(
         Where the cache goes when the release folder is read-only (``Settings.data_dir``).
     """
     t0 = time.perf_counter()
-    prog = _Progress(progress)
-    warnings: list[str] = []
     try:
         scale = CopyNumberScale(str(cn_scale))
     except ValueError:
@@ -439,7 +609,7 @@ def import_depmap(
             f"unknown copy-number scale {cn_scale!r}; expected one of {', '.join(s.value for s in CopyNumberScale)}"
         ) from None
     gene_list = _requested(genes)
-    if gene_list is None or not gene_list:
+    if not gene_list:
         raise SelectionError(
             "no genes given; name the genes to import (e.g. KRAS,BRAF); importing every gene of a release "
             "is not supported (tens of millions of readings)"
@@ -447,182 +617,17 @@ def import_depmap(
     lineage_list = _requested(lineages)
 
     files = find_release_files(release_dir, library)
+    prog = _Progress(progress)
     prog.emit(ImportPhase.MAPS, 0.0, f"reading {files.guide_map.name}, {files.sequence_map.name}, {files.models.name}", force=True)
     t = _read_tables(files)
-
-    # ---- which guides
-    status, guide_gene = _guide_status(t.guides)
-    symbols = sorted(t.guides["symbol"].dropna().unique())
-    matched_genes, gene_problems = match_names(gene_list, symbols, "gene", fold=False)
-    problems = [f"{files.guide_map.name}: {p}" for p in gene_problems]
-
-    # ---- which sequences
     seqs = _sequence_table(t)
-    available_lineages = sorted(t.models["lineage"].dropna().unique())
-    if lineage_list is None:
-        matched_lineages = sorted(seqs["lineage"].dropna().unique())
-    else:
-        matched_lineages, lineage_problems = match_names(lineage_list, available_lineages, "lineage", fold=True)
-        problems.extend(f"{files.models.name}: {p}" for p in lineage_problems)
-    if problems:
-        raise SelectionError(
-            f"{files.root}: {len(problems)} requested name{'s' if len(problems) > 1 else ''} not in the release; "
-            "check the spelling (lineages as written in the release)\n" + "\n".join(problems)
-        )
-
-    rel_guides = t.guides.loc[t.guides["symbol"].isin(matched_genes), "sgrna"].unique()
-    rel_status = status.reindex(rel_guides)
-    kept_guides = rel_status.index[rel_status.eq("kept")]
-    kept_gene = guide_gene.reindex(kept_guides)
-    dropped: dict[str, int] = {
-        "guides_not_used": int(rel_status.eq("not_used").sum()),
-        "guides_on_several_genes": int(rel_status.eq("several_genes").sum()),
-        "guides_aligned_several_times": int(rel_status.eq("several_alignments").sum()),
-    }
-    genes_without = [g for g in matched_genes if g not in set(kept_gene)]
-    if genes_without:
-        if len(genes_without) == len(matched_genes):
-            raise SelectionError(
-                f"{files.guide_map.name}: no usable guide for {_label_list(genes_without)} "
-                f"(guides must be {t.guides.attrs.get('used_rule', 'used')}, on one gene, aligned once); "
-                f"choose other genes"
-            )
-        warnings.append(
-            f"no usable guide for {len(genes_without)} gene(s) ({_label_list(genes_without)}); they are not in the table"
-        )
-
-    in_map = seqs["in_map"].eq("both").to_numpy()
-    has_model = seqs["in_models"].eq("both").to_numpy()
-    has_lineage = seqs["lineage"].notna().to_numpy()
-    chosen_lineage = seqs["lineage"].isin(matched_lineages).to_numpy()
-    if "passes_qc" in seqs.columns:
-        passes = seqs["passes_qc"].eq(True).to_numpy()
-    else:
-        passes = np.ones(len(seqs), dtype=bool)
-        warnings.append(f"{files.sequence_map.name}: no QC column; every sequence was kept")
-    keep = in_map & has_model & has_lineage & chosen_lineage & passes
-    dropped.update(
-        sequences_not_in_map=int((~in_map).sum()),
-        sequences_without_cell_line=int((in_map & ~has_model).sum()),
-        sequences_without_lineage=int((in_map & has_model & ~has_lineage).sum()) if lineage_list is None else 0,
-        sequences_failing_qc=int((in_map & has_model & chosen_lineage & ~passes).sum()),
-    )
-    if dropped["sequences_not_in_map"]:
-        missing = seqs.loc[~in_map, "sequence_id"].tolist()
-        warnings.append(
-            f"{dropped['sequences_not_in_map']} column(s) of {files.lfc.name} are not in {files.sequence_map.name} "
-            f"({_label_list(missing)}); skipped"
-        )
-    if dropped["sequences_without_cell_line"]:
-        warnings.append(
-            f"{dropped['sequences_without_cell_line']} sequence(s) name a cell line not in {files.models.name}; skipped"
-        )
-    kept_seqs = seqs.loc[keep].reset_index(drop=True)
-    if kept_seqs.empty:
-        screened = sorted(seqs.loc[in_map & has_model & has_lineage, "lineage"].unique())
-        raise SelectionError(
-            f"{files.lfc.name}: no QC-passing screen of lineage(s) {_label_list(matched_lineages)}; "
-            f"lineages screened in this release include {_label_list(screened, 12)}"
-        )
-    empty_lineages = [lin for lin in matched_lineages if lin not in set(kept_seqs["lineage"])]
-    if empty_lineages:
-        warnings.append(f"no QC-passing screen of {_label_list(empty_lineages)}; not in the table")
-
-    # ---- the LFC matrix
+    matched_genes, matched_lineages = _match_request(t, gene_list, lineage_list, seqs)
     data_dir = (settings or Settings.from_env()).data_dir
-    cache_dir = choose_cache_dir(files.root, list(files.matrices), data_dir) if cache else None
-    cache_log: dict[str, Any] = {"requested": cache, "dir": str(cache_dir) if cache_dir else None, "built": [], "used": []}
-    lfc_spec = MatrixSpec(files.lfc, tuple(t.lfc_header), key_col=0)
-    prog.emit(ImportPhase.LFC, 0.05, f"reading {files.lfc.name}", force=True)
-    table = _read_matrix(
-        lfc_spec, set(kept_guides), kept_seqs["position"].tolist(), (),
-        cache_dir=cache_dir, progress=prog, phase=ImportPhase.LFC, span=(0.05, 0.85),
-        cache_log=cache_log, warnings=warnings,
-    )
-    sg = np.asarray(table.column(column_name(0)).to_numpy(zero_copy_only=False), dtype=object)
-    first = ~pd.Index(sg).duplicated(keep="first")
-    if not first.all():
-        warnings.append(f"{files.lfc.name}: {int((~first).sum())} guide row(s) repeated; used the first of each")
-    sg = sg[first]
-    missing_rows = sorted(set(kept_guides) - set(sg))
-    dropped["guides_not_in_lfc"] = len(missing_rows)
-    if missing_rows:
-        warnings.append(f"{len(missing_rows)} kept guide(s) have no row in {files.lfc.name} ({_label_list(missing_rows)})")
-    positions = kept_seqs["position"].tolist()
-    values = np.empty((len(sg), len(positions)), dtype="float64")
-    for j, pos in enumerate(positions):
-        values[:, j] = np.asarray(table.column(column_name(pos)).to_numpy(zero_copy_only=False), dtype="float64")[first]
-    del table
-
-    n_g, n_s = values.shape
-    long = pd.DataFrame(
-        {
-            "sgrna": np.repeat(sg, n_s),
-            "seq": np.tile(np.arange(n_s), n_g),
-            "lfc": values.ravel(),
-        }
-    )
-    missing_lfc = long["lfc"].isna().to_numpy()
-    dropped["readings_missing_lfc"] = int(missing_lfc.sum())
-    long = long.loc[~missing_lfc].reset_index(drop=True)
-    if long.empty:
-        raise SelectionError(
-            f"{files.lfc.name}: every selected reading is missing; choose other genes or lineages"
-        )
-    seq_idx = long["seq"].to_numpy()
-    out = pd.DataFrame(
-        {
-            "sgrna": long["sgrna"].to_numpy(),
-            "hugo_symbol": kept_gene.reindex(long["sgrna"]).to_numpy(),
-            "depmap_id": kept_seqs["model_id"].to_numpy()[seq_idx],
-            "lineage": kept_seqs["lineage"].to_numpy()[seq_idx],
-            "lfc": long["lfc"].to_numpy(),
-            "replicate_id": kept_seqs["sequence_id"].to_numpy()[seq_idx],
-        }
-    )
-    if "pdna_batch" in kept_seqs.columns:
-        out["pdna_batch"] = kept_seqs["pdna_batch"].to_numpy()[seq_idx]
-    out["screen"] = SCREEN_OF_LIBRARY[files.library]
-    for col in ("lineage_subtype", "primary_or_metastasis", "screen_id", "screen_type"):
-        if col in kept_seqs.columns:
-            out[col] = kept_seqs[col].to_numpy()[seq_idx]
-
-    # ---- expression and copy number
-    cell_lines = sorted(out["depmap_id"].unique())
-    out_genes = sorted(out["hugo_symbol"].unique())
-    omics: dict[str, Any] = {"expression": None, "copy_number": None}
-    steps = [
-        ("expression", files.expression, "rna_expr", ImportPhase.EXPRESSION, (0.85, 0.92)),
-        ("copy_number", files.copy_number, "gene_cn", ImportPhase.COPY_NUMBER, (0.92, 0.99)),
-    ]
-    for key, path, column, phase, span in steps:
-        if path is None:
-            warnings.append(f"no {key.replace('_', ' ')} file in the release; '{column}' not added")
-            continue
-        prog.emit(phase, span[0], f"reading {path.name}", force=True)
-        matrix = _omics_values(
-            path, cell_lines, out_genes, column,
-            cache_dir=cache_dir, progress=prog, phase=phase, span=span, cache_log=cache_log, warnings=warnings,
-        )
-        no_row = [c for c in cell_lines if matrix.loc[c].isna().all()]
-        if no_row:
-            warnings.append(
-                f"{path.name}: no values for {len(no_row)} cell line(s) ({_label_list(no_row)}); '{column}' left empty"
-            )
-        x = _lookup(matrix, out["depmap_id"].to_numpy(), out["hugo_symbol"].to_numpy())
-        info: dict[str, Any] = {"file": path.name, "column": column, "cell_lines_without_values": len(no_row)}
-        if key == "expression":
-            info["scale"] = "log2(TPM + 1), as in the release"
-        else:
-            info["source_scale"] = CN_SCALE_TEXT[scale]
-            info["output_scale"] = "relative copy number (1 = the cell line's genome-wide average; 0 = none)"
-            if scale is CopyNumberScale.LOG2_RELATIVE_PLUS_1:
-                x = np.exp2(x) - 1.0
-                info["conversion"] = "gene_cn = 2**x - 1, x the release's value"
-            else:
-                info["conversion"] = "none"
-        out[column] = x
-        omics[key] = info
+    run = _Run(files, prog, choose_cache_dir(files.root, list(files.matrices), data_dir) if cache else None)
+    guides = _select_guides(run, t, matched_genes)
+    kept_seqs = _select_sequences(run, seqs, matched_lineages, all_lineages=lineage_list is None)
+    out = _long_readings(run, t, guides, kept_seqs)
+    omics = _join_omics(run, out, scale)
 
     out = out.sort_values(["hugo_symbol", "sgrna", "depmap_id", "replicate_id"], kind="mergesort").reset_index(drop=True)
     for col in out.columns:
@@ -631,8 +636,8 @@ def import_depmap(
     _, report = validate_screen(out.copy(), f"import of {files.root}")
     if not report.ok:  # the importer's own guarantee; a failure here is a bug or a very odd release
         raise DataValidationError(f"import of {files.root}", list(report.problems))
-
     prog.emit(ImportPhase.DONE, 1.0, f"imported {len(out):,} readings", force=True)
+
     metadata: dict[str, Any] = {
         "format": IMPORT_FORMAT,
         "format_version": IMPORT_FORMAT_VERSION,
@@ -644,13 +649,13 @@ def import_depmap(
         "files": files.as_dict(),
         "genes_requested": gene_list,
         "lineages_requested": lineage_list if lineage_list is not None else "all",
-        "genes": out_genes,
+        "genes": sorted(out["hugo_symbol"].unique()),
         "lineages": sorted(out["lineage"].unique()),
         "counts": {
             "rows": len(out),
-            "genes": len(out_genes),
+            "genes": int(out["hugo_symbol"].nunique()),
             "sgrnas": int(out["sgrna"].nunique()),
-            "cell_lines": len(cell_lines),
+            "cell_lines": int(out["depmap_id"].nunique()),
             "lineages": int(out["lineage"].nunique()),
             "sequences": int(out["replicate_id"].nunique()),
         },
@@ -659,14 +664,19 @@ def import_depmap(
             "and only once to it; gene symbols without Entrez ids"
         ),
         "sequence_rule": "sequences kept when they pass QC and their cell line has a lineage",
-        "dropped": dropped,
+        "dropped": run.dropped,
         "expression": omics["expression"],
         "copy_number": omics["copy_number"],
-        "cache": cache_log,
+        "cache": {
+            "requested": cache,
+            "dir": str(run.cache_dir) if run.cache_dir else None,
+            "built": run.cache_built,
+            "used": run.cache_used,
+        },
         "timings": {"total_s": round(time.perf_counter() - t0, 3)},
-        "warnings": list(warnings),
+        "warnings": list(run.warnings),
     }
-    return ImportResult(data=out, metadata=metadata, warnings=tuple(warnings))
+    return ImportResult(data=out, metadata=metadata, warnings=tuple(run.warnings))
 
 
 # --------------------------------------------------------------------------- looking before importing
@@ -741,7 +751,8 @@ def write_screen(result: ImportResult, out_path: str | Path) -> tuple[Path, Path
     except OSError as exc:
         raise DataReadError(f"{out.parent}: cannot create the output folder ({exc.strerror or exc})") from None
     meta_text = json.dumps(result.metadata, indent=1, sort_keys=False, allow_nan=False)
-    tmp_table = tmp_meta = None
+    tmp_table: Path | None = None
+    tmp_meta: Path | None = None
     try:
         tmp_table = _temp_beside(out)
         tmp_meta = _temp_beside(meta_path)
@@ -766,9 +777,9 @@ def write_screen(result: ImportResult, out_path: str | Path) -> tuple[Path, Path
     except OSError as exc:
         raise DataReadError(f"{out}: could not be written ({exc.strerror or exc}); nothing was written") from None
     finally:
-        for tmp in (tmp_table, tmp_meta):
-            if tmp is not None:
-                tmp.unlink(missing_ok=True)
+        for leftover in (tmp_table, tmp_meta):
+            if leftover is not None:
+                leftover.unlink(missing_ok=True)
     return out, meta_path
 
 

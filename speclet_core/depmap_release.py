@@ -412,7 +412,7 @@ def _fold(text: str) -> str:
 
 def _lineage_hints(word: str, available: Sequence[str]) -> list[str]:
     folded = {_fold(a): a for a in available}
-    hints = []
+    hints: list[str] = []
     for legacy, oncotree in LINEAGE_HINTS.items():
         if _fold(word) == _fold(legacy):
             hints.extend(folded[_fold(o)] for o in oncotree if _fold(o) in folded)
