@@ -1,0 +1,164 @@
+"""Diagnostics views of a stored fit: verdict, worst-first triage, trace / rank / energy data.
+
+Pure functions over xarray / pandas; the Diagnostics page only renders what these return.
+Thresholds follow Vehtari et al. (2021): R-hat ≤ 1.01, bulk ESS ≥ 400, no divergences.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+RHAT_MAX = 1.01
+ESS_MIN = 400
+MAX_TRACE_POINTS = 4_000  # per variable element, all chains together
+
+
+def verdict(diagnostics: dict[str, Any]) -> tuple[str, str, list[str]]:
+    """(level, headline, reasons): level is ``converged``, ``look_closer`` or ``do_not_trust``.
+
+    The verdict is recomputed from the numbers so it cannot disagree with them; an
+    approximate (quick) fit is never called converged.
+    """
+    reasons: list[str] = []
+    rhat = diagnostics.get("max_rhat")
+    ess = diagnostics.get("min_ess_bulk")
+    ess_tail = diagnostics.get("min_ess_tail")
+    div = int(diagnostics.get("divergences") or 0)
+    bfmi = diagnostics.get("bfmi_min")
+    depth = int(diagnostics.get("treedepth_hits") or 0)
+    if diagnostics.get("approximate"):
+        return ("look_closer", "Approximate fit: a first look only",
+                ["This fit used a quick variational approximation (ADVI). Its intervals are usually too narrow and "
+                 "R-hat/ESS do not apply. Run full NUTS before drawing conclusions."])
+    severe = False
+    if div:
+        reasons.append(f"{div} divergent transition{'s' if div > 1 else ''}: the sampler could not follow the "
+                       "posterior everywhere, so some regions may be missed. Re-fit with a higher target acceptance.")
+        severe = severe or div > 10
+    if rhat is not None and rhat > RHAT_MAX:
+        reasons.append(f"largest R-hat is {rhat:.3f} (should be ≤ {RHAT_MAX}): chains disagree; run more draws.")
+        severe = severe or rhat > 1.1
+    if ess is not None and ess < ESS_MIN:
+        reasons.append(f"smallest bulk ESS is {ess:.0f} (should be ≥ {ESS_MIN}): estimates are noisy; run more draws.")
+        severe = severe or ess < 100
+    if ess_tail is not None and ess_tail < ESS_MIN:
+        reasons.append(f"smallest tail ESS is {ess_tail:.0f} (should be ≥ {ESS_MIN}): interval edges are imprecise.")
+    if bfmi is not None and bfmi < 0.3:
+        reasons.append(f"lowest BFMI is {bfmi:.2f} (should be ≥ 0.3): the sampler explores the energy poorly.")
+    if depth:
+        reasons.append(f"{depth} draws hit the maximum tree depth: sampling was inefficient (not a bias by itself).")
+    if not reasons:
+        return ("converged", "Converged: the diagnostics give no reason for doubt",
+                [f"R-hat ≤ {RHAT_MAX}, bulk and tail ESS ≥ {ESS_MIN}, no divergences."])
+    if severe:
+        return "do_not_trust", "Do not trust this fit yet", reasons
+    return "look_closer", "Look closer before relying on this fit", reasons
+
+
+def rank_worst(summary: pd.DataFrame, k: int = 20, variable: str | None = None) -> pd.DataFrame:
+    """The worst ``k`` rows by R-hat (highest first), ties broken by bulk ESS (lowest first)."""
+    df = summary if variable is None else summary[summary["variable"] == variable]
+    if df.empty:
+        return df
+    order = df.assign(_r=df["r_hat"].fillna(np.inf), _e=df["ess_bulk"].fillna(-np.inf))
+    order = order.sort_values(["_r", "_e"], ascending=[False, True])
+    return order.drop(columns=["_r", "_e"]).head(k)
+
+
+def draws_to_frame(draws: xr.DataArray, max_points: int = MAX_TRACE_POINTS) -> pd.DataFrame:
+    """A (chain, draw) DataArray as a long table ``chain, draw, value``, thinned to ``max_points``."""
+    if set(draws.dims) != {"chain", "draw"}:
+        extra = [d for d in draws.dims if d not in ("chain", "draw")]
+        raise ValueError(f"select one element first: dims {extra} remain")
+    n_chain, n_draw = draws.sizes["chain"], draws.sizes["draw"]
+    step = max(1, int(np.ceil(n_chain * n_draw / max_points)))
+    values = np.asarray(draws.transpose("chain", "draw").values)[:, ::step]
+    draw_idx = np.arange(n_draw)[::step]
+    return pd.DataFrame(
+        {
+            "chain": np.repeat(np.arange(n_chain), len(draw_idx)).astype(str),
+            "draw": np.tile(draw_idx, n_chain),
+            "value": values.ravel(),
+        }
+    )
+
+
+def divergent_draws(diverging: xr.DataArray | None) -> pd.DataFrame:
+    """Positions of divergent transitions: ``chain, draw``."""
+    if diverging is None:
+        return pd.DataFrame({"chain": [], "draw": []})
+    arr = np.asarray(diverging.transpose("chain", "draw").values, dtype=bool)
+    chain, draw = np.nonzero(arr)
+    return pd.DataFrame({"chain": chain.astype(str), "draw": draw})
+
+
+def rank_histogram(draws: xr.DataArray, bins: int = 20) -> pd.DataFrame:
+    """Rank plot data: ranks over all chains, histogram per chain (uniform when chains agree)."""
+    values = np.asarray(draws.transpose("chain", "draw").values, dtype=float)
+    n_chain, n_draw = values.shape
+    flat = values.ravel()
+    ranks = np.empty(flat.size)
+    ranks[np.argsort(flat, kind="mergesort")] = np.arange(flat.size)
+    ranks = ranks.reshape(n_chain, n_draw)
+    edges = np.linspace(0, flat.size, bins + 1)
+    rows = []
+    for c in range(n_chain):
+        counts, _ = np.histogram(ranks[c], bins=edges)
+        for b in range(bins):
+            rows.append({"chain": str(c), "bin": b, "rank_low": edges[b], "count": int(counts[b])})
+    out = pd.DataFrame(rows)
+    out["expected"] = n_draw / bins
+    return out
+
+
+def energy_frame(energy: xr.DataArray, max_points: int = 8_000) -> pd.DataFrame:
+    """Marginal energy (centred) and energy transitions, for the BFMI overlay histogram."""
+    e = np.asarray(energy.transpose("chain", "draw").values, dtype=float)
+    marginal = (e - e.mean(axis=1, keepdims=True)).ravel()
+    transition = np.diff(e, axis=1).ravel()
+    rng = np.random.default_rng(0)
+
+    def take(x: np.ndarray) -> np.ndarray:
+        return x if x.size <= max_points else rng.choice(x, size=max_points, replace=False)
+
+    return pd.concat(
+        [
+            pd.DataFrame({"kind": "marginal energy", "value": take(marginal)}),
+            pd.DataFrame({"kind": "energy transition", "value": take(transition)}),
+        ],
+        ignore_index=True,
+    )
+
+
+def bfmi(energy: xr.DataArray) -> np.ndarray:
+    """Bayesian fraction of missing information per chain."""
+    e = np.asarray(energy.transpose("chain", "draw").values, dtype=float)
+    return np.square(np.diff(e, axis=1)).sum(axis=1) / e.shape[1] / e.var(axis=1)  # as arviz.bfmi
+
+
+def sampler_table(sample_stats: xr.Dataset) -> pd.DataFrame:
+    """Per chain: step size, mean / max tree depth, divergences, BFMI."""
+    rows = []
+    n_chain = sample_stats.sizes.get("chain", 0)
+    b = bfmi(sample_stats["energy"]) if "energy" in sample_stats else np.full(n_chain, np.nan)
+    for c in range(n_chain):
+        s = sample_stats.isel(chain=c)
+        row: dict[str, Any] = {"chain": c}
+        if "step_size" in s:
+            row["step size"] = float(np.asarray(s["step_size"]).mean())
+        depth_var = "tree_depth" if "tree_depth" in s else ("depth" if "depth" in s else None)
+        if depth_var:
+            depth = np.asarray(s[depth_var])
+            row["mean tree depth"] = float(depth.mean())
+            row["max tree depth"] = int(depth.max())
+        if "n_steps" in s:
+            row["mean gradient steps"] = float(np.asarray(s["n_steps"]).mean())
+        if "diverging" in s:
+            row["divergences"] = int(np.asarray(s["diverging"]).sum())
+        row["BFMI"] = float(b[c])
+        rows.append(row)
+    return pd.DataFrame(rows)

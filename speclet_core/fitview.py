@@ -1,0 +1,174 @@
+"""Tables and sentences about fits and jobs for the Home and Fit pages (no Streamlit here)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+
+VERDICT_BADGES = {
+    "converged": "✅ converged",
+    "look_closer": "⚠️ look closer",
+    "do_not_trust": "⛔ do not trust",
+    "approximate": "≈ approximate (first look)",
+}
+
+
+def verdict_badge(manifest_or_diagnostics: dict[str, Any]) -> str:
+    """A short badge for a fit's diagnostics verdict; approximate fits are never 'converged'."""
+    d = manifest_or_diagnostics.get("diagnostics", manifest_or_diagnostics) or {}
+    if d.get("approximate"):
+        return VERDICT_BADGES["approximate"]
+    return VERDICT_BADGES.get(str(d.get("verdict")), "? unknown")
+
+
+def _when(ts: Any) -> str:
+    if ts is None or ts == "":
+        return ""
+    if isinstance(ts, int | float):
+        dt = datetime.fromtimestamp(float(ts), tz=UTC)
+    else:
+        try:
+            dt = datetime.fromisoformat(str(ts))
+        except ValueError:
+            return str(ts)
+    return dt.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _labels(value: Any, limit: int = 4) -> str:
+    if value in (None, "all"):
+        return "all"
+    items = list(value)
+    shown = ", ".join(map(str, items[:limit]))
+    return shown + (f" … (+{len(items) - limit})" if len(items) > limit else "")
+
+
+def recent_fits_table(manifests: Sequence[dict[str, Any]]) -> pd.DataFrame:
+    """One row per stored fit: when, model, genes, lineages, verdict, sampling time, fit id."""
+    rows = []
+    for m in manifests:
+        request = m.get("request", {})
+        sampler = request.get("sampler", {})
+        genes = m.get("genes") or []
+        lineages = m.get("lineages") or []
+        rows.append(
+            {
+                "created": _when(m.get("created_utc")),
+                "model": m.get("model", request.get("model", "?")),
+                "genes": f"{len(genes)}: {_labels(genes)}",
+                "lineages": f"{len(lineages)}: {_labels(lineages, 3)}",
+                "method": "quick (approximate)" if sampler.get("method") == "quick" else
+                f"NUTS {sampler.get('chains', '?')}×{sampler.get('draws', '?')}",
+                "diagnostics": verdict_badge(m),
+                "fit time (s)": round(float((m.get("timings") or {}).get("total_s", float("nan"))), 1),
+                "fit_id": m.get("fit_id", ""),
+            }
+        )
+    columns = ["created", "model", "genes", "lineages", "method", "diagnostics", "fit time (s)", "fit_id"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def filter_manifests(
+    manifests: Iterable[dict[str, Any]], model: str | None = None, gene: str | None = None, lineage: str | None = None
+) -> list[dict[str, Any]]:
+    out = []
+    for m in manifests:
+        if model and m.get("model") != model:
+            continue
+        if gene and gene not in (m.get("genes") or []):
+            continue
+        if lineage and lineage not in (m.get("lineages") or []):
+            continue
+        out.append(m)
+    return out
+
+
+def _eta(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    seconds = max(0.0, float(seconds))
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
+
+
+def jobs_table(jobs: Sequence[Any], now: float | None = None) -> pd.DataFrame:
+    """The queue as a table: status, phase, progress, draws, divergences, ETA, error."""
+    now = time.time() if now is None else now
+    rows = []
+    for j in jobs:
+        req = j.request
+        progress = j.progress
+        rows.append(
+            {
+                "status": str(j.status),
+                "phase": str(j.phase) if j.phase and j.active else "",
+                "progress": float(progress) if progress is not None and j.active else None,
+                "draws": f"{j.draws_done:,}/{j.draws_total:,}" if j.draws_total else "",
+                "divergences": int(j.divergences),
+                "ETA": _eta(j.eta_s) if j.active else "",
+                "model": req.model,
+                "submitted": _when(j.submitted_at),
+                "waiting/running": _eta(now - (j.started_at or j.submitted_at)) if j.active else "",
+                "label": j.label,
+                "error": j.error or "",
+                "fit_id": j.job_id,
+            }
+        )
+    columns = ["status", "phase", "progress", "draws", "divergences", "ETA", "model", "submitted",
+               "waiting/running", "label", "error", "fit_id"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def first_start_message(n_stored: int, jobs: Sequence[Any]) -> str | None:
+    """What to tell a new user while the automatic first fit runs (None once fits exist)."""
+    if n_stored:
+        return None
+    active = [j for j in jobs if j.active]
+    if not active:
+        return None
+    j = active[0]
+    if str(j.status) == "queued":
+        return ("Welcome! The demo screen's first fit is queued and starts as soon as the worker is free. "
+                "Every page will show real posteriors when it is done (about a minute).")
+    pct = f" ({j.progress:.0%} of {j.phase})" if j.progress is not None and j.phase else ""
+    return (f"Welcome! The demo screen's first fit is running: {j.phase or 'starting'}{pct}. "
+            "Every page will show real posteriors when it is done.")
+
+
+def now() -> float:
+    return time.time()
+
+
+def terms_table(spec: Any) -> pd.DataFrame:
+    """The model's terms and the question each answers."""
+    return pd.DataFrame({"term": list(spec.terms), "what it tells you": list(spec.terms.values())})
+
+
+def model_graph_source(model: str, selection: Any) -> tuple[str, int]:
+    """Graphviz DOT source of the model built on ``selection``, and its number of free parameters."""
+    import pymc as pm
+
+    from speclet_core.models import count_parameters, get_model
+
+    built = get_model(model).build(selection)
+    return pm.model_to_graphviz(built).source, count_parameters(built)
+
+
+# Seconds per (reading × parameter-group) gradient work, calibrated from benchmarks/bench_fitting.py on 2 cores.
+COMPILE_S = 20.0
+SECONDS_PER_DRAW_PER_ROW = 2.5e-6
+
+
+def estimate_cost_text(n_params: int, n_rows: int, sampler: Any) -> str:
+    """A rough fit-time range before submitting (compile + sampling), stated as an estimate."""
+    draws = sampler.chains * (sampler.tune + sampler.draws)
+    if str(sampler.method) == "quick":
+        seconds = 5 + n_rows * 1e-4 * 10
+        return f"Estimated cost: {n_params:,} parameters; quick fit ≈ {seconds:.0f} s (approximate posterior)."
+    sample_s = draws * n_rows * SECONDS_PER_DRAW_PER_ROW * max(1.0, (n_params / 1000) ** 0.25) / 2
+    low, high = COMPILE_S + 0.5 * sample_s, COMPILE_S + 2 * sample_s
+    fmt = (lambda s: f"{s:.0f} s") if high < 120 else (lambda s: f"{s / 60:.0f} min")
+    return (f"Estimated cost: {n_params:,} parameters × {n_rows:,} readings, {draws:,} draws in all: "
+            f"about {fmt(low)}–{fmt(high)} on 2 cores.")

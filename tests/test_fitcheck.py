@@ -1,0 +1,71 @@
+"""Diagnostics views: the verdict follows the numbers; triage is worst-first; plots' data are right."""
+
+from __future__ import annotations
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from speclet_core import fitcheck
+
+GOOD = {"max_rhat": 1.003, "min_ess_bulk": 900, "min_ess_tail": 800, "divergences": 0, "bfmi_min": 0.9,
+        "treedepth_hits": 0}
+
+
+def test_verdict_levels() -> None:
+    assert fitcheck.verdict(GOOD)[0] == "converged"
+    level, _, reasons = fitcheck.verdict({**GOOD, "divergences": 3})
+    assert level == "look_closer" and "3 divergent transitions" in reasons[0]
+    assert fitcheck.verdict({**GOOD, "max_rhat": 1.3})[0] == "do_not_trust"
+    assert fitcheck.verdict({**GOOD, "min_ess_bulk": 50})[0] == "do_not_trust"
+    assert fitcheck.verdict({**GOOD, "min_ess_bulk": 300})[0] == "look_closer"
+    level, headline, _ = fitcheck.verdict({**GOOD, "approximate": True})
+    assert level == "look_closer" and "Approximate" in headline
+
+
+def test_rank_worst_orders_by_rhat_then_ess() -> None:
+    summary = pd.DataFrame({"variable": ["a", "a", "b", "b"], "r_hat": [1.0, 1.2, 1.05, 1.2],
+                            "ess_bulk": [1000, 300, 200, 50]})
+    worst = fitcheck.rank_worst(summary, k=3)
+    assert list(worst["ess_bulk"]) == [50, 300, 200]
+    assert list(fitcheck.rank_worst(summary, k=5, variable="a")["r_hat"]) == [1.2, 1.0]
+
+
+def _draws(shift: float = 0.0) -> xr.DataArray:
+    rng = np.random.default_rng(0)
+    values = rng.normal(size=(4, 500))
+    values[0] += shift
+    return xr.DataArray(values, dims=("chain", "draw"))
+
+
+def test_rank_histogram_flags_a_stuck_chain() -> None:
+    mixed = fitcheck.rank_histogram(_draws(), bins=10)
+    assert mixed["count"].sum() == 2000
+    assert (mixed["count"] - mixed["expected"]).abs().max() < 30
+    stuck = fitcheck.rank_histogram(_draws(shift=3.0), bins=10)
+    first = stuck[stuck.chain == "0"]
+    assert first[first.bin >= 8]["count"].sum() > 300  # chain 0 sits at the top ranks (uniform: 100)
+
+
+def test_trace_frame_thins_and_keeps_chains() -> None:
+    df = fitcheck.draws_to_frame(_draws(), max_points=1000)
+    assert len(df) <= 1000 and set(df["chain"]) == {"0", "1", "2", "3"}
+    with pytest.raises(ValueError, match="select one element"):
+        fitcheck.draws_to_frame(xr.DataArray(np.zeros((2, 3, 4)), dims=("chain", "draw", "gene")))
+
+
+def test_bfmi_matches_arviz_and_sampler_table() -> None:
+    rng = np.random.default_rng(1)
+    energy = xr.DataArray(rng.normal(size=(2, 300)).cumsum(axis=1) * 0.1 + rng.normal(size=(2, 300)),
+                          dims=("chain", "draw"))
+    np.testing.assert_allclose(fitcheck.bfmi(energy), az.bfmi(energy.values), rtol=1e-10)
+    stats = xr.Dataset({"energy": energy, "diverging": (("chain", "draw"), np.zeros((2, 300), bool)),
+                        "step_size": (("chain", "draw"), np.full((2, 300), 0.3)),
+                        "tree_depth": (("chain", "draw"), np.full((2, 300), 4))})
+    table = fitcheck.sampler_table(stats)
+    assert list(table["max tree depth"]) == [4, 4] and table["divergences"].sum() == 0
+    div = stats["diverging"].copy()
+    div[1, 7] = True
+    assert fitcheck.divergent_draws(div).to_dict("records") == [{"chain": "1", "draw": 7}]
