@@ -28,3 +28,24 @@ def check_fit_id(fit_id: str) -> str:
         shown = repr(fit_id)[:80]
         raise StoreError(f"invalid fit id {shown}: expected 64 hexadecimal characters (a sha256)")
     return fit_id
+
+
+# What names a fit (FitRequest.identity()); where the data file lives is deliberately not part of it.
+IDENTITY_KEYS: tuple[str, ...] = ("data_fingerprint", "selection", "model", "model_version", "sampler", "seed")
+
+
+def fit_id_from_request(request: dict[str, Any]) -> str:
+    """Fit id of a request in its JSON form (``FitRequest.model_dump(mode="json")``).
+
+    Raises
+    ------
+    StoreError
+        If the request lacks one of the identity fields.
+    """
+    missing = [k for k in IDENTITY_KEYS if k not in request]
+    if missing:
+        raise StoreError(
+            f"fit request is missing {', '.join(missing)}: expected the JSON form of a FitRequest "
+            "(request.model_dump(mode='json'))"
+        )
+    return compute_fit_id({k: request[k] for k in IDENTITY_KEYS})

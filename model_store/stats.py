@@ -1,0 +1,254 @@
+"""Vectorised posterior statistics for many elements at once.
+
+ArviZ computes R-hat, ESS and HDI one element at a time in a Python loop, which
+takes minutes for a 2,000 × 1,000 gene × cell-line effect. These functions
+follow the same algorithms (Vehtari et al. 2021, rank-normalised split R-hat,
+bulk and tail ESS with Geyer's initial monotone sequence; ArviZ's HDI) on a
+whole block of elements, and a test checks them against ArviZ.
+
+Every function takes ``draws`` shaped ``(element, chain, draw)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.fft import irfft, next_fast_len, rfft
+from scipy.special import ndtri
+
+HDI_PROB = 0.89
+# ArviZ's column names for an 89% interval: hdi_5.5% and hdi_94.5%.
+HDI_LOW = "hdi_5.5%"
+HDI_HIGH = "hdi_94.5%"
+TAIL_PROBS = (0.05, 0.95)
+# ArviZ treats a chain whose range is below this as constant (ESS = number of draws).
+_CONSTANT_RANGE = np.finfo(float).resolution
+
+
+@dataclass(frozen=True)
+class ElementStats:
+    """Per-element statistics of one block; every array has one value per element."""
+
+    mean: np.ndarray
+    sd: np.ndarray
+    hdi_low: np.ndarray
+    hdi_high: np.ndarray
+    r_hat: np.ndarray
+    ess_bulk: np.ndarray
+    ess_tail: np.ndarray
+    p_below: np.ndarray | None = None
+
+
+def _as_3d(draws: np.ndarray) -> np.ndarray:
+    arr = np.asarray(draws)
+    if arr.ndim != 3:
+        raise ValueError(f"expected draws shaped (element, chain, draw), got shape {arr.shape}")
+    return arr
+
+
+def split_chains(draws: np.ndarray) -> np.ndarray:
+    """Each chain's first and last halves as separate chains (the middle draw is dropped when odd)."""
+    x = _as_3d(draws)
+    half = x.shape[2] // 2
+    return np.concatenate([x[:, :, :half], x[:, :, x.shape[2] - half :]], axis=1)
+
+
+def _tie_averaged_positions(ordered: np.ndarray) -> np.ndarray:
+    """1-based positions in each sorted row, tied runs replaced by their average position."""
+    n = ordered.shape[-1]
+    idx = np.arange(n)
+    same_as_previous = ordered[:, 1:] == ordered[:, :-1]
+    starts = np.ones(ordered.shape, dtype=bool)
+    starts[:, 1:] = ~same_as_previous
+    ends = np.ones(ordered.shape, dtype=bool)
+    ends[:, :-1] = ~same_as_previous
+    first = np.maximum.accumulate(np.where(starts, idx, 0), axis=-1)
+    last = np.minimum.accumulate(np.where(ends, idx, n)[:, ::-1], axis=-1)[:, ::-1]
+    return (first + last) / 2.0 + 1.0
+
+
+def _z_from_ranks(ranks: np.ndarray) -> np.ndarray:
+    # Blom's offset c = 3/8, as ArviZ.
+    n = ranks.shape[-1]
+    return ndtri((ranks - 0.375) / (n - 0.75 + 1.0))
+
+
+def _z_scores(flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rank-normalised values along the last axis, and the values sorted.
+
+    Without ties the ranks are a permutation, so the normal quantiles of 1..n are
+    computed once and scattered; only rows holding ties take the slower path.
+    """
+    order = np.argsort(flat, axis=-1)
+    ordered = np.take_along_axis(flat, order, axis=-1)
+    n = flat.shape[-1]
+    quantiles = _z_from_ranks(np.arange(1, n + 1, dtype=np.float64)[None, :])
+    z = np.empty(flat.shape, dtype=np.float64)
+    np.put_along_axis(z, order, np.broadcast_to(quantiles, flat.shape), axis=-1)
+    tied = (ordered[:, 1:] == ordered[:, :-1]).any(axis=-1)
+    if tied.any():
+        z_tied = np.empty((int(tied.sum()), n), dtype=np.float64)
+        np.put_along_axis(z_tied, order[tied], _z_from_ranks(_tie_averaged_positions(ordered[tied])), axis=-1)
+        z[tied] = z_tied
+    return z, ordered
+
+
+def z_scale(draws: np.ndarray) -> np.ndarray:
+    """Rank-normalised values: normal quantiles of the pooled ranks of each element."""
+    x = _as_3d(draws)
+    z, _ = _z_scores(x.reshape(x.shape[0], -1))
+    return z.reshape(x.shape)
+
+
+def _rhat_plain(x: np.ndarray) -> np.ndarray:
+    n_draw = x.shape[2]
+    chain_mean = x.mean(axis=2)
+    within = x.var(axis=2, ddof=1).mean(axis=1)
+    between = n_draw * chain_mean.var(axis=1, ddof=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.sqrt((between / within + n_draw - 1) / n_draw)
+
+
+def _autocov(x: np.ndarray) -> np.ndarray:
+    n = x.shape[-1]
+    m = next_fast_len(2 * n)
+    centred = x - x.mean(axis=-1, keepdims=True)
+    f = rfft(centred, n=m, axis=-1)
+    f *= np.conjugate(f)
+    return irfft(f, n=m, axis=-1)[..., :n] / n
+
+
+def ess(draws: np.ndarray) -> np.ndarray:
+    """Effective sample size of each element (ArviZ's ``_ess``, Geyer's initial monotone sequence)."""
+    x = _as_3d(draws).astype(np.float64, copy=False)
+    n_elem, n_chain, n_draw = x.shape
+    size = n_chain * n_draw
+    out = np.full(n_elem, np.nan)
+    if n_elem == 0:
+        return out
+    finite = ~np.isnan(x).any(axis=(1, 2))
+    span = x.max(axis=(1, 2)) - x.min(axis=(1, 2))
+    constant = finite & (span < _CONSTANT_RANGE)
+    out[constant] = size
+    work = finite & ~constant
+    if not work.any():
+        return out
+    xw = x[work]
+    acov = _autocov(xw)
+    mean_var = acov[:, :, 0].mean(axis=1) * n_draw / (n_draw - 1.0)
+    var_plus = mean_var * (n_draw - 1.0) / n_draw
+    if n_chain > 1:
+        var_plus = var_plus + xw.mean(axis=2).var(axis=1, ddof=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rho = 1.0 - (mean_var[:, None] - acov.mean(axis=1)) / var_plus[:, None]
+    rho[:, 0] = 1.0
+
+    # Pairs P_k = rho[2k] + rho[2k+1]; ArviZ's loop visits k = 1..k_max and stops at the first P_k <= 0.
+    k_max = (n_draw - 3) // 2
+    n_pairs = max(k_max, 0) + 1
+    pairs = rho[:, 0 : 2 * n_pairs : 2] + rho[:, 1 : 2 * n_pairs : 2]
+    nonpositive = pairs <= 0.0
+    any_stop = nonpositive.any(axis=1)
+    stop = np.where(any_stop, nonpositive.argmax(axis=1), k_max)
+    stop = np.where(k_max < 1, 0, stop)
+    # Geyer's initial monotone sequence: each kept pair is at most the one before it.
+    monotone = np.minimum.accumulate(pairs, axis=1)
+    kept = np.arange(n_pairs)[None, :] < stop[:, None]
+    pair_sum = np.where(kept, monotone, 0.0).sum(axis=1)
+    # ArviZ adds the even autocorrelation at the stopping pair when it is positive (or kept).
+    rows = np.arange(len(stop))
+    even_at_stop = rho[rows, np.minimum(2 * stop, n_draw - 1)]
+    stop_pair = pairs[rows, stop]
+    reached_end = ~any_stop & (k_max >= 1)
+    add_even = (even_at_stop > 0) | (stop_pair == 0.0) | reached_end
+    extra = np.where(stop == 0, 1.0, np.where(add_even, even_at_stop, 0.0))
+    tau = -1.0 + 2.0 * pair_sum + extra
+    tau = np.maximum(tau, 1.0 / np.log10(size))
+    result = size / tau
+    used = np.arange(rho.shape[1])[None, :] <= (2 * stop + 1)[:, None]
+    result[np.isnan(np.where(used, rho, 0.0)).any(axis=1) | ~np.isfinite(var_plus)] = np.nan
+    out[work] = result
+    return out
+
+
+def _quantile_sorted(ordered: np.ndarray, prob: float) -> np.ndarray:
+    # R's type 7 (linear interpolation), what ArviZ uses for the tail ESS.
+    n = ordered.shape[-1]
+    h = (n - 1) * prob
+    lo = int(np.floor(h))
+    hi = min(lo + 1, n - 1)
+    frac = h - lo
+    return ordered[:, lo] + frac * (ordered[:, hi] - ordered[:, lo])
+
+
+def hdi_sorted(ordered: np.ndarray, prob: float = HDI_PROB) -> tuple[np.ndarray, np.ndarray]:
+    """Narrowest interval holding ``prob`` of each row of already sorted samples (ArviZ's ``_hdi``)."""
+    n = ordered.shape[-1]
+    inc = int(np.floor(prob * n))
+    if n - inc < 1:
+        raise ValueError(f"too few samples ({n}) for a {prob:.0%} interval")
+    widths = np.subtract(ordered[:, inc:], ordered[:, : n - inc], dtype=np.float64)
+    idx = np.argmin(widths, axis=-1)[:, None]
+    return np.take_along_axis(ordered, idx, -1)[:, 0], np.take_along_axis(ordered, idx + inc, -1)[:, 0]
+
+
+def hdi(draws: np.ndarray, prob: float = HDI_PROB) -> tuple[np.ndarray, np.ndarray]:
+    """Lower and upper bounds of each element's highest-density interval over all chains and draws."""
+    x = _as_3d(draws)
+    return hdi_sorted(np.sort(x.reshape(x.shape[0], -1), axis=-1), prob)
+
+
+def summarise_draws(draws: np.ndarray, *, threshold: float | None = None) -> ElementStats:
+    """Mean, sd, 89% HDI, rank R-hat, bulk and tail ESS (and P(x < threshold)) of every element.
+
+    Matches ``arviz.summary`` / ``arviz.rhat(method="rank")`` / ``arviz.ess(method="bulk"|"tail")``.
+    Elements holding NaN get NaN diagnostics, as in ArviZ.
+    """
+    x = _as_3d(draws)
+    n_elem, n_chain, n_draw = x.shape
+    flat = x.reshape(n_elem, -1)
+    mean = flat.mean(axis=1, dtype=np.float64)
+    sd = flat.std(axis=1, ddof=1, dtype=np.float64) if flat.shape[1] > 1 else np.full(n_elem, np.nan)
+    has_nan = np.isnan(flat).any(axis=1)
+    nan = np.full(n_elem, np.nan)
+
+    split = split_chains(x)
+    split_flat = split.reshape(n_elem, -1)
+    split_z, split_sorted = _z_scores(split_flat)
+    all_sorted = split_sorted if split_flat.shape[1] == flat.shape[1] else np.sort(flat, axis=-1)
+    if all_sorted.shape[1] >= 1:
+        hdi_low, hdi_high = hdi_sorted(all_sorted)
+    else:
+        hdi_low, hdi_high = nan.copy(), nan.copy()
+
+    if n_draw >= 4:
+        z = split_z.reshape(split.shape)
+        ess_bulk = ess(z)
+        tails = []
+        for prob in TAIL_PROBS:
+            q = _quantile_sorted(all_sorted, prob)
+            tails.append(ess(split_chains((x <= q[:, None, None]).astype(np.float64))))
+        ess_tail = np.minimum(*tails)
+        ess_bulk[has_nan] = np.nan
+        ess_tail[has_nan] = np.nan
+    else:
+        ess_bulk, ess_tail = nan.copy(), nan.copy()
+
+    if n_draw >= 4 and n_chain >= 2:
+        half = split.shape[2]
+        median = 0.5 * (split_sorted[:, (split_flat.shape[1] - 1) // 2] + split_sorted[:, split_flat.shape[1] // 2])
+        folded = np.abs(split_flat - median[:, None])
+        folded_z, _ = _z_scores(folded)
+        bulk = _rhat_plain(z)
+        tail = _rhat_plain(folded_z.reshape(n_elem, 2 * n_chain, half))
+        # ArviZ takes max(bulk, tail) in Python: a NaN bulk value wins, a NaN tail value loses.
+        r_hat = np.where(np.isnan(bulk), np.nan, np.fmax(bulk, tail))
+        r_hat[has_nan] = np.nan
+    else:
+        r_hat = nan.copy()
+
+    p_below = None
+    if threshold is not None:
+        p_below = (flat < threshold).mean(axis=1, dtype=np.float64)
+    return ElementStats(mean, sd, hdi_low, hdi_high, r_hat, ess_bulk, ess_tail, p_below)

@@ -1,0 +1,306 @@
+"""Write one fit's files into a folder: the ArviZ NetCDF, streamed block by block, and its summaries.
+
+The NetCDF is a plain ArviZ file (one HDF5 group per InferenceData group), so
+``arviz.from_netcdf`` and ``xarray.open_dataset(path, group="posterior")`` open it.
+Draws of the sampled groups are written block by block along ``gene`` (or the
+largest other dimension) in per-gene chunks with a Fletcher-32 checksum each, and
+the posterior's statistics are computed from the same blocks, so memory stays
+bounded by the block size whatever the posterior's size, and a page reading one
+gene reads one chunk.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from enum import StrEnum
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import h5netcdf
+import numpy as np
+import xarray as xr
+
+from model_store.stats import summarise_draws
+from model_store.summaries import (
+    P_BELOW_THRESHOLD,
+    MatrixKind,
+    VariableStats,
+    headline,
+    worst_elements,
+    write_gene_summary,
+    write_matrix,
+    write_summary,
+)
+from speclet_core.errors import StoreError
+
+log = logging.getLogger(__name__)
+
+POSTERIOR_FILE = "posterior.nc"
+SUMMARY_FILE = "summary.parquet"
+GENE_SUMMARY_FILE = "gene_summary.parquet"
+MATRIX_FILES = {MatrixKind.GENE_CELL_LINE: "matrix_gene_cell_line.parquet", MatrixKind.GENE_LINEAGE: "matrix_gene_lineage.parquet"}
+# Groups holding draws: streamed in chunks, floats stored as StorageOptions.float_dtype.
+SAMPLE_GROUPS = frozenset(
+    {"posterior", "posterior_predictive", "prior", "prior_predictive", "log_likelihood", "log_prior", "predictions"}
+)
+SAMPLE_DIMS = ("chain", "draw")
+LABEL_DIMS = ("gene", "lineage", "cell_line", "sgrna")
+# Test hook (never set in production): seconds to sleep after the NetCDF is written, before the
+# summaries and the manifest, so a test can kill a writer in the middle of ``put``.
+TEST_PAUSE_ENV = "SPECLET_STORE_TEST_PAUSE_S"
+VERSIONED_PACKAGES = ("arviz", "xarray", "numpy", "scipy", "pandas", "pyarrow", "h5netcdf", "h5py", "pymc",
+                      "pytensor", "nutpie", "speclet")
+
+
+class FloatDtype(StrEnum):
+    """Precision of stored draws: float32 halves the size; its rounding (1e-7) is far below Monte Carlo error."""
+
+    FLOAT32 = "float32"
+    FLOAT64 = "float64"
+
+
+@dataclass(frozen=True)
+class StorageOptions:
+    """How draws are laid out on disk (chosen by benchmarks/bench_store.py, see docs/benchmarks/store.md)."""
+
+    float_dtype: FloatDtype = FloatDtype.FLOAT32
+    compression_level: int = 0  # gzip level 1-9 for the draws; 0 stores them uncompressed
+    chunk_bytes: int = 4 << 20  # target size of one HDF5 chunk
+    block_values: int = 1 << 21  # values summarised at once: bounds put's memory (~100 bytes each)
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.compression_level <= 9:
+            raise StoreError(f"compression_level {self.compression_level}: expected 0 (none) to 9")
+        if self.chunk_bytes < 1024 or self.block_values < 1024:
+            raise StoreError("chunk_bytes and block_values must be at least 1024")
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "float_dtype": str(self.float_dtype),
+            "compression": f"gzip-{self.compression_level}+shuffle" if self.compression_level else "none",
+            "chunk_bytes": self.chunk_bytes,
+            "fletcher32": True,
+        }
+
+
+@dataclass
+class WriteReport:
+    """What ``write_fit_files`` wrote: layout facts for the manifest, and how long each part took."""
+
+    variables: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    labels: dict[str, list[str]] = field(default_factory=dict)
+    summary_variables: list[str] = field(default_factory=list)
+    element_diagnostics: dict[str, Any] = field(default_factory=dict)
+    files: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of the packages that made a fit, read from installed metadata (nothing is imported)."""
+    out = {"python": sys.version.split()[0]}
+    for name in VERSIONED_PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def netcdf_attr(value: Any) -> Any:
+    """An attribute value netCDF can hold: strings and numbers as they are, anything else as JSON."""
+    if isinstance(value, bool | np.bool_):
+        return int(value)
+    if isinstance(value, str | int | float | np.integer | np.floating):
+        return value
+    if isinstance(value, np.ndarray) and value.dtype.kind in "iuf" and value.ndim == 1:
+        return value
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def _netcdf_attrs(attrs: dict[str, Any]) -> dict[str, Any]:
+    return {str(k): netcdf_attr(v) for k, v in attrs.items()}
+
+
+def _split_order(dims: tuple[str, ...], shape: tuple[int, ...]) -> list[int]:
+    """Axes in the order they are cut into chunks: gene first, then the largest others, draws last."""
+    others = [i for i, d in enumerate(dims) if d not in SAMPLE_DIMS and d != "gene"]
+    others.sort(key=lambda i: -shape[i])
+    first = [dims.index("gene")] if "gene" in dims else []
+    samples = [dims.index(d) for d in ("draw", "chain") if d in dims]
+    return first + others + samples
+
+
+def choose_chunks(dims: tuple[str, ...], shape: tuple[int, ...], itemsize: int, target_bytes: int) -> tuple[int, ...]:
+    """HDF5 chunk shape: all draws of as many genes as fit in ``target_bytes`` (one gene at least)."""
+    chunk = [max(1, s) for s in shape]
+    for axis in _split_order(dims, shape):
+        total = math.prod(chunk) * itemsize
+        if total <= target_bytes:
+            break
+        rest = total // chunk[axis]
+        chunk[axis] = max(1, min(chunk[axis], target_bytes // max(rest, 1)))
+    return tuple(chunk)
+
+
+def _blocks(dims: tuple[str, ...], shape: tuple[int, ...], chunks: tuple[int, ...], block_values: int) -> Iterator[tuple[slice, ...]]:
+    """Whole-chunk slabs along the first cut axis that is not a sample axis, each about ``block_values``."""
+    axes = [a for a in _split_order(dims, shape) if dims[a] not in SAMPLE_DIMS]
+    if not axes:
+        yield tuple(slice(None) for _ in shape)
+        return
+    axis = axes[0]
+    per_index = math.prod(shape) // max(shape[axis], 1)
+    step = max(chunks[axis], (block_values // max(per_index, 1)) // chunks[axis] * chunks[axis])
+    for start in range(0, shape[axis], step):
+        where = [slice(None)] * len(shape)
+        where[axis] = slice(start, min(start + step, shape[axis]))
+        yield tuple(where)
+
+
+def _streamable(da: xr.DataArray) -> bool:
+    return da.dtype.kind in "iuf" and da.size > 0 and da.ndim > 0
+
+
+def _stored_dtype(group: str, dtype: np.dtype, options: StorageOptions) -> np.dtype:
+    if group in SAMPLE_GROUPS and dtype.kind == "f" and dtype.itemsize > np.dtype(options.float_dtype).itemsize:
+        return np.dtype(options.float_dtype)
+    return dtype
+
+
+def _labels(ds: xr.Dataset, dim: str) -> list[str]:
+    if dim in ds.coords:
+        return [str(v) for v in ds.coords[dim].values]
+    return [str(i) for i in range(ds.sizes[dim])]
+
+
+def _effect_threshold_vars(roles: dict[str, Any]) -> set[str]:
+    return {v for k in ("gene_effect", "gene_lineage_effect", "gene_cell_line_effect") if (v := roles.get(k))}
+
+
+def _groups(idata: Any) -> list[str]:
+    return list(idata.groups())
+
+
+def _skeleton_encoding(ds: xr.Dataset, options: StorageOptions) -> dict[str, dict[str, Any]]:
+    encoding: dict[str, dict[str, Any]] = {}
+    for name, da in ds.data_vars.items():
+        if da.dtype.kind in "iuf" and da.ndim > 0 and da.size > 0:
+            enc: dict[str, Any] = {"fletcher32": True}
+            if options.compression_level:
+                enc.update(zlib=True, complevel=options.compression_level, shuffle=True)
+            encoding[str(name)] = enc
+    return encoding
+
+
+def _pause_for_tests() -> None:
+    pause = os.environ.get(TEST_PAUSE_ENV)
+    if pause:
+        print(f"model_store: test hook {TEST_PAUSE_ENV}: pausing {pause} s", file=sys.stderr, flush=True)
+        time.sleep(float(pause))
+
+
+def write_fit_files(folder: Path, idata: Any, *, root_attrs: dict[str, Any], roles: dict[str, Any],
+                    options: StorageOptions) -> WriteReport:
+    """Write ``posterior.nc`` and the summary Parquet files of one fit into ``folder``.
+
+    ``idata`` is an ``arviz.InferenceData`` (its arrays may be lazily loaded: only one block is
+    read at a time). Roles must already be checked against the posterior.
+    """
+    report = WriteReport()
+    path = folder / POSTERIOR_FILE
+    t0 = time.perf_counter()
+    groups = _groups(idata)
+    attrs = {**_netcdf_attrs(dict(getattr(idata, "attrs", None) or {})), **_netcdf_attrs(root_attrs)}
+    xr.Dataset(attrs=attrs).to_netcdf(path, mode="w", engine="h5netcdf")
+
+    streamed: dict[str, list[str]] = {}
+    for group in groups:
+        ds: xr.Dataset = idata[group]
+        names = [str(n) for n, da in ds.data_vars.items() if group in SAMPLE_GROUPS and _streamable(da)]
+        streamed[group] = names
+        skeleton = ds.drop_vars(names).drop_encoding()
+        skeleton.attrs = _netcdf_attrs(skeleton.attrs)
+        for da in skeleton.variables.values():
+            da.attrs = _netcdf_attrs(da.attrs)
+        skeleton.to_netcdf(path, mode="a", group=group, engine="h5netcdf",
+                           encoding=_skeleton_encoding(skeleton, options))
+        report.variables[group] = {
+            str(n): {"dims": list(da.dims), "shape": list(da.shape),
+                     "dtype": str(_stored_dtype(group, da.dtype, options) if str(n) in names else da.dtype)}
+            for n, da in ds.data_vars.items()
+        }
+
+    posterior = idata["posterior"]
+    report.labels = {d: _labels(posterior, d) for d in LABEL_DIMS if d in posterior.dims}
+    all_labels = {str(d): _labels(posterior, str(d)) for d in posterior.dims if d not in SAMPLE_DIMS}
+    threshold_vars = _effect_threshold_vars(roles)
+    stats: list[VariableStats] = []
+    summary_s = 0.0
+    with h5netcdf.File(path, "a") as nc:
+        for group in groups:
+            if not streamed[group]:
+                continue
+            ds = idata[group]
+            target_group = nc[group]
+            for name in streamed[group]:
+                da = ds[name]
+                dims = tuple(str(d) for d in da.dims)
+                for d, size in zip(dims, da.shape, strict=True):
+                    if d not in target_group.dimensions:
+                        target_group.dimensions[d] = size
+                dtype = _stored_dtype(group, da.dtype, options)
+                chunks = choose_chunks(dims, da.shape, dtype.itemsize, options.chunk_bytes)
+                kwargs: dict[str, Any] = {"chunks": chunks, "fletcher32": True}
+                if options.compression_level:
+                    kwargs.update(compression="gzip", compression_opts=options.compression_level, shuffle=True)
+                var = target_group.create_variable(name, dims, dtype=dtype, **kwargs)
+                var.attrs.update(_netcdf_attrs(da.attrs))
+                summarise = group == "posterior" and all(d in dims for d in SAMPLE_DIMS)
+                if summarise:
+                    element_dims = tuple(d for d in dims if d not in SAMPLE_DIMS)
+                    element_shape = tuple(s for d, s in zip(dims, da.shape, strict=True) if d not in SAMPLE_DIMS)
+                    var_stats = VariableStats(name, element_dims, element_shape, name in threshold_vars)
+                    stats.append(var_stats)
+                    to_front = [dims.index("chain"), dims.index("draw")] + [i for i, d in enumerate(dims)
+                                                                            if d not in SAMPLE_DIMS]
+                for where in _blocks(dims, da.shape, chunks, options.block_values):
+                    block = np.asarray(da.variable[where].values).astype(dtype, copy=False)
+                    var[where] = block
+                    if summarise:
+                        t = time.perf_counter()
+                        moved = np.transpose(block, to_front)
+                        block_shape = moved.shape[2:]
+                        n_elem = math.prod(block_shape)
+                        draws = moved.reshape(moved.shape[0], moved.shape[1], n_elem).transpose(2, 0, 1)
+                        threshold = P_BELOW_THRESHOLD if var_stats.with_p_below else None
+                        element_where = tuple(w for w, d in zip(where, dims, strict=True) if d not in SAMPLE_DIMS)
+                        var_stats.fill(element_where, summarise_draws(draws, threshold=threshold), block_shape)
+                        summary_s += time.perf_counter() - t
+    report.files.append(POSTERIOR_FILE)
+    report.timings["netcdf_s"] = time.perf_counter() - t0 - summary_s
+    _pause_for_tests()
+
+    t1 = time.perf_counter()
+    stats = [s for s in stats if math.prod(s.shape) > 0]
+    report.summary_variables = write_summary(folder / SUMMARY_FILE, stats, all_labels)
+    report.files.append(SUMMARY_FILE)
+    by_name = {s.name: s for s in stats}
+    gene_var = by_name[roles["gene_effect"]]
+    write_gene_summary(folder / GENE_SUMMARY_FILE, gene_var, all_labels["gene"])
+    report.files.append(GENE_SUMMARY_FILE)
+    for kind, filename in MATRIX_FILES.items():
+        name = roles.get(kind.role)
+        if name:
+            write_matrix(folder / filename, by_name[name], kind, all_labels)
+            report.files.append(filename)
+    report.element_diagnostics = {**headline(stats), "worst": worst_elements(stats, all_labels)}
+    report.timings["summaries_s"] = summary_s + time.perf_counter() - t1
+    return report
