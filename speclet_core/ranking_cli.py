@@ -55,7 +55,7 @@ def rank_stored_fit(
         var = roles.get("gene_effect")
         if not var:
             raise AnalysisError(f"{where} declares no gene-level effect in its roles; the fit cannot be ranked")
-        return rank_genes(fit.draws(var), top_k=top_k, threshold=threshold, hdi_prob=hdi_prob)
+        return rank_genes(fit.draws(var, load=False), top_k=top_k, threshold=threshold, hdi_prob=hdi_prob)
     var = roles.get("gene_lineage_effect")
     if not var:
         flag = "--lineage" if lineage is not None else "--contrast"
@@ -63,7 +63,8 @@ def rank_stored_fit(
             f"{where} has no gene × lineage effect, so {flag} is not possible; rank the gene-level effect "
             "(leave out the option), or fit a model with a gene × lineage term"
         )
-    draws = fit.draws(var)
+    # lazy: the ranking reads the file a block of genes at a time
+    draws = fit.draws(var, load=False)
     if contrast is not None:
         return contrast_lineage(
             draws, contrast, versus=versus, top_k=top_k, threshold=threshold, hdi_prob=hdi_prob
@@ -110,7 +111,8 @@ def _cmd_rank(args: argparse.Namespace) -> int:
     if args.versus is not None and args.contrast is None:
         raise AnalysisError("--versus only applies with --contrast LINEAGE")
     out = _check_out(args.out)
-    fit = ModelStore(Settings.from_env().fits_dir).get(args.fit_id)
+    store = ModelStore(Settings.from_env().fits_dir)
+    fit = store.get(store.resolve(args.fit_id))
     try:
         table = rank_stored_fit(
             fit, lineage=args.lineage, contrast=args.contrast, versus=args.versus,
@@ -145,7 +147,7 @@ def register_cli(subparsers: argparse._SubParsersAction, commands: dict) -> None
             "most negative effect) and write one CSV row per gene."
         ),
     )
-    p.add_argument("fit_id", metavar="FIT_ID", help="the fit's id (see `store list`)")
+    p.add_argument("fit_id", metavar="FIT_ID", help="the fit's id, or its first characters (see `store list`)")
     which = p.add_mutually_exclusive_group()
     which.add_argument("--lineage", metavar="X", help="rank within lineage X (needs a gene × lineage effect)")
     which.add_argument(

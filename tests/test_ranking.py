@@ -389,3 +389,151 @@ def test_describe_pair_and_contrast_edges() -> None:
         "SOX10 is a weaker dependency in skin than in lung in 90% of posterior draws"
     )
     assert describe_contrast("MYC", "skin", 0.6).startswith("no clear difference for MYC between skin and")
+
+
+# --------------------------------------------------------------------------- the rank command
+
+
+def _store_fit(lineage_term: bool = True, seed: int = 0) -> tuple[str, xr.Dataset]:
+    """Put a small synthetic posterior into the test's store; returns (fit id, posterior)."""
+    import arviz as az
+
+    from model_store import ModelStore
+    from speclet_core.records import FitRequest
+    from speclet_core.settings import Settings
+
+    rng = np.random.default_rng(seed)
+    genes, lineages = GENES[:6], LINEAGES[:3]
+    gene_mean = np.array([-1.5, -1.0, -0.6, -0.2, 0.0, 0.1])
+    gl = gene_mean[:, None] + np.zeros((6, 3))
+    gl[2, 1] -= 1.2  # NRAS selective in skin
+    posterior = {"gene_effect": gene_mean + rng.normal(0, 0.2, size=(2, 100, 6)), "sigma": rng.gamma(5, 0.05, (2, 100))}
+    dims = {"gene_effect": ["gene"]}
+    if lineage_term:
+        posterior["gene_lineage_effect"] = gl + rng.normal(0, 0.2, size=(2, 100, 6, 3))
+        dims["gene_lineage_effect"] = ["gene", "lineage"]
+    idata = az.from_dict(posterior=posterior, dims=dims, coords={"gene": genes, "lineage": lineages})
+    request = FitRequest(
+        data_path="screen.csv", data_fingerprint=f"{seed:064x}", model="test_model" if lineage_term else "gene_only",
+        model_version="1", seed=seed,
+    )
+    roles = {
+        "gene_effect": "gene_effect",
+        "gene_lineage_effect": "gene_lineage_effect" if lineage_term else None,
+        "gene_cell_line_effect": None,
+        "hyperparameters": ["sigma"],
+        "covariate_slopes": [],
+    }
+    diagnostics = {"verdict": "converged", "reasons": [], "max_rhat": 1.0, "divergences": 0, "approximate": False}
+    ModelStore(Settings.from_env().fits_dir).put(
+        request.fit_id, idata, request=request.model_dump(mode="json"), roles=roles, diagnostics=diagnostics,
+        timings={"total_s": 1.0},
+    )
+    return request.fit_id, idata.posterior
+
+
+def _main(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    from speclet_core.cli import main
+
+    try:
+        code = main(list(args))
+    except SystemExit as exc:  # argparse's own errors
+        code = exc.code
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_rank_command_writes_the_ranking_table(capsys: pytest.CaptureFixture[str], tmp_path) -> None:
+    fit_id, posterior = _store_fit()
+    code, out, err = _main(capsys, "rank", fit_id[:10])
+    assert code == 0, err
+    from io import StringIO
+
+    table = pd.read_csv(StringIO(out))
+    assert set(RANKING_COLUMNS) <= set(table.columns)
+    expected = rank_genes(posterior["gene_effect"])
+    assert table["gene"].tolist() == expected["gene"].tolist() == ["KRAS", "BRAF", "NRAS", "MYC", "TP53", "EGFR"]
+    for col in RANKING_COLUMNS[1:]:
+        np.testing.assert_allclose(table[col], expected[col], rtol=1e-7, atol=1e-12)
+
+    out_file = tmp_path / "skin.csv"
+    code, out, err = _main(capsys, "rank", fit_id, "--lineage", "skin", "--top-k", "1", "--out", str(out_file))
+    assert code == 0, err
+    assert out.strip() == f"wrote 6 genes to {out_file}"
+    skin = pd.read_csv(out_file)
+    expected = rank_genes(posterior["gene_lineage_effect"], lineage="skin", top_k=1)
+    assert skin["gene"].tolist() == expected["gene"].tolist()
+    np.testing.assert_allclose(skin["p_top_k"], expected["p_top_k"])
+    assert skin["gene"].iloc[0] == "NRAS"  # -0.6 - 1.2 in skin: stronger than KRAS there
+
+
+def test_rank_command_contrast(capsys: pytest.CaptureFixture[str], tmp_path) -> None:
+    fit_id, posterior = _store_fit()
+    out_file = tmp_path / "contrast.csv"
+    code, out, err = _main(capsys, "rank", fit_id, "--contrast", "skin", "--out", str(out_file))
+    assert code == 0, err
+    assert "lineage-selective dependencies" in out
+    table = pd.read_csv(out_file)
+    assert tuple(table.columns) == ranking.CONTRAST_COLUMNS
+    assert table["gene"].iloc[0] == "NRAS" and table["p_selective"].iloc[0] == 1.0
+    expected = contrast_lineage(posterior["gene_lineage_effect"], "skin")
+    np.testing.assert_allclose(table["p_selective"], expected["p_selective"])
+    code, out, err = _main(capsys, "rank", fit_id, "--contrast", "skin", "--versus", "lung")
+    assert code == 0, err
+    assert "lung" in out.splitlines()[1]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--hdi-prob", "1.5"], "invalid ranking option: hdi_prob"),
+        (["--threshold", "nan"], "invalid ranking option: threshold"),
+        (["--top-k", "0"], "must be at least 1"),
+        (["--lineage", "bone"], "lineage 'bone' is not in these draws; they have 'colorectal', 'skin', 'lung'"),
+        (["--contrast", "bone"], "lineage 'bone' is not in these draws"),
+        (["--versus", "lung"], "--versus only applies with --contrast"),
+        (["--lineage", "skin", "--contrast", "lung"], "not allowed with argument"),
+    ],
+)
+def test_rank_command_bad_input_exit_2_nothing_written(
+    capsys: pytest.CaptureFixture[str], tmp_path, args: list[str], message: str
+) -> None:
+    fit_id, _ = _store_fit()
+    out_file = tmp_path / "r.csv"
+    code, _, err = _main(capsys, "rank", fit_id, *args, "--out", str(out_file))
+    assert code == 2
+    assert message in err and "Traceback" not in err
+    assert err.startswith("usage:") or err.startswith("error: ")
+    assert not list(tmp_path.iterdir())
+
+
+def test_rank_command_fit_problems(capsys: pytest.CaptureFixture[str], tmp_path) -> None:
+    fit_id, _ = _store_fit(lineage_term=False)
+    code, _, err = _main(capsys, "rank", fit_id, "--lineage", "skin")
+    assert code == 2
+    assert "model gene_only) has no gene × lineage effect, so --lineage is not possible" in err
+    code, _, err = _main(capsys, "rank", "ab" * 32)
+    assert code == 2 and err.startswith("error: ") and "ab" * 32 in err
+    code, _, err = _main(capsys, "rank", "not-an-id")
+    assert code == 2 and "invalid fit id" in err
+    code, _, err = _main(capsys, "rank", fit_id, "--out", str(tmp_path / "missing" / "r.csv"))
+    assert code == 2 and "does not exist" in err
+    # the ranking of this fit still works
+    code, out, err = _main(capsys, "rank", fit_id, "--out", str(tmp_path / "r.csv"))
+    assert code == 0 and (tmp_path / "r.csv").exists()
+
+
+def test_rank_command_as_a_subprocess(tmp_path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    fit_id, _ = _store_fit()
+    r = subprocess.run(
+        [sys.executable, "-m", "speclet_core", "rank", fit_id, "--top-k", "2"],
+        capture_output=True, text=True, timeout=120, env=os.environ.copy(),
+    )
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0].split(",")[:4] == ["gene", "mean", "sd", "hdi_low"] and len(lines) == 7
+    assert lines[1].startswith("KRAS,")
