@@ -137,6 +137,7 @@ class Worker:
         """Run fits until stopped; returns the exit status (0 after a clean stop)."""
         self._install_signal_handlers()
         self._lock_compile_folder()
+        self._clean_store()
         log.info("worker %s started: %d fit(s) at a time, data in %s", self.worker_id, self.concurrency,
                  self.settings.data_dir)
         next_beat = 0.0
@@ -267,6 +268,8 @@ class Worker:
         job_id = entry.job.job_id
         _signal_group(entry.proc.pid, signal.SIGKILL)  # leftover helpers of the fit, if any
         reason = entry.stop_reason
+        if reason is not None or rc < 0:
+            self._clean_store()
         if reason == StopReason.LOST:
             return
         job = self.queue.find(job_id)
@@ -304,6 +307,18 @@ class Worker:
                 error=_describe_exit(rc, self.settings) + f"; see {entry.log_path}",
                 traceback=_tail(entry.log_path),
             )
+
+    def _clean_store(self) -> None:
+        """Remove half-written fits that killed fit processes left in the store's incoming folder."""
+        from model_store import ModelStore
+
+        try:
+            removed = ModelStore(self.settings.fits_dir).clean_incomplete()
+        except (SpecletError, OSError) as exc:
+            log.warning("could not clean the store's unfinished writes: %s", exc)
+            return
+        if removed:
+            log.info("removed %d unfinished write(s) from the store", removed)
 
     def _stored(self, fit_id: str) -> bool:
         from model_store import ModelStore

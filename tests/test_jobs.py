@@ -327,3 +327,41 @@ def test_worker_status_sees_live_and_silent_workers(settings: Settings) -> None:
     with JobQueue.from_settings(settings) as q:
         q.remove_worker("h:1:w")
     assert worker_status(settings)["workers"] == []
+
+
+# --------------------------------------------------------------------------- with the store
+
+
+def _store_fit(settings: Settings, request: FitRequest) -> None:
+    import arviz as az
+    import numpy as np
+
+    from model_store import ModelStore
+
+    genes = ["BRAF", "KRAS", "TP53"]
+    idata = az.from_dict(
+        posterior={"gene_effect": np.random.default_rng(0).normal(size=(2, 20, 3))},
+        coords={"gene": genes}, dims={"gene_effect": ["gene"]},
+    )
+    roles = {"gene_effect": "gene_effect", "gene_lineage_effect": None, "gene_cell_line_effect": None,
+             "hyperparameters": [], "covariate_slopes": []}
+    ModelStore(settings.fits_dir).put(request.fit_id, idata, request=request.model_dump(mode="json"), roles=roles,
+                                      diagnostics={"verdict": "converged"}, timings={"total_s": 1.0})
+
+
+def test_a_stored_fit_is_returned_at_once_and_a_deleted_one_is_fitted_again(
+    queue: JobQueue, settings: Settings
+) -> None:
+    from model_store import ModelStore
+
+    request = make_request(seed=5)
+    _store_fit(settings, request)
+    job, stored = queue.submit(request, "alice")
+    assert stored and job.status == JobStatus.DONE and job.fit_id == request.fit_id
+    assert queue.counts() == {"queued": 0, "running": 0}
+    again, stored_again = queue.submit(request, "bob")
+    assert stored_again and again == job  # the same record, not a new one per visit
+    ModelStore(settings.fits_dir).delete(request.fit_id)
+    refit, stored_refit = queue.submit(request, "carol")
+    assert not stored_refit and refit.status == JobStatus.QUEUED and refit.attempt == 2
+    assert [h.status for h in refit.history] == [JobStatus.DONE]
