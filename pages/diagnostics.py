@@ -1,0 +1,73 @@
+"""Diagnostics: can this fit be trusted? Verdict first, then worst-first triage, then the plots."""
+
+import altair as alt
+import streamlit as st
+
+from pages import common
+from speclet_core import fitcheck
+
+st.title("Diagnostics")
+fit = common.require_open_fit()
+manifest = fit.manifest
+level, headline, reasons = fitcheck.verdict(manifest.get("diagnostics", {}))
+show = {"converged": st.success, "look_closer": st.warning, "do_not_trust": st.error}[level]
+show(f"**{headline}**\n\n" + "\n".join(f"- {r}" for r in reasons))
+st.caption(common.fit_caption(manifest))
+
+summary = common.fit_summary(fit.fit_id)
+st.subheader("Parameters, worst first")
+st.caption("Sorted by R-hat (highest first), then bulk ESS (lowest first). Red cells break a threshold.")
+variables = sorted(summary["variable"].unique())
+c1, c2 = st.columns([2, 1])
+var_filter = c1.multiselect("Variables", variables, key="diag_vars", placeholder="All variables")
+only_bad = c2.toggle("Only parameters that break a threshold", key="diag_bad")
+table = summary if not var_filter else summary[summary["variable"].isin(var_filter)]
+if only_bad:
+    table = table[(table["r_hat"] > fitcheck.RHAT_MAX) | (table["ess_bulk"] < fitcheck.ESS_MIN)]
+shown_rows = st.session_state.setdefault("diag_rows", 50)
+worst = fitcheck.rank_worst(table, k=shown_rows)
+st.dataframe(common.style_diagnostics(worst), hide_index=True, width="stretch")
+st.caption(f"Showing {len(worst):,} of {len(table):,} parameters.")
+if len(table) > shown_rows and st.button(f"Show {min(200, len(table) - shown_rows):,} more"):
+    st.session_state["diag_rows"] = shown_rows + 200
+    st.rerun()
+
+st.subheader("Trace and rank plots")
+st.caption("Trace: chains should overlap like fuzzy caterpillars; red ticks mark divergent draws. "
+           "Rank: each chain's histogram should be flat.")
+hyper = list(manifest.get("roles", {}).get("hyperparameters", []))
+choices = common.element_choices(summary, hyper)
+picked = st.multiselect("Parameters to plot (hyper-parameters and the worst elements first)", choices,
+                        default=choices[: min(3, len(choices))], key="diag_plot")
+for label in picked:
+    draws = common.element_draws(fit, label)
+    trace = fitcheck.draws_to_frame(draws)
+    div = fitcheck.divergent_draws(common.sample_stat(fit, "diverging"))
+    cols = st.columns([3, 2])
+    with cols[0]:
+        lines = alt.Chart(trace, title=f"{label}: trace").mark_line(opacity=0.7, strokeWidth=1).encode(
+            x=alt.X("draw:Q"), y=alt.Y("value:Q", title=label, scale=alt.Scale(zero=False)),
+            color=alt.Color("chain:N"))
+        ticks = alt.Chart(div).mark_tick(color="red", thickness=2, size=12).encode(x="draw:Q", y=alt.value(0))
+        common.chart_with_data(lines + ticks if len(div) else lines, trace, f"trace_{label}", key=f"trace-{label}")
+    with cols[1]:
+        ranks = fitcheck.rank_histogram(draws)
+        bars = alt.Chart(ranks, title=f"{label}: rank plot").mark_bar().encode(
+            x=alt.X("bin:O", title="rank bin", axis=None), y=alt.Y("count:Q"),
+            color=alt.Color("chain:N", legend=None), row=alt.Row("chain:N", title="chain")).properties(height=40)
+        st.altair_chart(bars, width="stretch")
+
+energy = common.sample_stat(fit, "energy")
+if energy is not None:
+    st.subheader("Sampler: energy, step size, tree depth")
+    st.caption("Energy: the two histograms should look alike (BFMI ≥ 0.3); if the transitions are much narrower, "
+               "the sampler explores the posterior slowly.")
+    e = fitcheck.energy_frame(energy)
+    hist = alt.Chart(e, title="Energy").mark_bar(opacity=0.5, binSpacing=0).encode(
+        x=alt.X("value:Q", bin=alt.Bin(maxbins=50), title="energy (centred)"),
+        y=alt.Y("count():Q", stack=None), color=alt.Color("kind:N", title=None))
+    c1, c2 = st.columns([3, 2])
+    with c1:
+        common.chart_with_data(hist, e, "energy", key="energy")
+    with c2:
+        st.dataframe(fitcheck.sampler_table(common.sample_stats(fit)), hide_index=True, width="stretch")

@@ -1,0 +1,86 @@
+"""Fit models: choose a model in words, set the sampler, submit, watch the queue, open stored fits."""
+
+import streamlit as st
+
+from pages import common
+from speclet_core import fitview
+from speclet_core.fitting import prepare_request
+from speclet_core.models import get_model, list_models
+from speclet_core.records import FitMethod, SamplerSettings
+
+settings = common.get_settings()
+st.title("Fit models")
+key, path, screen = common.active_screen()
+genes, lineages, cells = common.selection_widgets(screen)
+
+names = [s.name for s in list_models()]
+name = st.selectbox("Model", names, format_func=lambda n: f"{get_model(n).title}  ·  {n}", key="model",
+                    bind="query-params")
+spec = get_model(name)
+selection = common.guarded(common.selection_for, key, path, genes, lineages, cells)
+left, right = st.columns([3, 2])
+with left:
+    st.markdown(spec.description)
+    st.latex(spec.equation)
+    st.markdown("**Which term answers which question**")
+    st.dataframe(fitview.terms_table(spec), hide_index=True, width="stretch")
+with right:
+    st.markdown("**Model graph** (boxes: one value per gene, cell line, … ; ellipses: random variables)")
+    graph = common.guarded(common.model_graph, spec.name, key, selection.fingerprint, genes, lineages, cells)
+    st.graphviz_chart(graph, width="stretch")
+
+st.subheader("Sampler")
+c1, c2, c3 = st.columns(3)
+method = c1.radio(
+    "Method", [FitMethod.NUTS, FitMethod.QUICK], key="method", horizontal=True,
+    format_func=lambda m: "Full NUTS (trustworthy)" if m == FitMethod.NUTS else "Quick approximate (first look)",
+    help=SamplerSettings.model_fields["method"].description,
+)
+seed = c2.number_input("Seed", 0, 2**31 - 1, 1, key="seed", help="The same seed and settings give the same draws.")
+with c3.expander("Advanced settings"):
+    fields = SamplerSettings.model_fields
+    chains = st.number_input("Chains", 1, 16, 4, help=fields["chains"].description)
+    tune = st.number_input("Warm-up draws per chain", 50, 20_000, 1000, step=100, help=fields["tune"].description)
+    draws = st.number_input("Kept draws per chain", 50, 20_000, 1000, step=100, help=fields["draws"].description)
+    target = st.slider("Target acceptance", 0.6, 0.99, 0.9, help=fields["target_accept"].description)
+sampler = SamplerSettings(method=method, chains=chains, tune=tune, draws=draws, target_accept=target)
+cost = fitview.estimate_cost_text(common.parameter_count(spec.name, key, selection.fingerprint, genes, lineages, cells),
+                                  selection.n_rows, sampler)
+st.caption(f"Selection: {selection.n_rows:,} readings · {len(selection.genes):,} genes · "
+           f"{len(selection.cell_lines):,} cell lines · {len(selection.lineages)} lineages. {cost}")
+
+if settings.read_only:
+    st.info("This server is in read-only demo mode: browse the stored fits below; new fits are switched off.")
+elif st.button("Start fit", type="primary", icon=":material/play_arrow:"):
+    request = common.guarded(prepare_request, path, name, genes=genes or "all", lineages=lineages or "all",
+                             cell_lines=cells or "all", sampler=sampler, seed=int(seed), settings=settings)
+    job, already = common.guarded(common.get_queue().submit, request, "dashboard")
+    if already:
+        common.set_open_fit(request.fit_id)
+        st.success("This exact fit is already stored, so nothing new was started: it is now open on every page.")
+    elif job.status in ("queued", "running") and job.submitted_at < fitview.now() - 2:
+        st.info("The same fit is already in the queue; follow it below.")
+    else:
+        st.success("Fit queued; follow it below. Pages will show it once it is done.")
+common.queue_panel()
+
+st.subheader("Stored fits")
+store = common.get_store()
+manifests = store.list()
+f1, f2, f3 = st.columns(3)
+model_filter = f1.selectbox("Model", ["(any)", *names], key="filter_model")
+gene_filter = f2.selectbox("Contains gene", ["(any)", *screen.genes], key="filter_gene")
+lineage_filter = f3.selectbox("Contains lineage", ["(any)", *screen.lineages], key="filter_lineage")
+chosen = fitview.filter_manifests(manifests, None if model_filter == "(any)" else model_filter,
+                                  None if gene_filter == "(any)" else gene_filter,
+                                  None if lineage_filter == "(any)" else lineage_filter)
+table = fitview.recent_fits_table(chosen)
+if table.empty:
+    st.caption("No stored fit matches.")
+else:
+    event = st.dataframe(table.drop(columns=["fit_id"]), hide_index=True, on_select="rerun",
+                         selection_mode="single-row", key="stored-fits", width="stretch")
+    if event and event.selection.rows:
+        fit_id = table.iloc[event.selection.rows[0]]["fit_id"]
+        common.set_open_fit(fit_id)
+        st.success(f"Opened fit `{fit_id[:12]}`. Check **Diagnostics** before reading the results.")

@@ -1,0 +1,100 @@
+"""Home: what speclet is, the active screen, the worker, recent fits."""
+
+import streamlit as st
+
+from pages import common
+from speclet_core import fitview
+from speclet_core.errors import SpecletError
+from speclet_core.screens import save_upload
+
+settings = common.get_settings()
+st.title("speclet")
+st.markdown(
+    "speclet finds the genes a cancer lineage depends on in CRISPR knockout screens such as DepMap. "
+    "It fits hierarchical Bayesian models that pool information across sgRNAs, genes, cell lines and lineages, "
+    "in a background worker. Every result comes with its uncertainty: how strongly each knockout hurts the cells, "
+    "in which lineages, and how sure we are."
+)
+
+key, path, screen = common.active_screen()
+summary = screen.summarise()
+with st.container(border=True):
+    st.subheader(f"Active screen: {common.describe_screen_key(key)}")
+    cols = st.columns(6)
+    for col, (label, value) in zip(
+        cols,
+        [("Readings", summary["rows"]), ("Genes", summary["genes"]), ("sgRNAs", summary["sgrnas"]),
+         ("Cell lines", summary["cell_lines"]), ("Lineages", summary["lineages"]),
+         ("Missing LFC dropped", summary["dropped_missing_lfc"])],
+        strict=True,
+    ):
+        col.metric(label, f"{value:,}")
+    if summary["covariates"]:
+        st.caption("Covariates available: " + ", ".join(summary["covariates"]))
+
+    tabs = st.tabs(["Use the demo", "Upload a table", "Open a file on this server"])
+    with tabs[0]:
+        st.caption("A synthetic screen (30 genes, 120 cell lines, 6 lineages) with known true effects, so you can "
+                   "see whether a model recovers them.")
+        if key != "demo" and st.button("Switch to the demo screen"):
+            common.set_screen_key("demo")
+            st.rerun()
+    with tabs[1]:
+        if settings.read_only or not settings.allow_uploads:
+            st.info("Uploads are switched off on this server.")
+        else:
+            st.caption(
+                "A tidy table with one row per sgRNA reading: columns `sgrna`, `hugo_symbol`, `depmap_id`, `lineage`, "
+                f"`lfc` (optional `rna_expr`, `gene_cn`, …). CSV, TSV (optionally gzip'd) or Parquet, up to "
+                f"{settings.upload_limit_mb} MiB."
+            )
+            upload = st.file_uploader("Screen table", type=["csv", "tsv", "txt", "gz", "parquet"], key="upload")
+            if upload is not None and st.button("Validate and use this table", type="primary"):
+                try:
+                    new_key, new_screen = save_upload(upload.name, upload.getvalue(), settings)
+                except SpecletError as exc:
+                    st.error("This table cannot be used yet. Fix these problems and upload it again:")
+                    common.show_error(exc)
+                else:
+                    common.set_screen_key(new_key)
+                    st.success(f"{upload.name}: {len(new_screen.data):,} readings loaded.")
+                    st.rerun()
+    with tabs[2]:
+        if not settings.allowed_data_dirs:
+            st.info("Opening server files is switched off (the administrator can allow folders with "
+                    "`SPECLET_ALLOWED_DATA_DIRS`).")
+        else:
+            st.caption("Allowed folders: " + ", ".join(f"`{d}`" for d in settings.allowed_data_dirs))
+            server_path = st.text_input("Path of a screen table inside an allowed folder", key="server_path")
+            if server_path and st.button("Open this file"):
+                candidate = f"path:{server_path}"
+                try:
+                    common.resolve_screen_path(candidate, settings)
+                except SpecletError as exc:
+                    common.show_error(exc)
+                else:
+                    common.set_screen_key(candidate)
+                    st.rerun()
+
+st.subheader("Fits")
+queue = common.get_queue()
+store = common.get_store()
+stored = store.list()
+first = fitview.first_start_message(len(stored), queue.list(limit=20))
+if first:
+    st.info(first, icon=":material/hourglass_top:")
+recent = fitview.recent_fits_table(stored[:10])
+if recent.empty:
+    st.caption("No stored fits yet. Start one on the **Fit models** page.")
+else:
+    event = st.dataframe(
+        recent.drop(columns=["fit_id"]), hide_index=True, on_select="rerun", selection_mode="single-row",
+        key="recent-fits", width="stretch",
+    )
+    rows = event.selection.rows if event else []
+    if rows:
+        chosen = recent.iloc[rows[0]]["fit_id"]
+        common.set_open_fit(chosen)
+        st.success(f"Opened fit `{chosen[:12]}`: see Diagnostics first, then the Results pages.")
+    else:
+        st.caption("Select a row to open that fit on every page.")
