@@ -492,6 +492,14 @@ class ModelStore:
             version = manifest["schema_version"]
         return manifest
 
+    def manifest(self, fit_id: str) -> dict[str, Any]:
+        """A fit's manifest alone (checked against its own checksum), even when its data files are damaged."""
+        return self._read_manifest(fit_id)
+
+    def problems(self, fit_id: str, *, checksums: bool = False) -> list[StoreProblem]:
+        """What is wrong with one stored fit: sizes only (fast), or sizes and sha256 checksums."""
+        return _verify_files(fit_id, self._folder(fit_id), self._read_manifest(fit_id), checksums=checksums)
+
     def get(self, fit_id: str) -> StoredFit:
         """Open a stored fit lazily; a missing, truncated or unreadable fit raises a clear store error."""
         manifest = self._read_manifest(fit_id)
@@ -503,7 +511,8 @@ class ModelStore:
             raise CorruptFitError(f"fit {fit_id}: " + "; ".join(p.message for p in problems))
         return StoredFit(fit_id, folder, manifest)
 
-    def _fit_ids(self) -> list[str]:
+    def fit_ids(self) -> list[str]:
+        """Ids of every fit folder in the store, damaged ones included (sorted)."""
         try:
             entries = list(os.scandir(self.root))
         except FileNotFoundError:
@@ -522,7 +531,7 @@ class ModelStore:
             except ValueError:
                 raise StoreError(f"status {status!r}: expected one of {', '.join(s.value for s in FitStatus)}") from None
         out = []
-        for fit_id in self._fit_ids():
+        for fit_id in self.fit_ids():
             try:
                 manifest = self._read_manifest(fit_id)
             except SpecletError as exc:
@@ -547,7 +556,7 @@ class ModelStore:
                              "(the start of a fit id from `store list`)")
         if len(prefix) == 64:
             return prefix
-        matches = [f for f in self._fit_ids() if f.startswith(prefix)]
+        matches = [f for f in self.fit_ids() if f.startswith(prefix)]
         if not matches:
             raise FitNotFoundError(f"no stored fit id starts with {prefix}; `python -m speclet_core store list` "
                                    "shows the stored fits")
@@ -568,7 +577,7 @@ class ModelStore:
     def verify(self) -> list[StoreProblem]:
         """Check every stored fit's manifest, sizes and sha256 checksums; one problem per damaged part."""
         problems: list[StoreProblem] = []
-        for fit_id in self._fit_ids():
+        for fit_id in self.fit_ids():
             try:
                 manifest = self._read_manifest(fit_id)
             except FitNotFoundError:

@@ -109,7 +109,8 @@ def write_summary(path: Path, variables: Sequence[VariableStats], labels: dict[s
         + [pa.field(d, pa.dictionary(pa.int32(), pa.string())) for d in dims]
         + [pa.field(c, pa.float64()) for c in STAT_COLUMNS]
     )
-    with pq.ParquetWriter(path, schema, compression="zstd", write_page_checksum=True) as writer:
+    with pq.ParquetWriter(path, schema, compression="zstd", write_page_checksum=True,
+                          use_dictionary=["variable", *dims]) as writer:
         for i, var in enumerate(variables):
             n = int(np.prod(var.shape, dtype=np.int64))
             arrays: list[pa.Array] = [_dictionary(np.full(n, i), names)]
@@ -127,7 +128,7 @@ def write_summary(path: Path, variables: Sequence[VariableStats], labels: dict[s
 def write_gene_summary(path: Path, var: VariableStats, genes: list[str]) -> None:
     """The gene-level effect, one row per gene."""
     table = pa.table({"gene": pa.array(genes, type=pa.string()), **{c: pa.array(var.flat(c)) for c in GENE_COLUMNS}})
-    pq.write_table(table, path, compression="zstd", write_page_checksum=True)
+    pq.write_table(table, path, compression="zstd", write_page_checksum=True, use_dictionary=["gene"])
 
 
 def write_matrix(path: Path, var: VariableStats, kind: MatrixKind, labels: dict[str, list[str]]) -> None:
@@ -142,7 +143,8 @@ def write_matrix(path: Path, var: VariableStats, kind: MatrixKind, labels: dict[
             **{c: pa.array(np.transpose(var.columns[c], order).reshape(-1)) for c in MATRIX_COLUMNS},
         }
     )
-    pq.write_table(table, path, compression="zstd", write_page_checksum=True, row_group_size=1 << 22)
+    pq.write_table(table, path, compression="zstd", write_page_checksum=True, use_dictionary=["gene", other],
+                   row_group_size=1 << 22)
 
 
 def worst_elements(variables: Sequence[VariableStats], labels: dict[str, list[str]], k: int = WORST_K) -> dict[str, Any]:

@@ -1,0 +1,105 @@
+"""``python -m speclet_core store list | show FIT_ID | verify | delete FIT_ID``.
+
+Fit ids may be shortened to a unique prefix (at least 4 characters), as ``store list`` prints them whole.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from typing import Any
+
+EXIT_DAMAGED = 1
+
+
+def _store() -> Any:
+    from model_store import ModelStore
+
+    return ModelStore.default()
+
+
+def _size(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{n} B"
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    manifests = _store().list(model=args.model, gene=args.gene, lineage=args.lineage, status=args.status)
+    if args.json:
+        print(json.dumps(manifests, indent=1))
+        return 0
+    if not manifests:
+        print("no stored fits" + (" match the filters" if any((args.model, args.gene, args.lineage, args.status))
+                                  else ""), file=sys.stderr)
+        return 0
+    header = f"{'FIT_ID':<64}  {'CREATED (UTC)':<19}  {'MODEL':<20} {'VERSION':<8} {'STATUS':<7} " \
+             f"{'GENES':>6} {'LINEAGES':>8} {'CELL_LINES':>10} {'SIZE':>10}"
+    print(header)
+    for m in manifests:
+        created = str(m.get("created_utc", ""))[:19].replace("T", " ")
+        print(f"{m['fit_id']:<64}  {created:<19}  {str(m.get('model')):<20} {str(m.get('model_version')):<8} "
+              f"{str(m.get('status')):<7} {len(m.get('genes', [])):>6} {len(m.get('lineages', [])):>8} "
+              f"{len(m.get('cell_lines', [])):>10} {_size(int(m.get('total_bytes', 0))):>10}")
+    return 0
+
+
+def _cmd_show(args: argparse.Namespace) -> int:
+    store = _store()
+    fit_id = store.resolve(args.fit_id)
+    print(json.dumps(store.manifest(fit_id), indent=1, sort_keys=True))
+    problems = store.problems(fit_id)
+    for p in problems:
+        print(f"error: {p.message}", file=sys.stderr)
+    return EXIT_DAMAGED if problems else 0
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    store = _store()
+    problems = store.verify()
+    n_fits = len(store.fit_ids())
+    if not problems:
+        print(f"ok: {n_fits} stored fit{'s' if n_fits != 1 else ''} verified (sizes and sha256 checksums)")
+        return 0
+    damaged = sorted({p.fit_id for p in problems})
+    for p in problems:
+        print(f"damaged: {p.fit_id}: {p.kind.value}: {p.message}")
+    print(f"error: {len(damaged)} of {n_fits} stored fits damaged: {', '.join(damaged)}", file=sys.stderr)
+    return EXIT_DAMAGED
+
+
+def _cmd_delete(args: argparse.Namespace) -> int:
+    store = _store()
+    fit_id = store.resolve(args.fit_id)
+    store.delete(fit_id)
+    print(f"deleted fit {fit_id}")
+    return 0
+
+
+def register_cli(subparsers: argparse._SubParsersAction, commands: dict[str, Callable[[argparse.Namespace], int]]) -> None:
+    """Add ``store`` with its sub-commands list, show, verify and delete."""
+    p = subparsers.add_parser("store", help="list, show, verify or delete stored fits")
+    sub = p.add_subparsers(dest="store_command", required=True, parser_class=type(p))
+
+    q = sub.add_parser("list", help="stored fits, newest first")
+    q.add_argument("--model", help="only fits of this model")
+    q.add_argument("--gene", help="only fits that include this gene")
+    q.add_argument("--lineage", help="only fits that include this lineage")
+    q.add_argument("--status", choices=["ok", "flagged"], help="only fits whose diagnostics were ok / flagged")
+    q.add_argument("--json", action="store_true", help="print the manifests as JSON")
+
+    q = sub.add_parser("show", help="print a fit's manifest as JSON (includes posterior_path)")
+    q.add_argument("fit_id", help="fit id (or a unique prefix of at least 4 characters)")
+
+    sub.add_parser("verify", help="check every stored fit's files; exits 1 and names each damaged fit")
+
+    q = sub.add_parser("delete", help="delete a stored fit")
+    q.add_argument("fit_id", help="fit id (or a unique prefix of at least 4 characters)")
+
+    handlers = {"list": _cmd_list, "show": _cmd_show, "verify": _cmd_verify, "delete": _cmd_delete}
+    commands["store"] = lambda args: handlers[args.store_command](args)
