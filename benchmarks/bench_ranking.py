@@ -40,6 +40,8 @@ CASES = {
     "pairs_500": (500, 4, 1_000, 0, "memory-float32"),
     "reference_18k": (18_000, 4, 1_000, 0, "memory-float32"),
     "contrast_5k_x8": (5_000, 4, 1_000, 8, "netcdf-float32"),
+    # the `rank` command's path: ModelStore.get → lazy draws of the gene effect → rank_genes
+    "rank_stored_fit": (18_000, 4, 1_000, 0, "model-store"),
 }
 QUICK = {"rank_f32": (2_000, 4, 500, 0, "memory-float32"), "pairs_200": (200, 4, 500, 0, "memory-float32")}
 
@@ -64,6 +66,24 @@ def make_draws(genes: int, chains: int, draws: int, lineages: int, dtype: type =
     return xr.DataArray(x.astype(dtype, copy=False), dims=dims, coords=coords, name="effect")
 
 
+def put_fit(root: str, draws: xr.DataArray) -> None:
+    """Store ``draws`` as the gene effect of a fit, as the worker would (setup, not timed)."""
+    import arviz as az
+
+    from model_store import ModelStore
+    from speclet_core.records import FitRequest
+
+    idata = az.from_dict(
+        posterior={"gene_effect": draws.to_numpy()}, dims={"gene_effect": ["gene"]},
+        coords={"gene": draws["gene"].to_numpy()},
+    )
+    request = FitRequest(data_path="bench.csv", data_fingerprint="0" * 64, model="bench", model_version="1")
+    roles = {"gene_effect": "gene_effect", "gene_lineage_effect": None, "gene_cell_line_effect": None,
+             "hyperparameters": [], "covariate_slopes": []}
+    ModelStore(Path(root)).put(request.fit_id, idata, request=request.model_dump(mode="json"), roles=roles,
+                               diagnostics={"verdict": "converged"}, timings={})
+
+
 def run_case(name: str, spec: tuple, repeats: int, path: str | None) -> dict:
     from speclet_core.ranking import compare_pairs, compare_to_reference, contrast_lineage, rank_genes
 
@@ -71,9 +91,20 @@ def run_case(name: str, spec: tuple, repeats: int, path: str | None) -> dict:
     if source == "netcdf-float32":
         ds = xr.open_dataset(path)
         da = ds["effect"]
+    elif source == "model-store":
+        from model_store import ModelStore
+        from speclet_core.ranking_cli import rank_stored_fit
+
+        store = ModelStore(path)
+
+        def call_store() -> None:
+            with store.get(store.list()[0]["fit_id"]) as fit:
+                rank_stored_fit(fit)
     else:
         da = make_draws(genes, chains, draws, lineages, np.float64 if source.endswith("float64") else np.float32)
-    if name.startswith("rank"):
+    if source == "model-store":
+        call = call_store
+    elif name.startswith("rank"):
         call = lambda: rank_genes(da)  # noqa: E731
     elif name.startswith("pairs"):
         call = lambda: compare_pairs(da)  # noqa: E731
@@ -121,6 +152,9 @@ def main() -> None:
             if spec[4] == "netcdf-float32":
                 path = str(Path(tmp) / f"{name}.nc")
                 make_draws(*spec[:4]).to_dataset().to_netcdf(path, engine="h5netcdf")
+            elif spec[4] == "model-store":
+                path = str(Path(tmp) / "fits")
+                put_fit(path, make_draws(*spec[:4]))
             cmd = [sys.executable, __file__, "--child", name, "--repeats", str(args.repeats)]
             cmd += ["--quick"] if args.quick else []
             cmd += ["--path", path] if path else []
@@ -128,7 +162,7 @@ def main() -> None:
             r = json.loads(out.strip().splitlines()[-1])
             print(f"{r['case']:<16}{r['genes']:>7}{r['draws']:>7}{r['lineages']:>5} {r['input']:<16}"
                   f"{r['best_s']:>8.2f}{r['median_s']:>10.2f}{r['call_peak_mib']:>15.0f}{r['process_peak_rss_mib']:>14.0f}")
-            if path:
+            if path and os.path.isfile(path):
                 os.unlink(path)
 
 

@@ -21,7 +21,9 @@ Conventions
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+import os
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -44,6 +46,8 @@ _BLOCK_ELEMENTS = 16_000_000
 _RANK_CHUNK_DRAWS = 256
 _STATS_CHUNK_GENES = 2048
 _MAX_LABELS_SHOWN = 12
+# Chunks are independent; numpy's sorts and ufuncs release the GIL, so threads use the cores.
+_THREADS = min(4, os.cpu_count() or 1)
 
 RANKING_COLUMNS = (
     "gene", "mean", "sd", "hdi_low", "hdi_high", "expected_rank", "rank_low", "rank_high", "p_top_k",
@@ -428,29 +432,32 @@ def rank_within_samples(values: np.ndarray) -> np.ndarray:
         raise AnalysisError("cannot rank NaN or infinite values; the draws are damaged, refit")
     n_rows, n_cols = values.shape
     out = np.empty((n_rows, n_cols), dtype=np.float32)
-    base = np.arange(1, n_cols + 1, dtype=np.float32)
-    column = np.arange(n_cols, dtype=np.uint64)
-    for r0 in range(0, n_rows, _RANK_CHUNK_DRAWS):
-        block = values[r0 : r0 + _RANK_CHUNK_DRAWS]
-        # One uint64 sort instead of argsort + sort: the high half is the value's bits mapped
-        # so unsigned order is float order, the low half the column, so sorting yields the
-        # argsort (ties by column) and exposes ties as equal high halves.
-        keys = _orderable_bits(block).astype(np.uint64)
-        keys <<= np.uint64(32)
-        keys |= column
-        keys.sort(axis=1)
-        halves = keys.view(np.uint32).reshape(block.shape[0], n_cols, 2)
-        low_half, high_half = (0, 1) if np.little_endian else (1, 0)
-        order = halves[:, :, low_half]
-        sorted_bits = halves[:, :, high_half]
-        tie_rows, tie_cols = np.nonzero(sorted_bits[:, 1:] == sorted_bits[:, :-1])
-        ranks = np.broadcast_to(base, block.shape)
-        if tie_rows.size:
-            ranks = ranks.copy()
-            _average_ties(ranks, tie_rows, tie_cols)
-        rows = np.arange(r0, r0 + block.shape[0])[:, None]
-        out[rows, order] = ranks
+    _run_chunks(lambda r0: _rank_rows(values, out, r0), range(0, n_rows, _RANK_CHUNK_DRAWS))
     return out
+
+
+def _rank_rows(values: np.ndarray, out: np.ndarray, r0: int) -> None:
+    """Rank rows ``r0 : r0 + _RANK_CHUNK_DRAWS`` of ``values`` into ``out``."""
+    block = values[r0 : r0 + _RANK_CHUNK_DRAWS]
+    n_cols = block.shape[1]
+    # One uint64 sort instead of argsort + sort: the high half is the value's bits mapped
+    # so unsigned order is float order, the low half the column, so sorting yields the
+    # argsort (ties by column) and exposes ties as equal high halves.
+    keys = _orderable_bits(block).astype(np.uint64)
+    keys <<= np.uint64(32)
+    keys |= np.arange(n_cols, dtype=np.uint64)
+    keys.sort(axis=1)
+    halves = keys.view(np.uint32).reshape(block.shape[0], n_cols, 2)
+    low_half, high_half = (0, 1) if np.little_endian else (1, 0)
+    order = halves[:, :, low_half]
+    sorted_bits = halves[:, :, high_half]
+    tie_rows, tie_cols = np.nonzero(sorted_bits[:, 1:] == sorted_bits[:, :-1])
+    ranks = np.broadcast_to(np.arange(1, n_cols + 1, dtype=np.float32), block.shape)
+    if tie_rows.size:
+        ranks = ranks.copy()
+        _average_ties(ranks, tie_rows, tie_cols)
+    rows = np.arange(r0, r0 + block.shape[0])[:, None]
+    out[rows, order] = ranks
 
 
 def ranking_options(**kwargs: Any) -> RankingOptions:
@@ -615,6 +622,17 @@ def _average_ties(ranks: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> None
     ranks[rows, cols + 1] = average[run]
 
 
+def _run_chunks(work: Callable[[int], None], starts: range) -> None:
+    """Run ``work(start)`` for every chunk, on ``_THREADS`` threads (numpy's sorts release the GIL)."""
+    if _THREADS <= 1 or len(starts) <= 1:
+        for start in starts:
+            work(start)
+        return
+    with ThreadPoolExecutor(max_workers=min(_THREADS, len(starts))) as pool:
+        # list() re-raises the first error of any chunk
+        list(pool.map(work, starts))
+
+
 def _ranking_table(
     genes: Sequence[str], values: np.ndarray, opts: RankingOptions, extra_below: dict[str, float] | None = None
 ) -> pd.DataFrame:
@@ -630,7 +648,8 @@ def _ranking_table(
                      "p_below_threshold", *(extra_below or {}))
     }
     ddof = 1 if n_samples > 1 else 0
-    for g0 in range(0, n_genes, _STATS_CHUNK_GENES):
+
+    def summarise(g0: int) -> None:
         sl = slice(g0, min(g0 + _STATS_CHUNK_GENES, n_genes))
         v = np.ascontiguousarray(values[:, sl].T)
         cols["mean"][sl] = v.mean(axis=1, dtype=np.float64)
@@ -638,17 +657,19 @@ def _ranking_table(
         centred *= centred
         # float32 sums are pairwise along contiguous rows: accurate enough, far faster than float64
         cols["sd"][sl] = np.sqrt(centred.sum(axis=1) / max(n_samples - ddof, 1))
-        cols["p_below_threshold"][sl] = (v < opts.threshold).mean(axis=1)
+        cols["p_below_threshold"][sl] = np.count_nonzero(v < opts.threshold, axis=1) / n_samples
         for name, cut in (extra_below or {}).items():
-            cols[name][sl] = (v < cut).mean(axis=1)
+            cols[name][sl] = np.count_nonzero(v < cut, axis=1) / n_samples
         v.sort(axis=1)
         cols["hdi_low"][sl], cols["hdi_high"][sl] = _hdi_sorted(v, opts.hdi_prob)
         r = np.ascontiguousarray(ranks[:, sl].T)
         cols["expected_rank"][sl] = r.mean(axis=1, dtype=np.float64)
-        cols["p_top_k"][sl] = (r <= opts.top_k).mean(axis=1)
+        cols["p_top_k"][sl] = np.count_nonzero(r <= opts.top_k, axis=1) / n_samples
         r.sort(axis=1)
         cols["rank_low"][sl] = r[:, i_low]
         cols["rank_high"][sl] = r[:, i_high]
+
+    _run_chunks(summarise, range(0, n_genes, _STATS_CHUNK_GENES))
     return pd.DataFrame({"gene": list(genes), **cols})
 
 

@@ -537,3 +537,18 @@ def test_rank_command_as_a_subprocess(tmp_path) -> None:
     lines = r.stdout.splitlines()
     assert lines[0].split(",")[:4] == ["gene", "mean", "sd", "hdi_low"] and len(lines) == 7
     assert lines[1].startswith("KRAS,")
+
+
+def test_threads_and_chunks_do_not_change_the_numbers(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(13)
+    da = gene_draws(rng.normal(size=(2, 150, 40)).astype(np.float32) / 8, [f"G{i}" for i in range(40)])
+    monkeypatch.setattr(ranking, "_THREADS", 1)
+    single = rank_genes(da, top_k=3)
+    monkeypatch.setattr(ranking, "_THREADS", 3)
+    monkeypatch.setattr(ranking, "_RANK_CHUNK_DRAWS", 16)
+    monkeypatch.setattr(ranking, "_STATS_CHUNK_GENES", 7)
+    pd.testing.assert_frame_equal(rank_genes(da, top_k=3), single)
+    ranks = scipy.stats.rankdata(samples(da), axis=1)
+    assert single.set_index("gene").loc[[f"G{i}" for i in range(40)], "expected_rank"].tolist() == pytest.approx(
+        ranks.mean(axis=0).tolist()
+    )
