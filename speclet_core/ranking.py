@@ -8,14 +8,17 @@ Conventions
 -----------
 - A *stronger dependency* is a more negative effect; rank 1 is the strongest dependency.
 - Ranks are computed within every posterior draw; ties get the average of the ranks they span
-  (float32 draws do tie now and then), so two genes with identical draws share a rank.
+  (float32 draws do tie now and then), so two genes with identical draws share a rank, and a
+  shared first place (rank 1.5) does not count as rank ≤ 1 in P(top-k).
+- Probabilities count strict inequalities: P(a < b) + P(b < a) = 1 − P(a = b).
 - Intervals for effects and differences are highest-density intervals (HDI), computed exactly
   as ``arviz.hdi`` does on the float32 draws. Rank intervals are equal-tailed: the lower bound
   is the ``(1 - p) / 2`` quantile of the ranks rounded down to an observed rank, the upper the
   ``(1 + p) / 2`` quantile rounded up (``numpy.quantile`` methods ``lower`` / ``higher``), so
   they cover at least ``p`` of the draws.
 - Work is done in float32 and in blocks of genes or draws, so 18,000 genes × 4,000 draws stay
-  well under 2 GB; no draws × genes × genes array is ever built.
+  well under 2 GB; no draws × genes × genes array is ever built. Independent blocks run on up
+  to four threads; the numbers do not depend on the block sizes or the threads.
 """
 
 from __future__ import annotations
@@ -282,7 +285,8 @@ def compare_pairs(
     genes
         The genes to compare, in the order wanted; default all genes (at most ``MAX_PAIRWISE_GENES``).
     top_k
-        Instead of ``genes``: the ``top_k`` genes with the most negative posterior mean.
+        Instead of ``genes``: the ``top_k`` genes with the most negative posterior mean (cheap;
+        pass ``rank_genes(...)["gene"][:k]`` to use the expected rank instead).
     lineage
         Compare the effects within this lineage.
     hdi_prob
