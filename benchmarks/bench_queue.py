@@ -9,6 +9,7 @@ an idle worker starts a submitted fit in under 1 s.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import signal
@@ -22,6 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from speclet_core.errors import JobError
 from speclet_core.jobs import JobQueue, JobStatus, worker_status
 from speclet_core.records import FitRequest, SamplerSettings
 from speclet_core.settings import Settings
@@ -75,7 +77,7 @@ def bench_operations(history: int, reps: int) -> list[tuple[str, dict[str, float
         ("worker_status (opens the queue)", _time(lambda i: worker_status(settings), reps)),
     ]
     total = len(q.list(limit=None))
-    print(f"history: {total} jobs (filling {history} took {fill_s:.1f} s, {fill_s / history * 1000:.2f} ms each)")
+    print(f"history: {history} jobs before timing, {total} after (filling took {fill_s:.1f} s, {fill_s / history * 1000:.2f} ms each)")
     q.close()
     return results
 
@@ -117,7 +119,8 @@ def bench_latency(runs: int) -> list[tuple[float, float | None]]:
             rec = q.get(job.job_id)
             out.append(((rec.started_at or float("nan")) - rec.submitted_at, first_progress))
             if rec.status == JobStatus.RUNNING:
-                q.cancel(job.job_id)
+                with contextlib.suppress(JobError):  # it may have ended by itself meanwhile
+                    q.cancel(job.job_id)
             while q.get(job.job_id).active:
                 time.sleep(0.05)
         q.close()
