@@ -33,11 +33,11 @@ def bar_counts(df: pd.DataFrame, category: str, value: str, title: str, *, label
         alt.Chart(df, title=title)
         .mark_bar(color="#4c78a8")
         .encode(
-            y=alt.Y(f"{category}:N", sort="-x", title=label or category),
+            y=alt.Y(f"{category}:N", sort="-x", title=label or category, axis=alt.Axis(labelOverlap=False)),
             x=alt.X(f"{value}:Q", title=value.replace("_", " ")),
             tooltip=[alt.Tooltip(f"{category}:N"), alt.Tooltip(f"{value}:Q")],
         )
-        .properties(height=alt.Step(18))
+        .properties(height=alt.Step(20))
     )
 
 
@@ -76,21 +76,20 @@ def effect_heatmap(
     return alt.Chart(df, title=title).mark_rect().encode(**enc)
 
 
-def box_from_stats(df: pd.DataFrame, *, title: str = "LFC by lineage") -> alt.Chart:
+def box_from_stats(df: pd.DataFrame, *, title: str = "LFC by lineage") -> alt.FacetChart:
     """Box plots from precomputed quantiles (q05, q25, median, q75, q95), one panel per gene."""
     _check_size(df)
-    base = alt.Chart(df).encode(
-        x=alt.X("lineage:N", title=None, axis=alt.Axis(labelAngle=-40)),
-        tooltip=["gene", "lineage", alt.Tooltip("median:Q", format=".2f"), alt.Tooltip("q25:Q", format=".2f"),
-                 alt.Tooltip("q75:Q", format=".2f"), "readings:Q"],
+    # Layers take their data from the facet (no data of their own), so each panel shows only its gene.
+    base = alt.Chart().encode(
+        x=alt.X("lineage:N", title=None, axis=alt.Axis(labelAngle=-40, labelOverlap=False)),
+        tooltip=["gene:N", "lineage:N", number("median", "median LFC"), number("q25", "25%"), number("q75", "75%"),
+                 alt.Tooltip("readings:Q")],
     )
     whisker = base.mark_rule(color="#555").encode(y=alt.Y("q05:Q", title="log2 fold change"), y2="q95:Q")
-    box = base.mark_bar(size=14).encode(
-        y="q25:Q", y2="q75:Q", color=alt.Color("lineage:N", legend=None)
-    )
+    box = base.mark_bar(size=14).encode(y="q25:Q", y2="q75:Q", color=alt.Color("lineage:N", legend=None))
     mid = base.mark_tick(color="black", size=14, thickness=2).encode(y="median:Q")
-    zero = alt.Chart(pd.DataFrame({"y": [0.0]})).mark_rule(strokeDash=[4, 4], color="#999").encode(y="y:Q")
-    layered = alt.layer(zero, whisker, box, mid, data=df)
+    zero = alt.Chart().mark_rule(strokeDash=[4, 4], color="#999").encode(y=alt.datum(0))
+    layered = alt.layer(zero, whisker, box, mid, data=df).properties(width=180, height=160)
     return layered.facet(facet=alt.Facet("gene:N", title=None), columns=4).properties(title=title)
 
 
