@@ -56,7 +56,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 def streamlit_command(settings: Settings, app: Path) -> list[str]:
     """The ``streamlit run`` command line for a shared server."""
     return [
-        sys.executable, "-m", "streamlit", "run", str(app),
+        # run_app.py (beside app.py) starts `streamlit run app.py` with st.navigation routing from the
+        # first request; see its docstring for why plain `streamlit run` breaks deep links here.
+        sys.executable, str(app.with_name("run_app.py")),
         "--server.port", str(settings.port),
         "--server.headless", "true",
         "--browser.gatherUsageStats", "false",
