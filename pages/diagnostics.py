@@ -9,12 +9,12 @@ from speclet_core import fitcheck
 st.title("Diagnostics")
 fit = common.require_open_fit()
 manifest = fit.manifest
-level, headline, reasons = fitcheck.verdict(manifest.get("diagnostics", {}))
+summary = common.fit_summary(fit.fit_id)
+level, headline, reasons = fitcheck.verdict(fitcheck.merge_headline(manifest.get("diagnostics", {}), summary))
 show = {"converged": st.success, "look_closer": st.warning, "do_not_trust": st.error}[level]
 show(f"**{headline}**\n\n" + "\n".join(f"- {r}" for r in reasons))
 st.caption(common.fit_caption(manifest))
 
-summary = common.fit_summary(fit.fit_id)
 st.subheader("Parameters, worst first")
 st.caption("Sorted by R-hat (highest first), then bulk ESS (lowest first). Red cells break a threshold.")
 variables = sorted(summary["variable"].unique())

@@ -59,6 +59,22 @@ def verdict(diagnostics: dict[str, Any]) -> tuple[str, str, list[str]]:
     return "look_closer", "Look closer before relying on this fit", reasons
 
 
+def merge_headline(diagnostics: dict[str, Any], summary: pd.DataFrame) -> dict[str, Any]:
+    """The fit's diagnostics with R-hat / ESS taken as the worst of the sampler's and the stored summary's."""
+    out = dict(diagnostics)
+    if summary.empty:
+        return out
+    worst = {
+        "max_rhat": (summary["r_hat"].max(), max),
+        "min_ess_bulk": (summary["ess_bulk"].min(), min),
+        "min_ess_tail": (summary["ess_tail"].min(), min),
+    }
+    for key, (value, pick) in worst.items():
+        if pd.notna(value):
+            out[key] = float(value) if out.get(key) is None else float(pick(out[key], value))
+    return out
+
+
 def rank_worst(summary: pd.DataFrame, k: int = 20, variable: str | None = None) -> pd.DataFrame:
     """The worst ``k`` rows by R-hat (highest first), ties broken by bulk ESS (lowest first)."""
     df = summary if variable is None else summary[summary["variable"] == variable]

@@ -395,12 +395,11 @@ def test_cache_gives_identical_table_and_is_invalidated(current_release: Path) -
     first = import_depmap(current_release, "KRAS,BRAF,HLA-A", "Skin,Bowel", cache=True)
     cache_dir = current_release / ".speclet-cache"
     assert first.metadata["cache"]["dir"] == str(cache_dir)
-    assert sorted(first.metadata["cache"]["built"]) == sorted(
-        ["AvanaLogfoldChange.csv", "OmicsCNGene.csv", "OmicsExpressionTPMLogp1HumanProteinCodingGenes.csv"]
-    )
+    assert first.metadata["cache"]["built"] == ["AvanaLogfoldChange.csv"]  # omics always stream
+    assert sorted(p.name for p in cache_dir.iterdir()) == ["AvanaLogfoldChange.json", "AvanaLogfoldChange.parquet"]
     pd.testing.assert_frame_equal(plain.data, first.data)
     second = import_depmap(current_release, "TP53", "all", cache=True)
-    assert second.metadata["cache"]["built"] == [] and len(second.metadata["cache"]["used"]) == 3
+    assert second.metadata["cache"]["built"] == [] and second.metadata["cache"]["used"] == ["AvanaLogfoldChange.csv"]
     assert len(second.data) == 5 and second.data["lfc"].tolist() == [
         lfc_value("TP53_g1", s) for s in ("SQ1", "SQ2", "SQ4", "SQ5", "SQ6")
     ]

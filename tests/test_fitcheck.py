@@ -69,3 +69,10 @@ def test_bfmi_matches_arviz_and_sampler_table() -> None:
     div = stats["diverging"].copy()
     div[1, 7] = True
     assert fitcheck.divergent_draws(div).to_dict("records") == [{"chain": "1", "draw": 7}]
+
+
+def test_merge_headline_takes_the_worst() -> None:
+    summary = pd.DataFrame({"r_hat": [1.0, 1.05], "ess_bulk": [800.0, 350.0], "ess_tail": [900.0, 700.0]})
+    merged = fitcheck.merge_headline(GOOD, summary)
+    assert merged["max_rhat"] == 1.05 and merged["min_ess_bulk"] == 350.0 and merged["min_ess_tail"] == 700.0
+    assert fitcheck.verdict(merged)[0] == "look_closer"
