@@ -26,7 +26,7 @@ def register_cli(subparsers: argparse._SubParsersAction, commands: dict) -> None
     p.add_argument(
         "--cache",
         action="store_true",
-        help="build (once) and use a columnar copy of the big matrices: later imports take seconds",
+        help="build (once) and use a columnar copy of the log-fold-change matrix: later imports take seconds",
     )
     p.add_argument(
         "--cn-scale",
