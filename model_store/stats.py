@@ -24,6 +24,8 @@ HDI_HIGH = "hdi_94.5%"
 TAIL_PROBS = (0.05, 0.95)
 # ArviZ treats a chain whose range is below this as constant (ESS = number of draws).
 _CONSTANT_RANGE = np.finfo(float).resolution
+# Autocovariance lags summed directly before falling back to the FFT (well-mixed chains stop within these).
+DIRECT_LAGS = 18
 
 
 @dataclass(frozen=True)
@@ -54,20 +56,6 @@ def split_chains(draws: np.ndarray) -> np.ndarray:
     return np.concatenate([x[:, :, :half], x[:, :, x.shape[2] - half :]], axis=1)
 
 
-def _tie_averaged_positions(ordered: np.ndarray) -> np.ndarray:
-    """1-based positions in each sorted row, tied runs replaced by their average position."""
-    n = ordered.shape[-1]
-    idx = np.arange(n)
-    same_as_previous = ordered[:, 1:] == ordered[:, :-1]
-    starts = np.ones(ordered.shape, dtype=bool)
-    starts[:, 1:] = ~same_as_previous
-    ends = np.ones(ordered.shape, dtype=bool)
-    ends[:, :-1] = ~same_as_previous
-    first = np.maximum.accumulate(np.where(starts, idx, 0), axis=-1)
-    last = np.minimum.accumulate(np.where(ends, idx, n)[:, ::-1], axis=-1)[:, ::-1]
-    return (first + last) / 2.0 + 1.0
-
-
 def _z_from_ranks(ranks: np.ndarray) -> np.ndarray:
     # Blom's offset c = 3/8, as ArviZ.
     n = ranks.shape[-1]
@@ -77,20 +65,27 @@ def _z_from_ranks(ranks: np.ndarray) -> np.ndarray:
 def _z_scores(flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Rank-normalised values along the last axis, and the values sorted.
 
-    Without ties the ranks are a permutation, so the normal quantiles of 1..n are
-    computed once and scattered; only rows holding ties take the slower path.
+    Without ties the ranks are a permutation, so the normal quantiles of 1..n are computed
+    once and scattered; then each run of tied values gets the quantile of its average rank.
     """
     order = np.argsort(flat, axis=-1)
-    ordered = np.take_along_axis(flat, order, axis=-1)
-    n = flat.shape[-1]
+    ordered = np.sort(flat, axis=-1)  # a second (SIMD) sort is faster than gathering through ``order``
+    n_rows, n = flat.shape
     quantiles = _z_from_ranks(np.arange(1, n + 1, dtype=np.float64)[None, :])
     z = np.empty(flat.shape, dtype=np.float64)
-    np.put_along_axis(z, order, np.broadcast_to(quantiles, flat.shape), axis=-1)
-    tied = (ordered[:, 1:] == ordered[:, :-1]).any(axis=-1)
-    if tied.any():
-        z_tied = np.empty((int(tied.sum()), n), dtype=np.float64)
-        np.put_along_axis(z_tied, order[tied], _z_from_ranks(_tie_averaged_positions(ordered[tied])), axis=-1)
-        z[tied] = z_tied
+    z[np.arange(n_rows)[:, None], order] = quantiles
+    tie = np.flatnonzero(ordered[:, 1:] == ordered[:, :-1])  # sorted position j equals j + 1
+    if tie.size:
+        row, pos = np.divmod(tie, n - 1)
+        starts = np.ones(tie.size, dtype=bool)
+        starts[1:] = (tie[1:] != tie[:-1] + 1) | (row[1:] != row[:-1])
+        run_len = np.bincount(np.cumsum(starts) - 1) + 1
+        run_row, run_first = row[starts], pos[starts]
+        run_z = ndtri((run_first + (run_len - 1) / 2.0 + 1.0 - 0.375) / (n + 0.25))
+        member_run = np.repeat(np.arange(run_len.size), run_len)
+        member_pos = run_first[member_run] + np.arange(member_run.size) - np.repeat(np.cumsum(run_len) - run_len, run_len)
+        member_row = run_row[member_run]
+        z[member_row, order[member_row, member_pos]] = run_z[member_run]
     return z, ordered
 
 
@@ -110,22 +105,76 @@ def _rhat_plain(x: np.ndarray) -> np.ndarray:
         return np.sqrt((between / within + n_draw - 1) / n_draw)
 
 
-def _autocov(x: np.ndarray) -> np.ndarray:
-    n = x.shape[-1]
+def _autocov(centred: np.ndarray) -> np.ndarray:
+    """Autocovariance at every lag along the last axis (via FFT), of already centred series."""
+    n = centred.shape[-1]
     m = next_fast_len(2 * n)
-    centred = x - x.mean(axis=-1, keepdims=True)
     f = rfft(centred, n=m, axis=-1)
     f *= np.conjugate(f)
     return irfft(f, n=m, axis=-1)[..., :n] / n
 
 
-def ess(draws: np.ndarray) -> np.ndarray:
-    """Effective sample size of each element (ArviZ's ``_ess``, Geyer's initial monotone sequence)."""
+def _autocov_first_lags(centred: np.ndarray, n_lags: int) -> np.ndarray:
+    """Autocovariance at lags 0..n_lags-1 by direct sums: ~3x cheaper than the FFT for a few lags."""
+    n = centred.shape[-1]
+    rows = centred.reshape(-1, n)
+    out = np.empty((rows.shape[0], n_lags))
+    for t in range(n_lags):
+        out[:, t] = np.einsum("ij,ij->i", rows[:, : n - t], rows[:, t:])
+    return out.reshape(*centred.shape[:-1], n_lags) / n
+
+
+def _geyer_ess(acov: np.ndarray, mean_var: np.ndarray, var_plus: np.ndarray, n_draw: int,
+               size: int) -> tuple[np.ndarray, np.ndarray]:
+    """ESS from chain-averaged autocovariances at the first lags; also which elements those lags decide.
+
+    ArviZ's loop visits pairs P_k = rho[2k] + rho[2k+1] for k = 1..k_max and stops at the first P_k <= 0;
+    an element whose pairs are all positive up to the last lag given needs more lags.
+    """
+    n_lags = acov.shape[1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rho = 1.0 - (mean_var[:, None] - acov) / var_plus[:, None]
+    rho[:, 0] = 1.0
+    k_max = (n_draw - 3) // 2
+    n_pairs_total = max(k_max, 0) + 1
+    n_pairs = min(n_pairs_total, n_lags // 2)
+    pairs = rho[:, 0 : 2 * n_pairs : 2] + rho[:, 1 : 2 * n_pairs : 2]
+    nonpositive = pairs <= 0.0
+    any_stop = nonpositive.any(axis=1)
+    complete = n_pairs == n_pairs_total
+    decided = any_stop | complete
+    stop = np.where(any_stop, nonpositive.argmax(axis=1), n_pairs - 1)
+    stop = np.where(k_max < 1, 0, stop)
+    # Geyer's initial monotone sequence: each kept pair is at most the one before it.
+    monotone = np.minimum.accumulate(pairs, axis=1)
+    kept = np.arange(n_pairs)[None, :] < stop[:, None]
+    pair_sum = np.where(kept, monotone, 0.0).sum(axis=1)
+    # ArviZ adds the even autocorrelation at the stopping pair when it is positive (or kept).
+    rows = np.arange(len(stop))
+    even_at_stop = rho[rows, 2 * stop]
+    stop_pair = pairs[rows, stop]
+    reached_end = ~any_stop & (k_max >= 1)
+    add_even = (even_at_stop > 0) | (stop_pair == 0.0) | reached_end
+    extra = np.where(stop == 0, 1.0, np.where(add_even, even_at_stop, 0.0))
+    tau = -1.0 + 2.0 * pair_sum + extra
+    tau = np.maximum(tau, 1.0 / np.log10(size))
+    result = size / tau
+    used = np.arange(n_lags)[None, :] <= (2 * stop + 1)[:, None]
+    result[np.isnan(np.where(used, rho, 0.0)).any(axis=1) | ~np.isfinite(var_plus)] = np.nan
+    return result, decided
+
+
+def ess(draws: np.ndarray, *, direct_lags: int = DIRECT_LAGS) -> np.ndarray:
+    """Effective sample size of each element (ArviZ's ``_ess``, Geyer's initial monotone sequence).
+
+    The first ``direct_lags`` autocovariances are summed directly; only elements whose
+    autocorrelation is still positive there (slowly mixing ones) get the full FFT.
+    """
     x = _as_3d(draws).astype(np.float64, copy=False)
     n_elem, n_chain, n_draw = x.shape
     size = n_chain * n_draw
     out = np.full(n_elem, np.nan)
-    if n_elem == 0:
+    if n_elem == 0 or n_draw < 2:
         return out
     finite = ~np.isnan(x).any(axis=(1, 2))
     span = x.max(axis=(1, 2)) - x.min(axis=(1, 2))
@@ -134,40 +183,19 @@ def ess(draws: np.ndarray) -> np.ndarray:
     work = finite & ~constant
     if not work.any():
         return out
-    xw = x[work]
-    acov = _autocov(xw)
-    mean_var = acov[:, :, 0].mean(axis=1) * n_draw / (n_draw - 1.0)
+    xw = x if work.all() else x[work]
+    chain_mean = xw.mean(axis=2)
+    centred = xw - chain_mean[:, :, None]
+    first = _autocov_first_lags(centred, min(n_draw, max(direct_lags, 2)))
+    mean_var = first[:, :, 0].mean(axis=1) * n_draw / (n_draw - 1.0)
     var_plus = mean_var * (n_draw - 1.0) / n_draw
     if n_chain > 1:
-        var_plus = var_plus + xw.mean(axis=2).var(axis=1, ddof=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rho = 1.0 - (mean_var[:, None] - acov.mean(axis=1)) / var_plus[:, None]
-    rho[:, 0] = 1.0
-
-    # Pairs P_k = rho[2k] + rho[2k+1]; ArviZ's loop visits k = 1..k_max and stops at the first P_k <= 0.
-    k_max = (n_draw - 3) // 2
-    n_pairs = max(k_max, 0) + 1
-    pairs = rho[:, 0 : 2 * n_pairs : 2] + rho[:, 1 : 2 * n_pairs : 2]
-    nonpositive = pairs <= 0.0
-    any_stop = nonpositive.any(axis=1)
-    stop = np.where(any_stop, nonpositive.argmax(axis=1), k_max)
-    stop = np.where(k_max < 1, 0, stop)
-    # Geyer's initial monotone sequence: each kept pair is at most the one before it.
-    monotone = np.minimum.accumulate(pairs, axis=1)
-    kept = np.arange(n_pairs)[None, :] < stop[:, None]
-    pair_sum = np.where(kept, monotone, 0.0).sum(axis=1)
-    # ArviZ adds the even autocorrelation at the stopping pair when it is positive (or kept).
-    rows = np.arange(len(stop))
-    even_at_stop = rho[rows, np.minimum(2 * stop, n_draw - 1)]
-    stop_pair = pairs[rows, stop]
-    reached_end = ~any_stop & (k_max >= 1)
-    add_even = (even_at_stop > 0) | (stop_pair == 0.0) | reached_end
-    extra = np.where(stop == 0, 1.0, np.where(add_even, even_at_stop, 0.0))
-    tau = -1.0 + 2.0 * pair_sum + extra
-    tau = np.maximum(tau, 1.0 / np.log10(size))
-    result = size / tau
-    used = np.arange(rho.shape[1])[None, :] <= (2 * stop + 1)[:, None]
-    result[np.isnan(np.where(used, rho, 0.0)).any(axis=1) | ~np.isfinite(var_plus)] = np.nan
+        var_plus = var_plus + chain_mean.var(axis=1, ddof=1)
+    result, decided = _geyer_ess(first.mean(axis=1), mean_var, var_plus, n_draw, size)
+    if not decided.all():
+        slow = ~decided
+        full = _autocov(centred[slow]).mean(axis=1)
+        result[slow], _ = _geyer_ess(full, mean_var[slow], var_plus[slow], n_draw, size)
     out[work] = result
     return out
 

@@ -8,7 +8,7 @@ import arviz as az
 import numpy as np
 import pytest
 
-from model_store.stats import hdi, summarise_draws
+from model_store.stats import ess, hdi, summarise_draws
 
 
 def _ar1(rng: np.random.Generator, n_elem: int, chains: int, draws: int) -> np.ndarray:
@@ -82,3 +82,11 @@ def test_summary_table_matches_arviz_summary() -> None:
     np.testing.assert_allclose(got.r_hat, table["r_hat"], atol=5e-3)
     np.testing.assert_allclose(got.ess_bulk, table["ess_bulk"], atol=0.5)
     np.testing.assert_allclose(got.ess_tail, table["ess_tail"], atol=0.5)
+
+
+def test_first_lags_and_fft_give_the_same_ess() -> None:
+    """Few direct lags send most elements to the FFT fallback; all lags decide every element directly."""
+    x = _ar1(np.random.default_rng(11), 200, 4, 400)
+    few, every = ess(x, direct_lags=4), ess(x, direct_lags=10_000)
+    np.testing.assert_allclose(few, every, rtol=1e-10)
+    assert np.ptp(every) > 1000  # from sticky to anti-correlated chains
