@@ -106,3 +106,234 @@ def scatter(df: pd.DataFrame, *, x: str, y: str, color: str, x_title: str, y_tit
             tooltip=list(tooltip),
         )
     )
+
+
+# --------------------------------------------------------------------------- result pages (forest, heatmap, rankings, …)
+
+LINEAGE_SCHEME = "tableau20"
+OBSERVED_COLOUR = "#222222"
+PREDICTED_COLOUR = "#4c78a8"
+PRIOR_COLOUR = "#f58518"
+TRUTH_COLOUR = "#000000"
+
+
+def _zero_rule(axis: str = "x") -> alt.Chart:
+    enc = {axis: alt.datum(0)}
+    return alt.Chart().mark_rule(strokeDash=[4, 4], color="#999").encode(**enc)
+
+
+def forest_chart(rows: pd.DataFrame, *, label_title: str, value_title: str = "effect on LFC (posterior)",
+                 title: str = "", compare: bool = False) -> alt.LayerChart:
+    """Forest plot: thin line = outer interval, thick line = inner interval, dot = posterior mean.
+
+    ``rows`` come from ``results.forest_rows`` (or ``combine_forests`` with ``compare=True``, one
+    row offset per fit); a ``truth`` column adds black diamonds at the true values.
+    """
+    _check_size(rows)
+    inner, outer = rows.attrs.get("inner", 0.5), rows.attrs.get("outer", 0.89)
+    y = alt.Y("label:N", sort=alt.EncodingSortField("order", op="min"), title=label_title,
+              axis=alt.Axis(labelLimit=180))
+    if compare:
+        colour = alt.Color("fit:N", title="fit", legend=alt.Legend(orient="top", labelLimit=400))
+    elif rows["lineage"].nunique() > 1:
+        colour = alt.Color("lineage:N", scale=alt.Scale(scheme=LINEAGE_SCHEME), legend=alt.Legend(orient="right"))
+    else:
+        colour = alt.value(PREDICTED_COLOUR)
+    tooltip = [alt.Tooltip("label:N", title=label_title), "lineage:N", number("mean", "posterior mean"),
+               number("sd"), number("inner_low", f"{inner:.0%} low"), number("inner_high", f"{inner:.0%} high"),
+               number("outer_low", f"{outer:.0%} low"), number("outer_high", f"{outer:.0%} high")]
+    if compare:
+        tooltip.insert(1, "fit:N")
+    has_truth = "truth" in rows.columns and rows["truth"].notna().any()
+    if has_truth:
+        tooltip.append(number("truth", "true value"))
+    enc: dict = {"y": y, "color": colour, "tooltip": tooltip}
+    if compare:
+        enc["yOffset"] = alt.YOffset("fit:N")
+    base = alt.Chart().encode(**enc)
+    layers = [
+        _zero_rule("x"),
+        base.mark_rule(strokeWidth=1.5).encode(x=alt.X("outer_low:Q", title=value_title), x2="outer_high:Q"),
+        base.mark_rule(strokeWidth=5).encode(x="inner_low:Q", x2="inner_high:Q"),
+        base.mark_point(filled=True, size=50, opacity=1).encode(x="mean:Q"),
+    ]
+    if has_truth:
+        layers.append(alt.Chart().mark_point(shape="diamond", filled=False, size=90, strokeWidth=2, color=TRUTH_COLOUR)
+                      .encode(x="truth:Q", y=y, tooltip=tooltip, **({"yOffset": alt.YOffset("fit:N")} if compare else {})))
+    step = 22 if compare else 16
+    return alt.layer(*layers, data=rows).properties(title=title, height=alt.Step(step))
+
+
+def rank_interval_chart(table: pd.DataFrame, *, top_k: int, title: str = "") -> alt.LayerChart:
+    """Expected rank (dot) and rank interval (line) per gene; colour = P(top-k)."""
+    _check_size(table)
+    y = alt.Y("gene:N", sort=alt.EncodingSortField("expected_rank", op="min"), title="gene (strongest first)")
+    colour = alt.Color("p_top_k:Q", title=f"P(top-{top_k})", scale=alt.Scale(scheme="reds", domain=[0, 1]))
+    tooltip = ["gene:N", number("expected_rank", "expected rank", ".1f"), number("rank_low", "rank low", ".0f"),
+               number("rank_high", "rank high", ".0f"), number("p_top_k", f"P(top-{top_k})"),
+               number("mean", "posterior mean")]
+    base = alt.Chart().encode(y=y, tooltip=tooltip)
+    return alt.layer(
+        base.mark_rule(strokeWidth=2, color="#888").encode(x=alt.X("rank_low:Q", title="rank (1 = strongest)"),
+                                                           x2="rank_high:Q"),
+        base.mark_point(filled=True, size=60, opacity=1).encode(x="expected_rank:Q", color=colour),
+        data=table,
+    ).properties(title=title, height=alt.Step(16))
+
+
+def pairwise_chart(cells: pd.DataFrame, genes: Sequence[str], *, title: str = "") -> alt.LayerChart:
+    """P(row gene is a stronger dependency than column gene): red = row stronger, blue = column stronger."""
+    _check_size(cells)
+    order = list(genes)
+    enc = {
+        "x": alt.X("gene_b:N", sort=order, title="compared with", axis=alt.Axis(labelAngle=-45)),
+        "y": alt.Y("gene_a:N", sort=order, title="gene"),
+    }
+    tooltip = ["gene_a:N", "gene_b:N", number("p_a_stronger", "P(gene stronger)"),
+               number("mean_diff", "mean difference"), number("hdi_low", "difference low"),
+               number("hdi_high", "difference high"), alt.Tooltip("sentence:N", title="in words")]
+    rect = alt.Chart().mark_rect().encode(
+        color=alt.Color("p_a_stronger:Q", title="P(row stronger)",
+                        scale=alt.Scale(scheme="redblue", reverse=True, domain=[0, 1], domainMid=0.5)),
+        tooltip=tooltip, **enc)
+    layers = [rect]
+    if len(order) <= 15:
+        layers.append(alt.Chart().mark_text(fontSize=10).encode(
+            text=alt.Text("p_a_stronger:Q", format=".0%"),
+            color=alt.condition("abs(datum.p_a_stronger - 0.5) > 0.3", alt.value("white"), alt.value("black")),
+            **enc))
+    return alt.layer(*layers, data=cells).properties(title=title, width=alt.Step(34), height=alt.Step(24))
+
+
+HEAT_STAT_TITLES = {"mean": "posterior mean", "sd": "posterior sd", "p_below": "P(effect < −0.5)"}
+
+
+def lineage_heatmap(view, *, column_title: str, title: str = "") -> alt.VConcatChart:  # view: results.HeatmapView
+    """Gene × cell-line heatmap from ``results.heatmap_view``, with a lineage colour band on top.
+
+    Mean: red = dependency, blue = positive, centred on 0, uncertain cells faded; sd: darker =
+    more uncertain; P(effect < −0.5): darker red = more certainly a dependency.
+    """
+    cells = view.cells
+    _check_size(cells)
+    stat = str(view.stat)
+    columns = list(view.columns)
+    many = len(columns) > 60
+    width = 900 if many else alt.Step(16)
+    x = alt.X("column:N", sort=columns, title=column_title,
+              axis=alt.Axis(labels=not many, ticks=not many, labelAngle=-60, labelLimit=140))
+    band = alt.Chart(view.bands).mark_rect().encode(
+        x=alt.X("column:N", sort=columns, axis=None),
+        color=alt.Color("lineage:N", scale=alt.Scale(scheme=LINEAGE_SCHEME), legend=alt.Legend(orient="top")),
+        tooltip=["lineage:N", alt.Tooltip("n_cell_lines:Q", title="cell lines")],
+    ).properties(height=12, width=width)
+    if stat == "mean":
+        scale = alt.Scale(scheme=EFFECT_SCHEME, domainMid=0)
+    elif stat == "sd":
+        scale = alt.Scale(scheme="greys", zero=True)
+    else:
+        scale = alt.Scale(scheme="reds", domain=[0, 1])
+    enc = {
+        "x": x,
+        "y": alt.Y("gene:N", sort=list(view.genes), title="gene"),
+        "color": alt.Color("value:Q", scale=scale, title=HEAT_STAT_TITLES.get(stat, stat),
+                           legend=alt.Legend(orient="right")),
+        "tooltip": ["gene:N", alt.Tooltip("column:N", title=column_title), "lineage:N", number("mean", "posterior mean"),
+                    number("hdi_low", "89% low"), number("hdi_high", "89% high"), number("sd"),
+                    number("p_below", "P(effect < −0.5)"), alt.Tooltip("n_cell_lines:Q", title="cell lines averaged"),
+                    alt.Tooltip("cell_lines:N", title="cell lines")],
+    }
+    if stat == "mean":
+        enc["opacity"] = alt.Opacity("certainty:Q", scale=alt.Scale(domain=[0, 1], range=[0.2, 1]), legend=None)
+    heat = alt.Chart(cells).mark_rect().encode(**enc).properties(width=width, height=alt.Step(14))
+    return alt.vconcat(band, heat, spacing=2).resolve_scale(color="independent").properties(title=title)
+
+
+def _series(name: str) -> dict:
+    return {"series": f"'{name}'"}
+
+
+def ppc_chart(hist: pd.DataFrame, *, title: str = "", facet: str | None = None,
+              columns: int = 3) -> alt.LayerChart | alt.FacetChart:
+    """Observed LFC histogram (black steps) over the posterior predictive band (blue) and, when recorded,
+    the prior predictive band (orange); ``facet`` splits it into panels (e.g. ``group``)."""
+    _check_size(hist)
+    names = ["observed", "posterior predictive"] + (["prior predictive"] if "prior_mean" in hist.columns else [])
+    colour = alt.Color("series:N", title=None, legend=alt.Legend(orient="top"),
+                       scale=alt.Scale(domain=names, range=[OBSERVED_COLOUR, PREDICTED_COLOUR, PRIOR_COLOUR][: len(names)]))
+    x = alt.X("bin_mid:Q", title="log2 fold change")
+    tip = [number("bin_low", "from"), number("bin_high", "to"), number("observed", "observed density"),
+           number("predicted_mean", "predicted density"), number("predicted_low", "predicted low"),
+           number("predicted_high", "predicted high")]
+    layers = []
+    if "prior_mean" in hist.columns:
+        layers.append(alt.Chart().mark_area(opacity=0.18).encode(x=x, y="prior_low:Q", y2="prior_high:Q", color=colour)
+                      .transform_calculate(**_series("prior predictive")))
+    layers += [
+        alt.Chart().mark_area(opacity=0.3).encode(x=x, y=alt.Y("predicted_low:Q", title="density"),
+                                                   y2="predicted_high:Q", color=colour)
+        .transform_calculate(**_series("posterior predictive")),
+        alt.Chart().mark_line(strokeWidth=1.5).encode(x=x, y="predicted_mean:Q", color=colour)
+        .transform_calculate(**_series("posterior predictive")),
+        alt.Chart().mark_line(interpolate="step", strokeWidth=2).encode(x=x, y="observed:Q", color=colour, tooltip=tip)
+        .transform_calculate(**_series("observed")),
+    ]
+    chart = alt.layer(*layers, data=hist)
+    if facet is None:
+        return chart.properties(title=title, height=260)
+    chart = chart.properties(width=240, height=150)
+    return chart.facet(facet=alt.Facet(f"{facet}:N", title=None), columns=columns).resolve_scale(y="independent") \
+        .properties(title=title)
+
+
+def covariate_chart(points: pd.DataFrame, band: pd.DataFrame, lines: pd.DataFrame, *, x_title: str,
+                    genes: Sequence[str], columns: int = 3, title: str = "") -> alt.ConcatChart:
+    """Per gene: observed LFC against a covariate (dots by lineage) with posterior regression lines
+    (thin grey: single draws; blue: mean with its 89% band)."""
+    _check_size(points)
+    panels = []
+    for gene in genes:
+        p, b, li = points[points["gene"] == gene], band[band["gene"] == gene], lines[lines["gene"] == gene]
+        x = alt.X("x:Q", title=x_title, scale=alt.Scale(zero=False))
+        dots = alt.Chart(p).mark_circle(size=18, opacity=0.45).encode(
+            x=x, y=alt.Y("lfc:Q", title="log2 fold change"),
+            color=alt.Color("lineage:N", scale=alt.Scale(scheme=LINEAGE_SCHEME)),
+            tooltip=["gene:N", "cell_line:N", "lineage:N", "sgrna:N", number("x", x_title), number("lfc", "LFC")])
+        spaghetti = alt.Chart(li).mark_line(strokeWidth=0.6, opacity=0.35, color="#777").encode(
+            x=x, y="lfc:Q", detail="draw:N")
+        area = alt.Chart(b).mark_area(opacity=0.25, color=PREDICTED_COLOUR).encode(x=x, y="low:Q", y2="high:Q")
+        mean = alt.Chart(b).mark_line(strokeWidth=2.5, color=PREDICTED_COLOUR).encode(
+            x=x, y="mean:Q", tooltip=[number("x", x_title), number("mean", "line"), number("low", "89% low"),
+                                      number("high", "89% high")])
+        panels.append(alt.layer(dots, spaghetti, area, mean).properties(title=gene, width=260, height=200))
+    return alt.concat(*panels, columns=columns).properties(title=title)
+
+
+def rank_change_chart(long: pd.DataFrame, fits: Sequence[str], *, title: str = "") -> alt.LayerChart:
+    """Slope chart of each gene's expected rank in each fit (rank 1 at the top)."""
+    _check_size(long)
+    x = alt.X("fit:N", sort=list(fits), title=None, axis=alt.Axis(labelAngle=0, labelLimit=260))
+    y = alt.Y("expected_rank:Q", scale=alt.Scale(reverse=True, zero=False), title="rank among shared genes")
+    tip = ["gene:N", "fit:N", number("expected_rank", "rank", ".1f"), number("mean", "posterior mean")]
+    base = alt.Chart().encode(x=x, y=y, detail="gene:N", tooltip=tip,
+                              color=alt.Color("gene:N", legend=None, scale=alt.Scale(scheme=LINEAGE_SCHEME)))
+    label = alt.Chart().mark_text(align="right", dx=-8, fontSize=10).encode(x=x, y=y, text="gene:N") \
+        .transform_filter(alt.FieldEqualPredicate(field="fit", equal=str(fits[0])))
+    return alt.layer(base.mark_line(), base.mark_point(filled=True), label, data=long) \
+        .properties(title=title, height=max(200, 18 * long["gene"].nunique()))
+
+
+def loo_chart(table: pd.DataFrame, *, title: str = "") -> alt.LayerChart:
+    """ELPD (LOO) per fit with ±1 standard error; higher is better."""
+    _check_size(table)
+    y = alt.Y("fit:N", sort=alt.EncodingSortField("rank", op="min"), title=None, axis=alt.Axis(labelLimit=320))
+    data = table.assign(low=table["elpd_loo"] - table["se"], high=table["elpd_loo"] + table["se"])
+    tip = ["fit:N", number("elpd_loo", "ELPD", ".1f"), number("se", "SE", ".1f"), number("elpd_diff", "difference", ".1f"),
+           number("dse", "SE of difference", ".1f"), number("weight", "stacking weight")]
+    base = alt.Chart().encode(y=y, tooltip=tip)
+    return alt.layer(
+        base.mark_rule(strokeWidth=2).encode(x=alt.X("low:Q", title="ELPD (LOO), higher is better",
+                                                     scale=alt.Scale(zero=False)), x2="high:Q"),
+        base.mark_point(filled=True, size=80, opacity=1).encode(x="elpd_loo:Q"),
+        data=data,
+    ).properties(title=title, height=alt.Step(28))

@@ -1,0 +1,193 @@
+"""Helpers shared by the result pages (forest, heatmap, rankings, covariates, checks, compare).
+
+Caches live here, beside ``pages/common.py``: ``st.cache_data`` for the small tables the pages
+chart (keyed by fit id and options; the open ``StoredFit`` is passed as an unhashed ``_fit``),
+``st.cache_resource`` for large read-only arrays (heatmap matrices, a fit's readings and
+predictions), which would otherwise be copied on every rerun.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from model_store import StoredFit
+from pages import common
+from speclet_core import ranking, results
+from speclet_core.errors import SpecletError
+
+APPROXIMATE_NOTE = ("**Approximate posterior (ADVI) — first look only.** A quick variational fit: its intervals are "
+                    "usually too narrow. Refit with full NUTS on the Fit page before drawing conclusions.")
+PPC_CACHE_VALUES = 20_000_000  # predicted values kept in memory per fit (float32: 80 MB)
+
+
+def open_results_page(title: str) -> StoredFit:
+    """Title, the open fit (or a pointer to open one), its caption and the approximate-fit note."""
+    st.title(title)
+    fit = common.require_open_fit()
+    st.caption(common.fit_caption(fit.manifest))
+    if results.is_approximate(fit.manifest):
+        st.warning(APPROXIMATE_NOTE, icon=":material/warning:")
+    return fit
+
+
+def roles(fit: StoredFit) -> dict[str, Any]:
+    return dict(fit.manifest.get("roles") or {})
+
+
+def stop_with(message: str) -> None:
+    st.info(message)
+    st.stop()
+
+
+# --------------------------------------------------------------------------- cached reads of one fit
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def other_fit(fit_id: str) -> StoredFit:
+    """Another stored fit (for comparisons), kept open like the open fit."""
+    return common.get_store().get(fit_id)
+
+
+def get_fit(fit_id: str, current: StoredFit) -> StoredFit:
+    return current if fit_id == current.fit_id else other_fit(fit_id)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def gene_summary(fit_id: str, _fit: StoredFit) -> pd.DataFrame:
+    return _fit.gene_summary()
+
+
+@st.cache_resource(max_entries=4, show_spinner="Reading the posterior matrices…")
+def matrices(fit_id: str, _fit: StoredFit, kind: str) -> dict[str, pd.DataFrame]:
+    """Every statistic of a gene × cell-line / gene × lineage matrix (read-only: shared between sessions)."""
+    return {s: _fit.matrix(kind, s) for s in ("mean", "sd", "hdi_5.5%", "hdi_94.5%", "p_below")}
+
+
+@st.cache_data(max_entries=16, show_spinner="Ordering the heatmap…")
+def heatmap(fit_id: str, _fit: StoredFit, kind: str, genes: tuple[str, ...], stat: str, order: str
+            ) -> results.HeatmapView:
+    mapping = lineage_of(fit_id, _fit) if kind == "gene_cell_line" else None
+    return results.heatmap_view(matrices(fit_id, _fit, kind), genes, stat=stat, order=order, column_lineage=mapping)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def truth(data_path: str | None) -> pd.DataFrame | None:
+    return results.load_truth(data_path)
+
+
+@st.cache_resource(max_entries=2, show_spinner="Reloading the fit's readings from its screen table…")
+def readings(fit_id: str, _fit: StoredFit) -> pd.DataFrame:
+    """The fit's readings with labels and covariates (read-only); ``AnalysisError`` when the table is gone."""
+    observed = _fit.dataset("observed_data")["lfc"].to_numpy()
+    return results.load_readings(_fit.manifest.get("request") or {}, n_readings=observed.size, observed=observed)
+
+
+def try_readings(fit: StoredFit) -> tuple[pd.DataFrame | None, str | None]:
+    """(readings, None) or (None, why not): pages that can do without them say so instead of stopping."""
+    try:
+        return readings(fit.fit_id, fit), None
+    except SpecletError as exc:
+        return None, str(exc)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def lineage_of(fit_id: str, _fit: StoredFit) -> dict[str, str]:
+    """Cell line → lineage: from the posterior's coordinate, else from the screen table (else empty)."""
+    mapping = results.cell_line_lineages(_fit.dataset("posterior"))
+    if not mapping and _fit.manifest.get("cell_lines"):
+        table, _ = try_readings(_fit)
+        mapping = results.cell_line_lineages(None, table)
+    return mapping
+
+
+@st.cache_data(max_entries=32, show_spinner="Computing intervals…")
+def forest(fit_id: str, _fit: StoredFit, var: str, along: str, genes: tuple[str, ...], inner: float, outer: float,
+           sort: str) -> pd.DataFrame:
+    """Forest rows of ``var`` for ``genes`` (along gene), or of one gene along lineage / cell line."""
+    if along == "gene":
+        draws = _fit.draws(var, gene=list(genes))
+        mapping = None
+    else:
+        draws = _fit.draws(var, gene=genes[0])
+        mapping = lineage_of(fit_id, _fit) if along == "cell_line" else None
+    return results.forest_rows(draws, along, inner=inner, outer=outer, sort=sort, lineage_of=mapping)
+
+
+@st.cache_data(max_entries=16, show_spinner="Ranking genes in every posterior draw…")
+def ranking_table(fit_id: str, _fit: StoredFit, lineage: str | None, top_k: int, threshold: float,
+                  hdi_prob: float) -> pd.DataFrame:
+    var = roles(_fit)["gene_lineage_effect"] if lineage else roles(_fit)["gene_effect"]
+    return ranking.rank_genes(_fit.draws(var, load=False), lineage=lineage, top_k=top_k, threshold=threshold,
+                              hdi_prob=hdi_prob)
+
+
+@st.cache_data(max_entries=16, show_spinner="Contrasting lineages…")
+def contrast_table(fit_id: str, _fit: StoredFit, lineage: str, versus: str | None, top_k: int, threshold: float,
+                   hdi_prob: float) -> pd.DataFrame:
+    draws = _fit.draws(roles(_fit)["gene_lineage_effect"], load=False)
+    return ranking.contrast_lineage(draws, lineage, versus=versus, top_k=top_k, threshold=threshold, hdi_prob=hdi_prob)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def pairwise(fit_id: str, _fit: StoredFit, genes: tuple[str, ...], lineage: str | None,
+             hdi_prob: float) -> ranking.PairwiseComparison:
+    var = roles(_fit)["gene_lineage_effect"] if lineage else roles(_fit)["gene_effect"]
+    return ranking.compare_pairs(_fit.draws(var, gene=list(genes)), list(genes), lineage=lineage, hdi_prob=hdi_prob)
+
+
+@st.cache_resource(max_entries=2, show_spinner="Reading posterior predictions…")
+def predictions(fit_id: str, _fit: StoredFit) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(observed, predicted (sample, reading), prior or None) as float32, thinned to ``PPC_CACHE_VALUES``."""
+    groups = _fit.manifest.get("groups") or {}
+    observed = np.asarray(_fit.dataset("observed_data")["lfc"].values, dtype=np.float32).ravel()
+
+    def thinned(group: str) -> np.ndarray | None:
+        if "lfc" not in groups.get(group, {}):
+            return None
+        da = _fit.dataset(group)["lfc"]
+        n_chain, n_draw = da.sizes["chain"], da.sizes["draw"]
+        chains = max(1, min(n_chain, PPC_CACHE_VALUES // max(observed.size, 1)))
+        per_chain = max(1, min(n_draw, PPC_CACHE_VALUES // max(observed.size * chains, 1)))
+        da = da.isel(chain=slice(0, chains), draw=np.unique(np.linspace(0, n_draw - 1, per_chain).round().astype(int)))
+        return np.asarray(da.transpose("chain", "draw", "reading").values, dtype=np.float32).reshape(-1, observed.size)
+
+    return observed, thinned("posterior_predictive"), thinned("prior_predictive")
+
+
+# --------------------------------------------------------------------------- widgets
+
+
+def fit_picker(label: str, manifests: Sequence[dict[str, Any]], *, key: str, multi: bool = False,
+               default: Sequence[str] = ()) -> Any:
+    """Pick stored fits by a readable label (values are fit ids)."""
+    names = {m["fit_id"]: results.fit_label(m) for m in manifests}
+    if multi:
+        return st.multiselect(label, list(names), default=[d for d in default if d in names],
+                              format_func=names.get, key=key)
+    return st.selectbox(label, list(names), format_func=names.get, key=key, index=None,
+                        placeholder="Choose a fit")
+
+
+def gene_choice(summary: pd.DataFrame, *, key: str, default_n: int = 30, max_n: int = results.MAX_FOREST_ROWS,
+                allow_page: bool = True) -> list[str]:
+    """Strongest / weakest N genes (with paging) or genes typed by name, bound to the URL."""
+    c1, c2, c3 = st.columns([2, 1, 1])
+    how = c1.segmented_control(
+        "Genes", [p.value for p in results.Pick], default=results.Pick.STRONGEST.value, key=f"{key}_how",
+        format_func={"strongest": "Strongest dependencies", "weakest": "Weakest / positive",
+                     "chosen": "Search by name"}.get, bind="query-params")
+    if how == results.Pick.CHOSEN.value:
+        chosen = st.multiselect("Genes to show (type to search)", summary["gene"].tolist(), key=f"{key}_genes",
+                                bind="query-params", max_selections=max_n, placeholder="e.g. KRAS")
+        if not chosen:
+            stop_with("Type one or more gene names above.")
+        return list(chosen)
+    n = c2.number_input("How many", 1, max_n, min(default_n, len(summary)), key=f"{key}_n")
+    pages = max(1, -(-len(summary) // int(n)))
+    page = c3.number_input(f"Page (of {pages})", 1, pages, 1, key=f"{key}_page") if allow_page and pages > 1 else 1
+    return results.pick_labels(summary, "gene", how or results.Pick.STRONGEST, int(n), page=int(page) - 1)
