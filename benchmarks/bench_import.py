@@ -67,6 +67,7 @@ print(json.dumps({
     "peak_rss_mib": round(hwm_mib(), 1),
     "rss_after_module_import_mib": round(rss_modules, 1),
     "counts": result.metadata["counts"],
+    "timings": result.metadata["timings"],
     "cache": result.metadata["cache"],
     "out_bytes": out.stat().st_size,
 }))
