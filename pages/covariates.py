@@ -1,4 +1,56 @@
+"""Covariates: LFC against RNA expression or copy number per gene, with posterior regression lines."""
+
 import streamlit as st
 
-st.title("covariates")
-st.info("This page is being built.")
+from pages import common
+from pages import results_common as rc
+from speclet_core import charts, results
+
+fit = rc.open_results_page("Covariates")
+roles = rc.roles(fit)
+slopes = [s for s in roles.get("covariate_slopes") or [] if s in results.COVARIATES]
+if not slopes:
+    rc.stop_with(f"Model **{fit.manifest.get('model')}** has no RNA-expression or copy-number slope. Fit gene_rna "
+                 "(expression) or gene_cn (copy number) on the Fit page to see how the knockout effect depends on them.")
+slope = slopes[0]
+if len(slopes) > 1:
+    slope = st.segmented_control("Covariate", slopes, default=slopes[0], key="cov_slope", bind="query-params") or slope
+info = results.COVARIATES[slope]
+explain = {
+    "rna_slope": "A negative slope means the knockout hurts more in cell lines that express the gene more, which is "
+                 "what a real dependency on the gene's product looks like.",
+    "cn_slope": "A negative slope means cell lines with more copies of the gene lose more of it: Cas9 cutting "
+                "amplified DNA kills cells whatever the gene does, so this flags a copy-number artefact.",
+}[slope]
+st.caption(f"The model adds a gene-specific slope on {info.model_scale}. {explain}")
+
+st.subheader(f"Slopes per gene ({slope})")
+summary = rc.gene_summary(fit.fit_id, fit)
+genes = rc.gene_choice(summary, key="cov", default_n=20)
+rows = common.guarded(rc.forest, fit.fit_id, fit, slope, "gene", tuple(genes), 0.5, 0.89, "mean")
+truth = results.truth_values(rc.truth((fit.manifest.get("request") or {}).get("data_path")), slope, "gene")
+if not truth.empty:
+    rows = results.add_truth(rows, truth)
+common.chart_with_data(charts.forest_chart(rows, label_title="gene", value_title=f"{slope} (per unit of {info.model_scale})",
+                                           title=f"{slope}: posterior mean, 50% and 89% intervals"),
+                       rows, f"{slope}_forest", key="cov-forest")
+if "truth" in rows.columns:
+    st.markdown("Black diamonds: the true slopes (known only for synthetic screens). "
+                + results.describe_recovery(results.recovery(rows), 0.5, 0.89))
+
+st.subheader(f"LFC against {info.title}")
+readings, why = rc.try_readings(fit)
+if readings is None:
+    rc.stop_with(f"The scatter plots need the fit's readings: {why}.")
+by_strength = summary.sort_values("mean")["gene"].tolist()
+chosen = st.multiselect("Genes (up to 6)", by_strength, default=by_strength[:3], key="cov_genes", bind="query-params",
+                        max_selections=6)
+if not chosen:
+    rc.stop_with("Pick at least one gene.")
+points, band, lines = common.guarded(rc.covariate_view, fit.fit_id, fit, slope, tuple(chosen))
+chart = charts.covariate_chart(points, band, lines, x_title=info.title, genes=chosen,
+                               title=f"Observed LFC and posterior regression lines against {info.title}")
+common.chart_with_data(chart, points, f"lfc_vs_{info.column}", key="cov-scatter")
+st.caption("Dots: observed readings, coloured by lineage. Blue line: the posterior mean of gene effect + slope × "
+           "covariate for an average cell line; blue band: its 89% interval; grey lines: single posterior draws. "
+           "The line flattens where the model clips extreme covariate values.")

@@ -1,4 +1,66 @@
+"""Predictive checks: do data simulated from the fitted model look like the observed LFCs?"""
+
 import streamlit as st
 
-st.title("ppc")
-st.info("This page is being built.")
+from pages import common
+from pages import results_common as rc
+from speclet_core import charts, results
+
+fit = rc.open_results_page("Predictive checks")
+groups = fit.manifest.get("groups") or {}
+st.caption(
+    "If the model describes the screen well, readings simulated from the fitted model (the posterior predictive) "
+    "look like the observed ones. Black steps: the observed LFC histogram. Blue: the range of histograms of "
+    "simulated screens (89% of them fall inside the band; the line is their average). Observed bars outside the "
+    "band show a feature of the data the model does not reproduce (e.g. heavier tails)."
+)
+if "lfc" not in groups.get("posterior_predictive", {}) or "lfc" not in groups.get("observed_data", {}):
+    rc.stop_with("This fit stored no posterior predictive draws of the LFC, so there is nothing to compare. Refit it "
+                 "(fits made by speclet store them).")
+
+hist, stats = common.guarded(rc.ppc_overall, fit.fit_id, fit)
+st.subheader("All readings")
+common.chart_with_data(charts.ppc_chart(hist, title="Observed vs predicted LFC, all readings"), hist, "ppc_all",
+                       key="ppc-all")
+note = (f"Based on {hist.attrs['n_draws']:,} simulated screens and {hist.attrs['n_readings']:,} readings"
+        + (f" (every {hist.attrs['stride']}th reading)" if hist.attrs.get("stride", 1) > 1 else "") + ".")
+if "prior_mean" in hist.columns:
+    note += (" Orange: the prior predictive, what the model expected before seeing the data; it should be wider "
+             "than the data and cover them.")
+else:
+    note += " No prior predictive draws were recorded for this fit."
+st.caption(note)
+st.markdown(results.describe_ppc(stats))
+st.dataframe(
+    stats, hide_index=True, width="stretch",
+    column_config={
+        "predicted_low": st.column_config.NumberColumn("predicted 2.5%", format="%.3f"),
+        "predicted_high": st.column_config.NumberColumn("predicted 97.5%", format="%.3f"),
+        "p_predicted_above": st.column_config.NumberColumn("P(simulated > observed)", format="%.2f",
+                                                           help="Near 0 or 1: the model misses this statistic."),
+        **{c: st.column_config.NumberColumn(format="%.3f") for c in ("observed", "predicted_mean")},
+    },
+)
+
+st.subheader("Per gene or lineage")
+readings, why = rc.try_readings(fit)
+if readings is None:
+    st.info(f"Per-gene and per-lineage checks are not available: {why}.")
+    st.stop()
+by = st.segmented_control("Split by", ["gene", "lineage"], default="gene", key="ppc_by", bind="query-params") or "gene"
+if by == "gene":
+    summary = rc.gene_summary(fit.fit_id, fit)
+    options = summary.sort_values("mean")["gene"].tolist()
+    default = options[:6]
+else:
+    options = sorted(readings["lineage"].unique())
+    default = options[:6]
+chosen = st.multiselect(f"{by.capitalize()}s (up to 12; genes are listed strongest dependency first)", options,
+                        default=default, key=f"ppc_{by}s", bind="query-params", max_selections=12)
+if not chosen:
+    rc.stop_with(f"Pick at least one {by}.")
+per_group = common.guarded(rc.ppc_groups, fit.fit_id, fit, by, tuple(chosen))
+common.chart_with_data(charts.ppc_chart(per_group, facet="group", title=f"Observed vs predicted LFC per {by}"),
+                       per_group, f"ppc_by_{by}", key="ppc-groups")
+st.caption("Each panel has its own density scale. A gene whose observed histogram sits outside its band is "
+           "described poorly: e.g. its guides disagree more than the model allows, or it matters in one lineage only.")

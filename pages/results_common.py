@@ -191,3 +191,40 @@ def gene_choice(summary: pd.DataFrame, *, key: str, default_n: int = 30, max_n: 
     pages = max(1, -(-len(summary) // int(n)))
     page = c3.number_input(f"Page (of {pages})", 1, pages, 1, key=f"{key}_page") if allow_page and pages > 1 else 1
     return results.pick_labels(summary, "gene", how or results.Pick.STRONGEST, int(n), page=int(page) - 1)
+
+
+@st.cache_data(max_entries=8, show_spinner="Comparing observed and predicted readings…")
+def ppc_overall(fit_id: str, _fit: StoredFit) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(histogram, statistics) over every reading (every k-th beyond ``results.PPC_MAX_VALUES`` values)."""
+    observed, predicted, prior = predictions(fit_id, _fit)
+    step = results.reading_stride(predicted.shape[0], observed.size)
+    hist = results.ppc_histogram(observed[::step], predicted[:, ::step],
+                                 prior=None if prior is None else prior[:, ::step])
+    hist.attrs["stride"] = step
+    return hist, results.ppc_statistics(observed[::step], predicted[:, ::step])
+
+
+@st.cache_data(max_entries=16, show_spinner="Comparing observed and predicted readings…")
+def ppc_groups(fit_id: str, _fit: StoredFit, by: str, chosen: tuple[str, ...]) -> pd.DataFrame:
+    observed, predicted, _ = predictions(fit_id, _fit)
+    table = readings(fit_id, _fit)
+    return results.ppc_by_group(observed, predicted, table[by].to_numpy(), list(chosen))
+
+
+@st.cache_data(max_entries=16, show_spinner="Drawing posterior regression lines…")
+def covariate_view(fit_id: str, _fit: StoredFit, slope: str, genes: tuple[str, ...]
+                   ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(points, band, lines) of LFC against the covariate of ``slope`` for ``genes``."""
+    info = results.COVARIATES[slope]
+    table = readings(fit_id, _fit)
+    scale = results.covariate_scale(table, info)
+    points = results.covariate_points(table, info, genes)
+    x_range = {g: (float(p["x"].min()), float(p["x"].max())) for g, p in points.groupby("gene")}
+    band, lines = results.regression_lines(_fit.draws(roles(_fit)["gene_effect"], gene=list(genes)),
+                                           _fit.draws(slope, gene=list(genes)), scale, x_range, info)
+    return points, band, lines
+
+
+@st.cache_data(max_entries=8, show_spinner="Computing leave-one-out scores (PSIS-LOO)…")
+def loo(fit_ids: tuple[str, ...], _fits: tuple[StoredFit, ...]) -> pd.DataFrame:
+    return results.loo_table({results.fit_label(f.manifest): f.open_idata() for f in _fits})

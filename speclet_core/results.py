@@ -716,8 +716,12 @@ def ppc_by_group(
     chosen: Sequence[str],
     *,
     hdi_prob: float = OUTER_PROB,
+    max_values: int = PPC_MAX_VALUES,
 ) -> pd.DataFrame:
-    """``ppc_histogram`` per group (genes or lineages of the readings), on edges shared by all groups."""
+    """``ppc_histogram`` per group (genes or lineages of the readings), on edges shared by all groups.
+
+    Beyond ``max_values`` predicted values, every k-th reading of the chosen groups is used.
+    """
     obs = np.asarray(observed, dtype=np.float64).ravel()
     pred = _flat_samples(predicted).astype(np.float64, copy=False)
     groups = np.asarray(groups).astype(str)
@@ -729,11 +733,13 @@ def ppc_by_group(
         raise AnalysisError(_close_matches(missing, sorted(known), "label"))
     if not chosen:
         raise AnalysisError("pick at least one gene or lineage")
-    masks = {c: groups == c for c in chosen}
-    union = np.logical_or.reduce(list(masks.values()))
-    edges = ppc_edges(obs[union], pred[:, union])
+    idx = np.flatnonzero(np.isin(groups, list(chosen)))
+    idx = idx[:: reading_stride(pred.shape[0], idx.size, max_values=max_values)]
+    obs, pred, groups = obs[idx], pred[:, idx], groups[idx]
+    edges = ppc_edges(obs, pred)
     parts = []
-    for c, m in masks.items():
+    for c in chosen:
+        m = groups == c
         h = ppc_histogram(obs[m], pred[:, m], edges=edges, hdi_prob=hdi_prob)
         h.insert(0, "group", c)
         h["n_readings"] = int(m.sum())
