@@ -12,8 +12,10 @@ one that failed or was cancelled starts a new attempt (``attempt`` + 1) and keep
 earlier attempts in ``history``.
 
 Keys: ``job:<id>`` holds a ``JobRecord``; ``index:queued`` (FIFO) and ``index:running``
-list the active ids; ``index:all`` lists every id, oldest submission first, so listing
-the newest jobs never scans the whole history; ``workers`` maps worker id → heartbeat.
+list the active ids; each submission takes the next number of ``index:seq`` and writes
+``order:<n>`` → job id (a job's record keeps its latest ``seq``), so a submission writes a
+few small rows whatever the history's length, and listing the newest jobs reads only them;
+``workers`` maps worker id → heartbeat.
 
     queued ──claim──▶ running ──finish──▶ done | failed | cancelled
       ▲                  │ worker silent > SPECLET_HEARTBEAT_TIMEOUT_S, or stopped
@@ -52,7 +54,8 @@ _JOB_ID_RE = re.compile(r"^[0-9a-f]{64}$")
 KEY_PREFIX_JOB = "job:"
 KEY_QUEUED = "index:queued"
 KEY_RUNNING = "index:running"
-KEY_ALL = "index:all"
+KEY_SEQ = "index:seq"
+KEY_PREFIX_ORDER = "order:"
 KEY_WORKERS = "workers"
 KEY_SCHEMA = "schema"
 
@@ -124,6 +127,7 @@ class JobRecord(_Record):
     attempt: int = Field(1, ge=1, description="1 for the first submission; +1 for each re-submission.")
     requeues: int = Field(0, ge=0, description="Times this attempt went back to the queue after its worker died.")
     cancel_requested: bool = False
+    seq: int = Field(0, ge=0, description="Submission order: larger is newer.")
     history: tuple[AttemptRecord, ...] = ()
 
     @model_validator(mode="after")
@@ -332,6 +336,25 @@ class JobQueue:
             ids.append(job_id)
         self._set_ids(key, ids)
 
+    def _number(self, job: JobRecord) -> JobRecord:
+        """Give a (re)submitted job the next submission number (inside a transaction)."""
+        seq = int(self._cache.get(KEY_SEQ) or 0) + 1
+        self._cache.set(KEY_SEQ, seq)
+        self._cache.set(f"{KEY_PREFIX_ORDER}{seq:012d}", job.job_id)
+        return job.model_copy(update={"seq": seq})
+
+    def _newest_first(self) -> Iterator[JobRecord]:
+        """Every job once, most recently submitted first (skips the entries of earlier submissions)."""
+        for n in range(int(self._cache.get(KEY_SEQ) or 0), 0, -1):
+            job_id = self._cache.get(f"{KEY_PREFIX_ORDER}{n:012d}")
+            job = self._load(job_id) if job_id is not None else None
+            if job is not None and job.seq == n:
+                yield job
+
+    def has_jobs(self) -> bool:
+        """Whether anything was ever submitted to this queue."""
+        return bool(self._cache.get(KEY_SEQ))
+
     def _is_stored(self, fit_id: str) -> bool:
         from model_store import ModelStore
 
@@ -375,8 +398,8 @@ class JobQueue:
                     job_id=fit_id, request=request, label=label, status=JobStatus.DONE, submitted_at=now,
                     finished_at=now, attempt=job.attempt + 1 if job else 1, history=history,
                 )
+                done = self._number(done)
                 self._save(done)
-                self._append_id(KEY_ALL, fit_id)
                 return done, True
             if job is not None and job.active:
                 return job, False
@@ -385,9 +408,9 @@ class JobQueue:
                 job_id=fit_id, request=request, label=label, submitted_at=now,
                 attempt=job.attempt + 1 if job else 1, history=history,
             )
+            new = self._number(new)
             self._save(new)
             self._append_id(KEY_QUEUED, fit_id)
-            self._append_id(KEY_ALL, fit_id)
             return new, False
 
     def get(self, job_id: str) -> JobRecord:
@@ -401,7 +424,9 @@ class JobQueue:
         """The job with this id, or None."""
         return self._load(self._check_id(job_id))
 
-    def list(self, status: JobStatus | str | Iterable[JobStatus | str] | None = None, limit: int | None = 100) -> builtins.list[JobRecord]:
+    def list(
+        self, status: JobStatus | str | Iterable[JobStatus | str] | None = None, limit: int | None = 100
+    ) -> builtins.list[JobRecord]:
         """Jobs, most recently submitted first, optionally only those with the given status(es)."""
         if status is None:
             wanted = None
@@ -409,25 +434,18 @@ class JobQueue:
             wanted = {JobStatus(status)}
         else:
             wanted = {JobStatus(s) for s in status}
-        if wanted is not None and wanted <= ACTIVE_STATUSES:
-            ids: builtins.list[str] = []
-            if JobStatus.QUEUED in wanted:
-                ids += self._ids(KEY_QUEUED)
-            if JobStatus.RUNNING in wanted:
-                ids += self._ids(KEY_RUNNING)
-        else:
-            ids = self._ids(KEY_ALL)
         out: builtins.list[JobRecord] = []
-        for job_id in reversed(ids):
-            job = self._load(job_id)
-            if job is None or (wanted is not None and job.status not in wanted):
-                continue
-            out.append(job)
-            if limit is not None and len(out) >= limit and (wanted is None or not wanted <= ACTIVE_STATUSES):
-                break
-        if wanted is not None and wanted <= ACTIVE_STATUSES:
-            out.sort(key=lambda j: j.submitted_at, reverse=True)
-            out = out[:limit] if limit is not None else out
+        if wanted is not None and wanted <= ACTIVE_STATUSES:  # the small active indexes suffice
+            for key, st in ((KEY_QUEUED, JobStatus.QUEUED), (KEY_RUNNING, JobStatus.RUNNING)):
+                if st in wanted:
+                    out += [j for j in map(self._load, self._ids(key)) if j is not None and j.status == st]
+            out.sort(key=lambda j: j.seq, reverse=True)
+            return out[:limit] if limit is not None else out
+        for job in self._newest_first():
+            if wanted is None or job.status in wanted:
+                out.append(job)
+                if limit is not None and len(out) >= limit:
+                    break
         return out
 
     def counts(self) -> dict[str, int]:
@@ -683,7 +701,7 @@ def ensure_first_fit(settings: Settings | None = None) -> JobRecord | None:
     from model_store import ModelStore
 
     with JobQueue.from_settings(settings) as queue:
-        if queue._ids(KEY_ALL) or ModelStore(settings.fits_dir).list():
+        if queue.has_jobs() or ModelStore(settings.fits_dir).list():
             return None
         from speclet_core.demo import ensure_demo_screen
         from speclet_core.fitting import prepare_request

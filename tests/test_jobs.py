@@ -58,7 +58,7 @@ def test_rows_on_disk_are_json_and_the_folder_is_private(queue: JobQueue, settin
     assert (settings.queue_dir.stat().st_mode & 0o777) == 0o700
     with sqlite3.connect(settings.queue_dir / "cache.db") as db:
         rows = db.execute("SELECT key, raw, mode, value FROM Cache").fetchall()
-    assert {r[0] for r in rows} >= {f"{KEY_PREFIX_JOB}{job.job_id}", "index:queued", "index:all"}
+    assert {r[0] for r in rows} >= {f"{KEY_PREFIX_JOB}{job.job_id}", "index:queued", "index:seq"}
     for key, raw, mode, value in rows:
         assert raw == 1 and isinstance(key, str)
         assert mode == 1, f"{key} is not stored raw"  # MODE_RAW: bytes in the row, never a pickle
