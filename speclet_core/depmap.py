@@ -23,6 +23,7 @@ import re
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -38,6 +39,7 @@ from speclet_core.depmap_matrix import (
     MatrixSpec,
     Tick,
     build_cache,
+    cache_dir_candidates,
     cache_file_for,
     cache_is_fresh,
     choose_cache_dir,
@@ -262,7 +264,7 @@ class _Tables:
 def _read_tables(files: ReleaseFiles) -> _Tables:
     header = read_header(files.lfc)
     seq_ids = [h.strip() for h in header[1:]]
-    dups = sorted({s for s in seq_ids if seq_ids.count(s) > 1}) if len(set(seq_ids)) != len(seq_ids) else []
+    dups = sorted(s for s, n in Counter(seq_ids).items() if n > 1)
     if dups:
         raise DataValidationError(
             str(files.lfc), [f"repeated column name{'s' if len(dups) > 1 else ''} {_label_list(dups)} in the header"]
@@ -694,7 +696,9 @@ def import_depmap(
 # --------------------------------------------------------------------------- looking before importing
 
 
-def inspect_release(release_dir: str | Path, library: Library | str = Library.AVANA) -> ReleaseInfo:
+def inspect_release(
+    release_dir: str | Path, library: Library | str = Library.AVANA, *, settings: Settings | None = None
+) -> ReleaseInfo:
     """The layout, lineages (with screened cell-line counts) and genes of a release, from its small tables."""
     files = find_release_files(release_dir, library)
     t = _read_tables(files)
@@ -704,7 +708,11 @@ def inspect_release(release_dir: str | Path, library: Library | str = Library.AV
     if "passes_qc" in seqs.columns:
         ok &= seqs["passes_qc"].eq(True)
     lineages = seqs.loc[ok].groupby("lineage")["model_id"].nunique().sort_index()
-    cache_file = cache_file_for(files.root / ".speclet-cache", files.lfc)
+    spec = MatrixSpec(files.lfc, tuple(t.lfc_header))
+    data_dir = (settings or Settings.from_env()).data_dir
+    cache_ready = any(
+        cache_is_fresh(spec, cache_file_for(d, files.lfc)) for d in cache_dir_candidates(files.root, [files.lfc], data_dir)
+    )
     return ReleaseInfo(
         root=files.root,
         layout=files.layout,
@@ -714,7 +722,7 @@ def inspect_release(release_dir: str | Path, library: Library | str = Library.AV
         genes=tuple(sorted(gene[status.eq("kept")].dropna().unique())),
         n_sequences=len(t.lfc_header) - 1,
         n_guides=int(status.size),
-        cache_ready=cache_is_fresh(MatrixSpec(files.lfc, tuple(t.lfc_header)), cache_file),
+        cache_ready=cache_ready,
     )
 
 

@@ -313,6 +313,19 @@ def _dir_writable(folder: Path) -> bool:
         return False
 
 
+def _fallback_cache_dir(release_dir: Path, sources: Sequence[Path], data_dir: Path) -> Path:
+    h = hashlib.sha256(str(release_dir.resolve()).encode())
+    for p in sorted(sources, key=lambda q: q.name):
+        st = p.stat()
+        h.update(f"\x1f{p.name}:{st.st_size}:{st.st_mtime_ns}".encode())
+    return data_dir / "depmap-cache" / h.hexdigest()[:16]
+
+
+def cache_dir_candidates(release_dir: Path, sources: Sequence[Path], data_dir: Path) -> tuple[Path, Path]:
+    """Where a release's cache may be, without creating anything: in the release, then in the data dir."""
+    return release_dir / CACHE_FOLDER, _fallback_cache_dir(release_dir, sources, data_dir)
+
+
 def choose_cache_dir(release_dir: Path, sources: Sequence[Path], data_dir: Path) -> Path:
     """``.speclet-cache/`` in the release folder if writable, else ``<data dir>/depmap-cache/<hash>``.
 
@@ -322,8 +335,4 @@ def choose_cache_dir(release_dir: Path, sources: Sequence[Path], data_dir: Path)
     local = release_dir / CACHE_FOLDER
     if _dir_writable(local):
         return local
-    h = hashlib.sha256(str(release_dir.resolve()).encode())
-    for p in sorted(sources, key=lambda q: q.name):
-        st = p.stat()
-        h.update(f"\x1f{p.name}:{st.st_size}:{st.st_mtime_ns}".encode())
-    return data_dir / "depmap-cache" / h.hexdigest()[:16]
+    return _fallback_cache_dir(release_dir, sources, data_dir)

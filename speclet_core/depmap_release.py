@@ -345,7 +345,11 @@ def read_sequence_map(files: ReleaseFiles) -> pd.DataFrame:
 def read_models(files: ReleaseFiles) -> pd.DataFrame:
     """One row per cell line: ``model_id``, ``lineage`` (as written) and optional subtype / site."""
     raw = read_small_csv(files.models)
-    cols = resolve_columns(raw, files.models, MODEL_COLUMNS, MODEL_OPTIONAL)
+    required, optional = MODEL_COLUMNS, MODEL_OPTIONAL
+    if files.layout is ReleaseLayout.LEGACY:  # keep CCLE's own words (colorectal, skin) if OncoTree is there too
+        required = {k: tuple(reversed(v)) for k, v in MODEL_COLUMNS.items()}
+        optional = {k: tuple(reversed(v)) for k, v in MODEL_OPTIONAL.items()}
+    cols = resolve_columns(raw, files.models, required, optional)
     out = pd.DataFrame({name: _text(raw[col]) for name, col in cols.items()})
     out = out.loc[out["model_id"].notna()]
     return out.drop_duplicates("model_id", keep="first").reset_index(drop=True)

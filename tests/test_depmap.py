@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 import math
@@ -171,8 +172,10 @@ def write_legacy_release(root: Path) -> Path:
     guide_rows = [[g, aln, gene, len(rs)] for g, rs in CURRENT_GUIDES.items() if g != "NT_g1" for aln, gene, _, _ in rs]
     _csv(root / "Achilles_guide_map.csv", ["sgrna", "genome_alignment", "gene", "n_alignments"], guide_rows)
     _csv(root / "Achilles_dropped_guides.csv", [""], [["KRAS_g4"]])
-    _csv(root / "sample_info.csv", ["DepMap_ID", "stripped_cell_line_name", "lineage", "lineage_subtype", "primary_or_metastasis"],
-         [[m, f"LINE{m[-1]}", lin, "sub" + m[-1], "Primary"] for m, lin in LEGACY_LINEAGES.items()])
+    # late legacy files carry OncoTree names too; the CCLE words (colorectal, skin) are the ones kept
+    _csv(root / "sample_info.csv",
+         ["DepMap_ID", "stripped_cell_line_name", "lineage", "lineage_subtype", "primary_or_metastasis", "OncotreeLineage"],
+         [[m, f"LINE{m[-1]}", lin, "sub" + m[-1], "Primary", "Oncotree" + m[-1]] for m, lin in LEGACY_LINEAGES.items()])
     _csv(root / "CCLE_expression.csv", ["", *GENE_COLUMNS], [[m, *EXPRESSION[m]] for m in ("ACH-000001", "ACH-000004")])
     _csv(root / "CCLE_gene_cn.csv", ["", *GENE_COLUMNS],
          [[m, *[repr(math.log2(x + 1)) for x in RELATIVE_CN[m]]] for m in LEGACY_LINEAGES])
@@ -367,6 +370,18 @@ def test_damaged_lfc_matrix_names_file_and_column(current_release: Path) -> None
     assert len(import_depmap(current_release, "BRAF", "Bowel").data) == 2
 
 
+def test_gzipped_matrices_import_the_same(current_release: Path, tmp_path: Path) -> None:
+    plain = import_depmap(current_release, "KRAS,BRAF", "Skin,Bowel").data
+    for name in ("AvanaLogfoldChange.csv", "OmicsCNGene.csv"):
+        src = current_release / name
+        with open(src, "rb") as fh, gzip.open(src.with_name(name + ".gz"), "wb") as out:
+            out.write(fh.read())
+        src.unlink()
+    result = import_depmap(current_release, "KRAS,BRAF", "Skin,Bowel", cache=True)
+    assert result.metadata["files"]["lfc"] == "AvanaLogfoldChange.csv.gz"
+    pd.testing.assert_frame_equal(plain, result.data)
+
+
 def test_parse_gene_list() -> None:
     assert parse_gene_list("KRAS, BRAF;TP53\nHLA-A  # a comment\n# only comment\nKRAS") == ["KRAS", "BRAF", "TP53", "HLA-A"]
 
@@ -422,6 +437,8 @@ def test_cache_falls_back_to_data_dir_when_release_is_read_only(
     data_dir = Path(os.environ["SPECLET_DATA_DIR"])
     assert cache_dir.parent == data_dir / "depmap-cache" and len(cache_dir.name) == 16
     assert (cache_dir / "AvanaLogfoldChange.parquet").exists()
+    assert not (current_release / ".speclet-cache").exists()
+    assert inspect_release(current_release).cache_ready  # found there without creating anything
     assert not (current_release / ".speclet-cache").exists()
 
 
