@@ -55,3 +55,9 @@ if screen.covariates:
     )
 
 st.page_link("pages/fit.py", label="Fit a model to this selection", icon=":material/play_arrow:")
+
+if common.get_settings().allowed_data_dirs:
+    from pages.import_panel import render_import_panel
+
+    st.divider()
+    render_import_panel(common.get_settings())

@@ -39,10 +39,10 @@ method = c1.radio(
 seed = c2.number_input("Seed", 0, 2**31 - 1, 1, key="seed", help="The same seed and settings give the same draws.")
 with c3.expander("Advanced settings"):
     fields = SamplerSettings.model_fields
-    chains = st.number_input("Chains", 1, 16, 4, help=fields["chains"].description)
-    tune = st.number_input("Warm-up draws per chain", 50, 20_000, 1000, step=100, help=fields["tune"].description)
-    draws = st.number_input("Kept draws per chain", 50, 20_000, 1000, step=100, help=fields["draws"].description)
-    target = st.slider("Target acceptance", 0.6, 0.99, 0.9, help=fields["target_accept"].description)
+    chains = st.number_input("Chains", 1, 16, 4, key="chains", help=fields["chains"].description)
+    tune = st.number_input("Warm-up draws per chain", 50, 20_000, 1000, step=100, key="tune", help=fields["tune"].description)
+    draws = st.number_input("Kept draws per chain", 50, 20_000, 1000, step=100, key="draws", help=fields["draws"].description)
+    target = st.slider("Target acceptance", 0.6, 0.99, 0.9, key="target_accept", help=fields["target_accept"].description)
 sampler = SamplerSettings(method=method, chains=chains, tune=tune, draws=draws, target_accept=target)
 cost = fitview.estimate_cost_text(common.parameter_count(spec.name, key, selection.fingerprint, genes, lineages, cells),
                                   selection.n_rows, sampler)

@@ -38,3 +38,42 @@ def tiny_table() -> pd.DataFrame:
             "lfc": [-1.0, -1.2, -0.8, -0.9, 0.1, -0.05],
         }
     )
+
+
+@pytest.fixture(scope="session")
+def real_fit(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """A REAL NUTS fit (model ``gene_lineage``) of the demo screen, stored once per test session.
+
+    Returns (data dir, fit id). Shared by the AppTests and the browser test; tests that use it
+    point SPECLET_DATA_DIR at the returned folder (see ``real_fit_env``).
+    """
+    from model_store import ModelStore
+    from speclet_core.demo import ensure_demo_screen
+    from speclet_core.fitting import prepare_request, run_fit
+    from speclet_core.records import SamplerSettings
+    from speclet_core.settings import Settings
+
+    data_dir = tmp_path_factory.mktemp("real-fit")
+    settings = Settings(data_dir=data_dir)
+    screen = ensure_demo_screen(data_dir)
+    request = prepare_request(
+        screen, "gene_lineage", sampler=SamplerSettings(chains=2, tune=400, draws=400), seed=5, settings=settings
+    )
+    result = run_fit(request)
+    ModelStore(settings.fits_dir).put(
+        request.fit_id, result.idata, request=request.model_dump(mode="json"), roles=result.spec.roles(),
+        diagnostics=result.diagnostics, timings=result.timings,
+    )
+    return data_dir, request.fit_id
+
+
+@pytest.fixture
+def real_fit_env(real_fit: tuple[Path, str], monkeypatch: pytest.MonkeyPatch) -> str:
+    """Point this test's SPECLET_DATA_DIR at the real fit's store; returns the fit id."""
+    monkeypatch.setenv("SPECLET_DATA_DIR", str(real_fit[0]))
+    return real_fit[1]
+
+
+@pytest.fixture(scope="module")
+def stored_demo_fit(real_fit: tuple[Path, str]) -> tuple[Path, str]:
+    return real_fit

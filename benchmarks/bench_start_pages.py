@@ -1,0 +1,92 @@
+"""Server-side render time of the Home, Data explorer, Fit and Diagnostics pages with a big stored fit.
+
+A posterior of 2,000 genes × 1,000 cell lines (lazily generated, as in bench_store.py) is put
+into a fresh store; each page is then run through Streamlit's AppTest (the same script run the
+server does, without the browser) several times: the first run is cold (empty caches), the
+others warm. Target (issue #7): every page under 2 s server-side.
+
+    .venv/bin/python benchmarks/bench_start_pages.py [--genes 2000 --cell-lines 1000 --draws 250]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+PAGES = ["home", "data", "fit", "diagnostics"]
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--genes", type=int, default=2000)
+    p.add_argument("--cell-lines", type=int, default=1000)
+    p.add_argument("--draws", type=int, default=250, help="draws per chain (page times do not depend on it)")
+    p.add_argument("--chains", type=int, default=2)
+    p.add_argument("--runs", type=int, default=4)
+    args = p.parse_args()
+
+    data_dir = Path(tempfile.mkdtemp(prefix="speclet-bench-pages-"))
+    os.environ["SPECLET_DATA_DIR"] = str(data_dir)
+    from bench_store import bench_request, lazy_idata
+
+    from model_store import ModelStore
+
+    roles = {"gene_effect": "gene_effect", "gene_lineage_effect": "gene_lineage_effect",
+             "gene_cell_line_effect": "gene_cell_line_effect", "hyperparameters": ["mu_gene", "sigma_gene"],
+             "covariate_slopes": []}
+    request = bench_request("pages")
+    t0 = time.perf_counter()
+    idata = lazy_idata(args.genes, args.cell_lines, args.draws, args.chains)
+    diagnostics = {"max_rhat": 1.004, "min_ess_bulk": 450.0, "min_ess_tail": 420.0, "divergences": 0,
+                   "bfmi_min": 0.9, "treedepth_hits": 0, "verdict": "converged", "reasons": [], "approximate": False}
+    ModelStore(data_dir / "fits").put(request.fit_id, idata, request=request.model_dump(mode="json"), roles=roles,
+                                      diagnostics=diagnostics, timings={"total_s": 0.0})
+    put_s = time.perf_counter() - t0
+    fit_id = request.fit_id
+    print(f"stored a {args.genes} × {args.cell_lines} fit ({args.chains}×{args.draws} draws) in {put_s:.0f} s")
+
+    import streamlit as st
+    from streamlit.runtime.pages_manager import PagesManager
+    from streamlit.testing.v1 import AppTest
+    from streamlit.testing.v1 import app_test as app_test_module
+
+    class NavigationPagesManager(PagesManager):  # as tests/app/conftest.py: route through app.py
+        def __init__(self, *a, **k):  # type: ignore[no-untyped-def]
+            super().__init__(*a, **k)
+            PagesManager.uses_pages_directory = False
+
+    app_test_module.PagesManager = NavigationPagesManager  # type: ignore[misc]
+    results = {}
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    for page in PAGES:
+        times = []
+        for _ in range(args.runs):
+            at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
+            at.query_params["fit"] = fit_id
+            at.switch_page(f"pages/{page}.py")
+            t = time.perf_counter()
+            at.run()
+            times.append(time.perf_counter() - t)
+            if at.exception:
+                raise SystemExit(f"{page}: {at.exception[0].value}")
+        results[page] = {"cold_s": round(times[0], 3), "warm_median_s": round(statistics.median(times[1:]), 3)}
+        print(f"{page:12s} cold {times[0]:6.2f} s   warm median {statistics.median(times[1:]):6.2f} s")
+    out = ROOT / "benchmarks" / "out" / "start_pages.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"args": vars(args), "put_s": put_s, "pages": results}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

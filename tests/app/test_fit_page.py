@@ -1,0 +1,43 @@
+"""AppTests for the Fit page: model in words, cost estimate, submitting, dedup against the store."""
+
+from __future__ import annotations
+
+from speclet_core.jobs import JobQueue
+from speclet_core.settings import Settings
+
+
+def test_model_is_explained_in_words_equation_and_graph(open_page) -> None:  # type: ignore[no-untyped-def]
+    at = open_page("fit", model="gene_lineage")
+    assert at.selectbox(key="model").value == "gene_lineage"
+    assert any("lineage" in m.value.lower() for m in at.markdown)
+    assert at.latex and "\\sim" in at.latex[0].value
+    assert at.get("graphviz_chart")
+    caption = " ".join(c.value for c in at.caption)
+    assert "Estimated cost" in caption and "parameters" in caption
+
+
+def test_submit_creates_a_job_and_a_second_submit_finds_it(open_page, data_dir) -> None:  # type: ignore[no-untyped-def]
+    at = open_page("fit", model="gene", genes=["KRAS", "MYC"])
+    start = next(b for b in at.button if b.label == "Start fit")
+    start.click().run()
+    assert not at.exception
+    assert any("Fit queued" in s.value for s in at.success)
+    jobs = JobQueue.from_settings(Settings(data_dir=data_dir)).list()
+    assert len(jobs) == 1 and jobs[0].request.model == "gene"
+    assert jobs[0].request.selection.genes == ("KRAS", "MYC")
+    assert str(jobs[0].status) == "queued"
+    # the queue table shows it
+    queue_table = at.dataframe[0].value
+    assert list(queue_table["status"]) == ["queued"]
+
+
+def test_identical_request_opens_the_stored_fit(open_page, real_fit_env) -> None:  # type: ignore[no-untyped-def]
+    at = open_page("fit", model="gene_lineage")
+    at.number_input(key="chains").set_value(2)
+    at.number_input(key="tune").set_value(400)
+    at.number_input(key="draws").set_value(400)
+    at.number_input(key="seed").set_value(5)
+    at.run()
+    next(b for b in at.button if b.label == "Start fit").click().run()
+    assert any("already stored" in s.value for s in at.success), [s.value for s in at.success]
+    assert at.query_params["fit"] == [real_fit_env] or at.query_params["fit"] == real_fit_env
