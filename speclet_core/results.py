@@ -34,6 +34,7 @@ MAX_HEATMAP_CELLS = 40_000  # stays under charts.MAX_MARKS with room for the lin
 MAX_PAIRWISE_SHOWN = 30  # a 30 × 30 matrix is the most a person reads cell by cell
 PPC_BINS = 40
 PPC_MAX_VALUES = 4_000_000  # predicted values histogrammed per view (draws × readings)
+PPC_SURPRISE = 0.01  # a statistic outside the central 98% of its predictive distribution is flagged
 MAX_SCATTER_POINTS = 20_000
 SAMPLE_DIMS = ("chain", "draw", "sample")
 _CLEAR = 0.75  # a pairwise/contrast probability this far from 0.5 is "clear" (as ranking.describe_*)
@@ -683,7 +684,8 @@ def ppc_statistics(observed: np.ndarray, predicted: xr.DataArray | np.ndarray) -
     """Summary statistics of the observed LFC against their predictive distribution.
 
     ``p_predicted_above`` is the share of replicated data sets whose statistic exceeds the
-    observed one: values near 0 or 1 (outside 2.5–97.5%) flag something the model misses.
+    observed one: values near 0 or 1 (outside ``PPC_SURPRISE``–(1 − ``PPC_SURPRISE``)) flag
+    something the model misses. The cut is strict because four statistics are checked at once.
     """
     obs = np.asarray(observed, dtype=np.float64).ravel()
     pred = _flat_samples(predicted).astype(np.float64, copy=False)
@@ -694,7 +696,7 @@ def ppc_statistics(observed: np.ndarray, predicted: xr.DataArray | np.ndarray) -
         above = float(np.mean(p > o))
         rows.append({"statistic": name, "observed": o, "predicted_mean": float(p.mean()),
                      "predicted_low": float(np.quantile(p, 0.025)), "predicted_high": float(np.quantile(p, 0.975)),
-                     "p_predicted_above": above, "surprising": bool(above < 0.025 or above > 0.975)})
+                     "p_predicted_above": above, "surprising": bool(above < PPC_SURPRISE or above > 1 - PPC_SURPRISE)})
     return pd.DataFrame(rows)
 
 
@@ -703,7 +705,7 @@ def describe_ppc(stats: pd.DataFrame) -> str:
     bad = stats[stats["surprising"]]
     if bad.empty:
         return ("The observed mean, spread and tails all lie within the range the fitted model predicts "
-                "(95% of replicated data sets): no sign of misfit in these summaries.")
+                "(98% of replicated data sets): no sign of misfit in these summaries.")
     parts = [f"{r.statistic} (observed {r.observed:.2f}, predicted {r.predicted_low:.2f} to {r.predicted_high:.2f})"
              for r in bad.itertuples()]
     return "The model does not reproduce the observed " + "; ".join(parts) + ". Consider a model with more structure."
