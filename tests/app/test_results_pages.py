@@ -368,3 +368,50 @@ def test_approximate_fits_are_labelled_on_every_results_page(open_page: Callable
 def test_results_pages_without_an_open_fit_point_to_the_fit_page(open_page: Callable[..., AppTest], page: str) -> None:
     at = open_page(page)
     assert "No fit is open" in text_of(at) and not at.get("vega_lite_chart")
+
+
+# --------------------------------------------------------------------------- a real fit
+
+
+@pytest.fixture
+def real_fit_id(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The session's real NUTS fit of the demo screen (tests/conftest.py), or a skip while no engine exists."""
+    pytest.importorskip("speclet_core.fitting", reason="the fitting engine (speclet_core/fitting.py) is not there yet")
+    data_dir, fit_id = request.getfixturevalue("real_fit")
+    monkeypatch.setenv("SPECLET_DATA_DIR", str(data_dir))
+    return fit_id
+
+
+@pytest.mark.slow
+def test_result_pages_on_a_real_fit(open_page: Callable[..., AppTest], real_fit_id: str) -> None:
+    from speclet_core import results
+    from speclet_core.settings import Settings
+
+    stored = ModelStore(Settings.from_env().fits_dir).get(real_fit_id)
+    truth = results.load_truth(stored.manifest["request"]["data_path"])
+    planted = truth[truth["parameter"] == "lineage_selective"]
+
+    at = open_page("forest", fit=real_fit_id)
+    rows = chart(at, "Gene-level effect")
+    assert len(rows) == 30 and rows["truth"].notna().all()
+    rec = results.recovery(rows)
+    assert rec["inside_outer"] >= 0.7 and rec["rmse"] < 0.3  # the model recovers the demo's gene effects
+
+    lineage = str(planted["lineage"].iloc[0])
+    at = open_page("rankings", fit=real_fit_id, rank_contrast=lineage)
+    contrast = at.dataframe[1].value
+    assert contrast["gene"].iloc[0] in set(planted.loc[planted["lineage"] == lineage, "gene"])
+
+    at = open_page("heatmap", fit=real_fit_id, **{"heat_how": "Strongest dependencies"})
+    cells = chart(at, "Gene × cell line")
+    heat = cells[cells["gene"].notna()]
+    mean = stored.matrix("gene_cell_line", "mean")
+    assert len(heat) == 30 * 120 and all(r.value == pytest.approx(mean.loc[r.gene, r.column])
+                                         for r in heat.sample(50, random_state=0).itertuples())
+    assert heat["lineage"].nunique() == 6  # lineages known (stored coordinate or the screen table)
+
+    at = open_page("ppc", fit=real_fit_id)
+    assert len(chart(at, "all readings")) == 40 and chart(at, "per gene")["group"].nunique() == 6
+    for page in ("covariates", "compare"):
+        at = open_page(page, fit=real_fit_id)
+        assert at.title[0].value in {"Covariates", "Compare models"}
