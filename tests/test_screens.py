@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -41,3 +42,40 @@ def test_keys_never_reach_outside(tmp_path: Path) -> None:
         with pytest.raises(SpecletError):
             resolve_screen_path(key, settings)
     assert resolve_screen_path("demo", settings).exists()
+
+
+def test_import_kept_under_an_import_key_or_a_path_key(tmp_path: Path) -> None:
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from depmap_releases import write_current_release
+
+    from speclet_core.depmap import import_depmap, read_import_metadata
+    from speclet_core.screens import describe_screen_key, save_import
+
+    result = import_depmap(write_current_release(tmp_path / "rel"), "KRAS,BRAF", "Skin,Bowel")
+    settings = Settings(data_dir=tmp_path / "data")
+    key, path = save_import(result, settings)
+    assert re.fullmatch(r"import-[0-9a-f]{16}", key) and path == tmp_path / "data" / "imports" / f"{key}.parquet"
+    assert resolve_screen_path(key, settings) == path
+    pd.testing.assert_frame_equal(load_screen(path).data.reset_index(drop=True), result.data, check_dtype=False)
+    assert read_import_metadata(path)["counts"]["rows"] == len(result.data) == 10
+    assert describe_screen_key(key) == f"Imported DepMap screen ({key})"
+    assert save_import(result, settings)[0] == key  # same readings, same key
+    other = import_depmap(tmp_path / "rel", "KRAS", "Skin")
+    assert save_import(other, settings)[0] != key
+
+    # the imports folder inside an allowed folder: a plain server-path key
+    inside = Settings(data_dir=tmp_path / "data", allowed_data_dirs=(tmp_path,))
+    path_key, same = save_import(result, inside)
+    assert path_key == f"path:{path.resolve()}" and same == path
+    assert resolve_screen_path(path_key, inside) == path.resolve()
+
+    path.unlink()
+    with pytest.raises(SpecletError, match="no longer on the server; import it again"):
+        resolve_screen_path(key, settings)
+    for bad in ["import-../../x", "import-0123456789ABCDEF", "import-0123"]:
+        with pytest.raises(SpecletError, match="unknown screen"):
+            resolve_screen_path(bad, settings)
+    with pytest.raises(SpecletError, match="read-only"):
+        save_import(result, Settings(data_dir=tmp_path / "data", read_only=True))
