@@ -17,6 +17,7 @@ which is what makes two writers of the same fit id end with exactly one intact f
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import errno
 import fcntl
@@ -574,9 +575,9 @@ class ModelStore:
                     total += os.lstat(os.path.join(dirpath, name)).st_size
         return total
 
-    def verify(self) -> list[StoreProblem]:
+    def verify(self) -> builtins.list[StoreProblem]:
         """Check every stored fit's manifest, sizes and sha256 checksums; one problem per damaged part."""
-        problems: list[StoreProblem] = []
+        problems: builtins.list[StoreProblem] = []
         for fit_id in self.fit_ids():
             try:
                 manifest = self._read_manifest(fit_id)

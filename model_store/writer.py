@@ -246,8 +246,8 @@ def write_fit_files(folder: Path, idata: Any, *, root_attrs: dict[str, Any], rol
         streamed[group] = names
         skeleton = ds.drop_vars(names).drop_encoding()
         skeleton.attrs = _netcdf_attrs(skeleton.attrs)
-        for da in skeleton.variables.values():
-            da.attrs = _netcdf_attrs(da.attrs)
+        for variable in skeleton.variables.values():
+            variable.attrs = _netcdf_attrs(variable.attrs)
         skeleton.to_netcdf(path, mode="a", group=group, engine="h5netcdf",
                            encoding=_skeleton_encoding(skeleton, options))
         report.variables[group] = {
@@ -333,9 +333,9 @@ def write_fit_files(folder: Path, idata: Any, *, root_attrs: dict[str, Any], rol
     write_gene_summary(folder / GENE_SUMMARY_FILE, gene_var, all_labels["gene"])
     report.files.append(GENE_SUMMARY_FILE)
     for kind, filename in MATRIX_FILES.items():
-        name = roles.get(kind.role)
-        if name:
-            write_matrix(folder / filename, by_name[name], kind, all_labels)
+        role_var = roles.get(kind.role)
+        if role_var:
+            write_matrix(folder / filename, by_name[role_var], kind, all_labels)
             report.files.append(filename)
     report.element_diagnostics = {**headline(stats), "worst": worst_elements(stats, all_labels)}
     report.timings["summary_compute_s"] = summary_s  # summed over threads
