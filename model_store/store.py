@@ -29,6 +29,7 @@ import re
 import secrets
 import shutil
 import stat
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -211,6 +212,8 @@ class StoredFit:
         self.manifest = manifest
         self._datasets: dict[str, xr.Dataset] = {}
         self._idata: Any = None
+        # Pages share one StoredFit across sessions (threads): open each handle once.
+        self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"StoredFit({self.fit_id[:12]}…, model={self.manifest.get('model')!r})"
@@ -305,11 +308,12 @@ class StoredFit:
         groups = self.manifest.get("groups") or {}
         if group not in groups:
             raise StoreError(f"fit {self.fit_id[:12]} has no {group!r} group; it has {', '.join(groups)}")
-        if group not in self._datasets:
-            with self._reading(f"the {group} group", POSTERIOR_FILE):
-                self._datasets[group] = xr.open_dataset(self.posterior_path, group=group, engine="h5netcdf",
-                                                        cache=False)
-        return self._datasets[group]
+        with self._lock:
+            if group not in self._datasets:
+                with self._reading(f"the {group} group", POSTERIOR_FILE):
+                    self._datasets[group] = xr.open_dataset(self.posterior_path, group=group, engine="h5netcdf",
+                                                            cache=False)
+            return self._datasets[group]
 
     def draws(self, var: str, *, group: str = "posterior", load: bool = True, **sel: Any) -> xr.DataArray:
         """Draws of one variable, only the selected labels (e.g. ``draws("gene_effect", gene="KRAS")``).
@@ -342,23 +346,25 @@ class StoredFit:
         """The whole fit as ``arviz.InferenceData`` (lazily loaded groups)."""
         import arviz as az
 
-        if self._idata is None:
-            with self._reading("the InferenceData", POSTERIOR_FILE):
-                self._idata = az.from_netcdf(self.posterior_path)
-        return self._idata
+        with self._lock:
+            if self._idata is None:
+                with self._reading("the InferenceData", POSTERIOR_FILE):
+                    self._idata = az.from_netcdf(self.posterior_path)
+            return self._idata
 
     def verify(self) -> list[StoreProblem]:
         """Full check of this fit's files against the manifest's sizes and sha256 checksums."""
         return _verify_files(self.fit_id, self.folder, self.manifest)
 
     def close(self) -> None:
-        for ds in self._datasets.values():
-            ds.close()
-        self._datasets.clear()
-        if self._idata is not None:
-            for group in self._idata.groups():
-                self._idata[group].close()
-            self._idata = None
+        with self._lock:
+            for ds in self._datasets.values():
+                ds.close()
+            self._datasets.clear()
+            if self._idata is not None:
+                for group in self._idata.groups():
+                    self._idata[group].close()
+                self._idata = None
 
 
 def _verify_files(fit_id: str, folder: Path, manifest: dict[str, Any], *, checksums: bool = True) -> list[StoreProblem]:

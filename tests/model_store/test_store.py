@@ -457,3 +457,21 @@ def test_older_schema_migrates_or_says_so(store: ModelStore, monkeypatch: pytest
 
 def test_store_errors_are_speclet_errors() -> None:
     assert issubclass(CorruptFitError, SpecletError) and issubclass(FitNotFoundError, StoreError)
+
+
+def test_one_stored_fit_serves_many_threads(store: ModelStore) -> None:
+    """Pages share a cached StoredFit across sessions: concurrent reads give the same numbers."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    fit_id, _ = put_example(store)
+    with store.get(fit_id) as fit, ThreadPoolExecutor(max_workers=6) as pool:
+        results = list(pool.map(lambda g: fit.draws("gene_cell_line_effect", gene=g).values, GENES * 3))
+        expected = fit.draws("gene_cell_line_effect").values
+    for i, values in enumerate(results):
+        np.testing.assert_array_equal(values, expected[:, :, i % len(GENES)])
+
+
+def test_no_pickle_anywhere() -> None:
+    """Fits are NetCDF, Parquet and JSON only; nothing in the store's code can unpickle."""
+    sources = Path(store_module.__file__).parent.glob("*.py")
+    assert not [p.name for p in sources if "pickle" in p.read_text()]
