@@ -39,6 +39,8 @@ if "truth" in rows.columns:
                 + results.describe_recovery(results.recovery(rows), 0.5, 0.89))
 
 st.subheader(f"LFC against {info.title}")
+if not rc.readings_wanted(fit, "Draw the readings and regression lines", key="cov_scatter"):
+    st.stop()
 readings, why = rc.try_readings(fit)
 if readings is None:
     rc.stop_with(f"The scatter plots need the fit's readings: {why}.")

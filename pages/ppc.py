@@ -43,6 +43,8 @@ st.dataframe(
 )
 
 st.subheader("Per gene or lineage")
+if not rc.readings_wanted(fit, "Check per gene or lineage", key="ppc_split"):
+    st.stop()
 readings, why = rc.try_readings(fit)
 if readings is None:
     st.info(f"Per-gene and per-lineage checks are not available: {why}.")
@@ -53,7 +55,7 @@ if by == "gene":
     options = summary.sort_values("mean")["gene"].tolist()
     default = options[:6]
 else:
-    options = sorted(readings["lineage"].unique())
+    options = sorted(str(x) for x in readings["lineage"].unique())
     default = options[:6]
 chosen = st.multiselect(f"{by.capitalize()}s (up to 12; genes are listed strongest dependency first)", options,
                         default=default, key=f"ppc_{by}s", bind="query-params", max_selections=12)

@@ -23,6 +23,8 @@ from speclet_core.errors import SpecletError
 APPROXIMATE_NOTE = ("**Approximate posterior (ADVI) — first look only.** A quick variational fit: its intervals are "
                     "usually too narrow. Refit with full NUTS on the Fit page before drawing conclusions.")
 PPC_CACHE_VALUES = 20_000_000  # predicted values kept in memory per fit (float32: 80 MB)
+# Beyond this many readings, reloading the screen table takes seconds: per-reading views wait to be asked for.
+AUTO_READINGS_MAX = 200_000
 
 
 def open_results_page(title: str) -> StoredFit:
@@ -85,6 +87,19 @@ def readings(fit_id: str, _fit: StoredFit) -> pd.DataFrame:
     """The fit's readings with labels and covariates (read-only); ``AnalysisError`` when the table is gone."""
     observed = _fit.dataset("observed_data")["lfc"].to_numpy()
     return results.load_readings(_fit.manifest.get("request") or {}, n_readings=observed.size, observed=observed)
+
+
+def n_readings(fit: StoredFit) -> int:
+    shape = ((fit.manifest.get("groups") or {}).get("observed_data") or {}).get("lfc", {}).get("shape") or [0]
+    return int(np.prod(shape))
+
+
+def readings_wanted(fit: StoredFit, label: str, *, key: str) -> bool:
+    """A toggle for views that reload the screen table: on by default only for fits with few readings."""
+    n = n_readings(fit)
+    return st.toggle(label, value=n <= AUTO_READINGS_MAX, key=key,
+                     help=f"Reloads the fit's {n:,} readings from its screen table (once per server; for millions of "
+                          "readings this takes several seconds).")
 
 
 def try_readings(fit: StoredFit) -> tuple[pd.DataFrame | None, str | None]:
@@ -187,9 +202,10 @@ def gene_choice(summary: pd.DataFrame, *, key: str, default_n: int = 30, max_n: 
         if not chosen:
             stop_with("Type one or more gene names above.")
         return list(chosen)
-    n = c2.number_input("How many", 1, max_n, min(default_n, len(summary)), key=f"{key}_n")
+    n = c2.number_input("How many", 1, max_n, min(default_n, len(summary)), key=f"{key}_n", bind="query-params")
     pages = max(1, -(-len(summary) // int(n)))
-    page = c3.number_input(f"Page (of {pages})", 1, pages, 1, key=f"{key}_page") if allow_page and pages > 1 else 1
+    page = (c3.number_input(f"Page (of {pages})", 1, pages, 1, key=f"{key}_page", bind="query-params")
+            if allow_page and pages > 1 else 1)
     return results.pick_labels(summary, "gene", how or results.Pick.STRONGEST, int(n), page=int(page) - 1)
 
 
@@ -208,7 +224,7 @@ def ppc_overall(fit_id: str, _fit: StoredFit) -> tuple[pd.DataFrame, pd.DataFram
 def ppc_groups(fit_id: str, _fit: StoredFit, by: str, chosen: tuple[str, ...]) -> pd.DataFrame:
     observed, predicted, _ = predictions(fit_id, _fit)
     table = readings(fit_id, _fit)
-    return results.ppc_by_group(observed, predicted, table[by].to_numpy(), list(chosen))
+    return results.ppc_by_group(observed, predicted, table[by], list(chosen))
 
 
 @st.cache_data(max_entries=16, show_spinner="Drawing posterior regression lines…")

@@ -575,11 +575,10 @@ def load_readings(request: Mapping[str, Any], *, n_readings: int, observed: np.n
             raise AnalysisError(f"the readings of {path} are not in the order this fit stored them; {fit_hint}, in the "
                                 "order speclet_core.data.select_screen gives. Refit to store them again")
     prepared, _ = prepare_covariates(data)
+    # categorical columns, as select_screen made them: millions of readings, few distinct labels
     out = pd.DataFrame({
-        "gene": data["hugo_symbol"].astype(str).to_numpy(),
-        "cell_line": data["depmap_id"].astype(str).to_numpy(),
-        "lineage": data["lineage"].astype(str).to_numpy(),
-        "sgrna": data["sgrna"].astype(str).to_numpy(),
+        "gene": data["hugo_symbol"].array, "cell_line": data["depmap_id"].array,
+        "lineage": data["lineage"].array, "sgrna": data["sgrna"].array,
         "lfc": data["lfc"].to_numpy(np.float64),
     })
     for col in ("rna_expr", "rna_expr_z", "gene_cn", "gene_cn_z"):
@@ -714,7 +713,7 @@ def describe_ppc(stats: pd.DataFrame) -> str:
 def ppc_by_group(
     observed: np.ndarray,
     predicted: xr.DataArray | np.ndarray,
-    groups: np.ndarray,
+    groups: np.ndarray | pd.Series,
     chosen: Sequence[str],
     *,
     hdi_prob: float = OUTER_PROB,
@@ -724,24 +723,25 @@ def ppc_by_group(
 
     Beyond ``max_values`` predicted values, every k-th reading of the chosen groups is used.
     """
-    obs = np.asarray(observed, dtype=np.float64).ravel()
-    pred = _flat_samples(predicted).astype(np.float64, copy=False)
-    groups = np.asarray(groups).astype(str)
-    if groups.shape[0] != obs.size:
-        raise AnalysisError(f"{groups.shape[0]:,} group labels for {obs.size:,} readings")
-    known = set(np.unique(groups))
-    missing = [c for c in chosen if c not in known]
+    obs = np.asarray(observed).ravel()
+    pred = _flat_samples(predicted)
+    # integer codes: comparing millions of label strings per group would dominate the cost
+    codes, uniques = pd.factorize(groups if isinstance(groups, pd.Series) else pd.Series(np.asarray(groups)))
+    if codes.shape[0] != obs.size:
+        raise AnalysisError(f"{codes.shape[0]:,} group labels for {obs.size:,} readings")
+    code_of = {str(u): i for i, u in enumerate(uniques)}
+    missing = [c for c in chosen if c not in code_of]
     if missing:
-        raise AnalysisError(_close_matches(missing, sorted(known), "label"))
+        raise AnalysisError(_close_matches(missing, sorted(code_of), "label"))
     if not chosen:
         raise AnalysisError("pick at least one gene or lineage")
-    idx = np.flatnonzero(np.isin(groups, list(chosen)))
+    idx = np.flatnonzero(np.isin(codes, [code_of[c] for c in chosen]))
     idx = idx[:: reading_stride(pred.shape[0], idx.size, max_values=max_values)]
-    obs, pred, groups = obs[idx], pred[:, idx], groups[idx]
+    obs, pred, codes = obs[idx].astype(np.float64), pred[:, idx].astype(np.float64), codes[idx]
     edges = ppc_edges(obs, pred)
     parts = []
     for c in chosen:
-        m = groups == c
+        m = codes == code_of[c]
         h = ppc_histogram(obs[m], pred[:, m], edges=edges, hdi_prob=hdi_prob)
         h.insert(0, "group", c)
         h["n_readings"] = int(m.sum())

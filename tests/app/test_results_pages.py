@@ -324,6 +324,18 @@ def test_ppc_without_the_screen_table_still_shows_the_overall_check(open_page: C
     assert "Per-gene and per-lineage checks are not available" in text_of(at) and "is not on this server" in text_of(at)
 
 
+def test_per_reading_views_of_big_fits_wait_to_be_asked_for(open_page: Callable[..., AppTest], gl_fit: str,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from pages import results_common
+
+    monkeypatch.setattr(results_common, "AUTO_READINGS_MAX", 100)  # the tiny fit has 342 readings: "big"
+    at = open_page("ppc", fit=gl_fit)
+    assert at.toggle(key="ppc_split").value is False
+    assert len(charts_data(at)) == 1  # the overall check only: the screen table was not reloaded
+    at.toggle(key="ppc_split").set_value(True).run()
+    assert chart(at, "per gene")["group"].nunique() == 6
+
+
 # --------------------------------------------------------------------------- compare
 
 
