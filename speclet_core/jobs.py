@@ -108,26 +108,26 @@ class JobRecord(_Record):
 
     job_id: str = Field(description="Equal to the fit id: one job per fit.")
     request: FitRequest
-    label: str = Field("", description="Who or what submitted it (free text, shown in the job list).")
+    label: str = Field(default="", description="Who or what submitted it (free text, shown in the job list).")
     status: JobStatus = JobStatus.QUEUED
-    phase: JobPhase | None = Field(None, description="What a running fit is doing now.")
-    draws_done: int = Field(0, ge=0, description="Draws finished in the current phase (all chains).")
-    draws_total: int = Field(0, ge=0, description="Draws the current phase will make (all chains).")
-    divergences: int = Field(0, ge=0, description="Divergent transitions so far.")
-    eta_s: float | None = Field(None, description="Estimated seconds left in the current phase, from the draw rate.")
+    phase: JobPhase | None = Field(default=None, description="What a running fit is doing now.")
+    draws_done: int = Field(default=0, ge=0, description="Draws finished in the current phase (all chains).")
+    draws_total: int = Field(default=0, ge=0, description="Draws the current phase will make (all chains).")
+    divergences: int = Field(default=0, ge=0, description="Divergent transitions so far.")
+    eta_s: float | None = Field(default=None, description="Estimated seconds left in the current phase, from the draw rate.")
     submitted_at: float = Field(description="Unix time of the (latest) submission.")
     started_at: float | None = None
     finished_at: float | None = None
-    heartbeat_at: float | None = Field(None, description="Unix time the worker last said it is alive.")
+    heartbeat_at: float | None = Field(default=None, description="Unix time the worker last said it is alive.")
     worker_id: str | None = None
-    process_id: int | None = Field(None, description="Process id of the running fit, on the worker's machine.")
-    error: str | None = Field(None, description="Short message for the person who submitted the fit.")
-    traceback: str | None = Field(None, description="Full traceback, for the log.")
-    verdict: str | None = Field(None, description="Convergence verdict of a done fit.")
-    attempt: int = Field(1, ge=1, description="1 for the first submission; +1 for each re-submission.")
-    requeues: int = Field(0, ge=0, description="Times this attempt went back to the queue after its worker died.")
+    process_id: int | None = Field(default=None, description="Process id of the running fit, on the worker's machine.")
+    error: str | None = Field(default=None, description="Short message for the person who submitted the fit.")
+    traceback: str | None = Field(default=None, description="Full traceback, for the log.")
+    verdict: str | None = Field(default=None, description="Convergence verdict of a done fit.")
+    attempt: int = Field(default=1, ge=1, description="1 for the first submission; +1 for each re-submission.")
+    requeues: int = Field(default=0, ge=0, description="Times this attempt went back to the queue after its worker died.")
     cancel_requested: bool = False
-    seq: int = Field(0, ge=0, description="Submission order: larger is newer.")
+    seq: int = Field(default=0, ge=0, description="Submission order: larger is newer.")
     history: tuple[AttemptRecord, ...] = ()
 
     @model_validator(mode="after")
