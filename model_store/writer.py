@@ -149,7 +149,10 @@ def choose_chunks(dims: tuple[str, ...], shape: tuple[int, ...], itemsize: int, 
         if total <= target_bytes:
             break
         rest = total // chunk[axis]
-        chunk[axis] = max(1, min(chunk[axis], target_bytes // max(rest, 1)))
+        fits = max(1, min(chunk[axis], target_bytes // max(rest, 1)))
+        # Equal chunks: 1000 cut at 524 would store 2 × 524 (5% padding); 2 × 500 stores none.
+        pieces = math.ceil(chunk[axis] / fits)
+        chunk[axis] = math.ceil(chunk[axis] / pieces)
     return tuple(chunk)
 
 

@@ -475,3 +475,14 @@ def test_no_pickle_anywhere() -> None:
     """Fits are NetCDF, Parquet and JSON only; nothing in the store's code can unpickle."""
     sources = Path(store_module.__file__).parent.glob("*.py")
     assert not [p.name for p in sources if "pickle" in p.read_text()]
+
+
+def test_chunks_hold_whole_genes_without_padding() -> None:
+    from model_store.writer import choose_chunks
+
+    dims = ("chain", "draw", "gene", "cell_line")
+    chunks = choose_chunks(dims, (2, 1000, 2000, 1000), 4, 4 << 20)
+    assert chunks == (2, 1000, 1, 500)  # one gene, its 1,000 cell lines in two equal 4 MB chunks
+    assert choose_chunks(dims, (2, 1000, 2000, 100), 4, 4 << 20) == (2, 1000, 5, 100)  # whole genes
+    assert choose_chunks(("chain", "draw", "gene"), (2, 1000, 2000), 8, 4 << 20) == (2, 1000, 250)
+    assert choose_chunks(("chain", "draw"), (4, 1000), 8, 4 << 20) == (4, 1000)
