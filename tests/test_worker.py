@@ -18,7 +18,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from speclet_core.jobs import JobPhase, JobQueue, JobRecord, JobStatus, worker_status
+from speclet_core.jobs import FIRST_FIT_LABEL, JobPhase, JobQueue, JobRecord, JobStatus, worker_status
 from speclet_core.records import SamplerSettings
 from speclet_core.settings import PROJECT_ROOT, Settings
 from speclet_core.synthetic import simulate_screen
@@ -364,6 +364,13 @@ def test_serve_runs_streamlit_and_a_worker_and_stops_both_on_sigterm(tmp_path: P
     try:
         children = _wait_serving(proc, data_dir, port)
         assert (data_dir / "demo" / "demo_screen.parquet").is_file()
+        queue = JobQueue.from_settings(_settings(data_dir))
+        deadline = time.monotonic() + 60
+        while not queue.has_jobs():  # an empty installation gets the demo's first fit
+            assert time.monotonic() < deadline, "serve queued no first fit"
+            time.sleep(0.2)
+        [first] = queue.list()
+        assert first.label == FIRST_FIT_LABEL and first.request.model == "gene_lineage"
         t = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=15) == 0
