@@ -237,7 +237,7 @@ def selection_for(key: str, path: Path, genes: list[str], lineages: list[str], c
 
 
 @st.cache_data(max_entries=32, show_spinner="Building the model graph…")
-def _model_facts(model: str, key: str, fingerprint: str, genes: tuple, lineages: tuple, cells: tuple) -> tuple[str, int]:
+def _model_graph(model: str, key: str, fingerprint: str, genes: tuple, lineages: tuple, cells: tuple) -> str:
     from speclet_core.fitview import model_graph_source
 
     path = resolve_screen_path(key, get_settings())
@@ -246,11 +246,23 @@ def _model_facts(model: str, key: str, fingerprint: str, genes: tuple, lineages:
 
 
 def model_graph(model: str, key: str, fingerprint: str, genes: list, lineages: list, cells: list) -> str:
-    return _model_facts(model, key, fingerprint, tuple(genes), tuple(lineages), tuple(cells))[0]
+    return _model_graph(model, key, fingerprint, tuple(genes), tuple(lineages), tuple(cells))
 
 
-def parameter_count(model: str, key: str, fingerprint: str, genes: list, lineages: list, cells: list) -> int:
-    return _model_facts(model, key, fingerprint, tuple(genes), tuple(lineages), tuple(cells))[1]
+@st.cache_data(max_entries=64, show_spinner=False)
+def _fit_cost(model: str, key: str, fingerprint: str, genes: tuple, lineages: tuple, cells: tuple,
+              sampler_json: str) -> str:
+    from speclet_core.fitting import estimate_cost
+    from speclet_core.records import SamplerSettings
+
+    path = resolve_screen_path(key, get_settings())
+    selection = selection_for(key, path, list(genes), list(lineages), list(cells))
+    return estimate_cost(selection, model, SamplerSettings.model_validate_json(sampler_json)).describe()
+
+
+def fit_cost(model: str, key: str, fingerprint: str, genes: list, lineages: list, cells: list, sampler: Any) -> str:
+    """The fitting engine's cost estimate (rows × parameters → time and memory), as one sentence."""
+    return _fit_cost(model, key, fingerprint, tuple(genes), tuple(lineages), tuple(cells), sampler.model_dump_json())
 
 
 def queue_panel() -> None:

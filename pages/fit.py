@@ -14,8 +14,10 @@ key, path, screen = common.active_screen()
 genes, lineages, cells = common.selection_widgets(screen)
 
 names = [s.name for s in list_models()]
-name = st.selectbox("Model", names, format_func=lambda n: f"{get_model(n).title}  ·  {n}", key="model",
-                    bind="query-params")
+wanted = st.query_params.get("model")  # the model's name in the URL (not its display title)
+name = st.selectbox("Model", names, index=names.index(wanted) if wanted in names else 0, key="model",
+                    format_func=lambda n: f"{get_model(n).title}  ·  {n}")
+st.query_params["model"] = name
 spec = get_model(name)
 selection = common.guarded(common.selection_for, key, path, genes, lineages, cells)
 left, right = st.columns([3, 2])
@@ -44,10 +46,9 @@ with c3.expander("Advanced settings"):
     draws = st.number_input("Kept draws per chain", 50, 20_000, 1000, step=100, key="draws", help=fields["draws"].description)
     target = st.slider("Target acceptance", 0.6, 0.99, 0.9, key="target_accept", help=fields["target_accept"].description)
 sampler = SamplerSettings(method=method, chains=chains, tune=tune, draws=draws, target_accept=target)
-cost = fitview.estimate_cost_text(common.parameter_count(spec.name, key, selection.fingerprint, genes, lineages, cells),
-                                  selection.n_rows, sampler)
+cost = common.guarded(common.fit_cost, spec.name, key, selection.fingerprint, genes, lineages, cells, sampler)
 st.caption(f"Selection: {selection.n_rows:,} readings · {len(selection.genes):,} genes · "
-           f"{len(selection.cell_lines):,} cell lines · {len(selection.lineages)} lineages. {cost}")
+           f"{len(selection.cell_lines):,} cell lines · {len(selection.lineages)} lineages. Estimated cost: {cost}.")
 
 if settings.read_only:
     st.info("This server is in read-only demo mode: browse the stored fits below; new fits are switched off.")

@@ -146,29 +146,10 @@ def terms_table(spec: Any) -> pd.DataFrame:
     return pd.DataFrame({"term": list(spec.terms), "what it tells you": list(spec.terms.values())})
 
 
-def model_graph_source(model: str, selection: Any) -> tuple[str, int]:
-    """Graphviz DOT source of the model built on ``selection``, and its number of free parameters."""
+def model_graph_source(model: str, selection: Any) -> str:
+    """Graphviz DOT source of the model built on ``selection`` (boxes are the named dims)."""
     import pymc as pm
 
-    from speclet_core.models import count_parameters, get_model
+    from speclet_core.models import get_model
 
-    built = get_model(model).build(selection)
-    return pm.model_to_graphviz(built).source, count_parameters(built)
-
-
-# Seconds per (reading × parameter-group) gradient work, calibrated from benchmarks/bench_fitting.py on 2 cores.
-COMPILE_S = 20.0
-SECONDS_PER_DRAW_PER_ROW = 2.5e-6
-
-
-def estimate_cost_text(n_params: int, n_rows: int, sampler: Any) -> str:
-    """A rough fit-time range before submitting (compile + sampling), stated as an estimate."""
-    draws = sampler.chains * (sampler.tune + sampler.draws)
-    if str(sampler.method) == "quick":
-        seconds = 5 + n_rows * 1e-4 * 10
-        return f"Estimated cost: {n_params:,} parameters; quick fit ≈ {seconds:.0f} s (approximate posterior)."
-    sample_s = draws * n_rows * SECONDS_PER_DRAW_PER_ROW * max(1.0, (n_params / 1000) ** 0.25) / 2
-    low, high = COMPILE_S + 0.5 * sample_s, COMPILE_S + 2 * sample_s
-    fmt = (lambda s: f"{s:.0f} s") if high < 120 else (lambda s: f"{s / 60:.0f} min")
-    return (f"Estimated cost: {n_params:,} parameters × {n_rows:,} readings, {draws:,} draws in all: "
-            f"about {fmt(low)}–{fmt(high)} on 2 cores.")
+    return str(pm.model_to_graphviz(get_model(model).build(selection)).source)

@@ -27,8 +27,11 @@ def test_submit_creates_a_job_and_a_second_submit_finds_it(open_page, data_dir) 
     assert jobs[0].request.selection.genes == ("KRAS", "MYC")
     assert str(jobs[0].status) == "queued"
     # the queue table shows it
-    queue_table = at.dataframe[0].value
-    assert list(queue_table["status"]) == ["queued"]
+    queue_table = next(d.value for d in at.dataframe if "status" in d.value.columns)
+    assert list(queue_table["status"]) == ["queued"] and list(queue_table["model"]) == ["gene"]
+    # submitting the identical request again does not queue a second job
+    next(b for b in at.button if b.label == "Start fit").click().run()
+    assert len(JobQueue.from_settings(Settings(data_dir=data_dir)).list()) == 1
 
 
 def test_identical_request_opens_the_stored_fit(open_page, real_fit_env) -> None:  # type: ignore[no-untyped-def]
