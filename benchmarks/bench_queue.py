@@ -82,9 +82,11 @@ def bench_operations(history: int, reps: int) -> list[tuple[str, dict[str, float
     return results
 
 
-def bench_latency(runs: int) -> list[tuple[float, float | None]]:
-    """(claim latency, fit-process-start latency) in seconds for ``runs`` submissions to an idle worker."""
+def bench_latency(runs: int) -> list[tuple[float, float | None, float | None]]:
+    """Seconds from submit to (claimed, fit process started, fit compiling) for ``runs`` submissions
+    of a tiny quick fit to an idle worker (each is cancelled once it compiles)."""
     from speclet_core.demo import write_synthetic
+    from speclet_core.fitting import prepare_request
     from speclet_core.synthetic import simulate_screen
 
     data_dir = Path(tempfile.mkdtemp(prefix="speclet-bench-latency-"))
@@ -93,7 +95,7 @@ def bench_latency(runs: int) -> list[tuple[float, float | None]]:
     env = {**os.environ, "SPECLET_DATA_DIR": str(data_dir), "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     worker = subprocess.Popen([sys.executable, "-m", "speclet_core", "worker"], env=env,
                               stderr=subprocess.DEVNULL, start_new_session=True)
-    out: list[tuple[float, float | None]] = []
+    out: list[tuple[float, float | None, float | None]] = []
     try:
         deadline = time.monotonic() + 30
         while not worker_status(settings)["alive"]:
@@ -101,23 +103,25 @@ def bench_latency(runs: int) -> list[tuple[float, float | None]]:
                 raise RuntimeError("the worker did not start")
             time.sleep(0.1)
         q = JobQueue.from_settings(settings)
+        sampler = SamplerSettings(method="quick", chains=2, tune=100, draws=100)
         for i in range(runs):
+            request = prepare_request(screen, "gene", sampler=sampler, seed=50_000 + i, settings=settings)
             time.sleep(1.0)  # the worker is idle, polling
-            job, _ = q.submit(_request(50_000 + i, data_path=str(screen)), "bench")
-            first_progress = None
-            t_end = time.monotonic() + 30
+            job, _ = q.submit(request, "bench")
+            started = compiling = None
+            t_end = time.monotonic() + 60
             while time.monotonic() < t_end:
                 rec = q.get(job.job_id)
-                # the fit process's first write (its pid) also stamps the heartbeat
-                if rec.process_id is not None and rec.heartbeat_at and first_progress is None:
-                    first_progress = rec.heartbeat_at - rec.submitted_at
-                if rec.status != JobStatus.QUEUED and rec.status != JobStatus.RUNNING:
-                    break
-                if first_progress is not None:
+                # the fit process's first write (its pid) and each progress write stamp the heartbeat
+                if rec.process_id is not None and started is None:
+                    started = rec.heartbeat_at - rec.submitted_at
+                if rec.phase not in (None, "loading") and compiling is None:
+                    compiling = rec.heartbeat_at - rec.submitted_at
+                if not rec.active or compiling is not None:
                     break
                 time.sleep(0.005)
             rec = q.get(job.job_id)
-            out.append(((rec.started_at or float("nan")) - rec.submitted_at, first_progress))
+            out.append(((rec.started_at or float("nan")) - rec.submitted_at, started, compiling))
             if rec.status == JobStatus.RUNNING:
                 with contextlib.suppress(JobError):  # it may have ended by itself meanwhile
                     q.cancel(job.job_id)
@@ -144,12 +148,11 @@ def main() -> int:
     if args.latency_runs:
         print("\n## submit → start with an idle worker (s)")
         lat = bench_latency(args.latency_runs)
-        claims = sorted(c for c, _ in lat)
-        firsts = sorted(f for _, f in lat if f is not None)
-        print(f"submit → claimed (child started): median {statistics.median(claims):.3f}, max {claims[-1]:.3f}")
-        if firsts:
-            print(f"submit → the fit process running its first line: median {statistics.median(firsts):.3f}, "
-                  f"max {firsts[-1]:.3f}")
+        for name, k in (("claimed by the worker, fit process spawned", 0), ("fit process running (pid recorded)", 1),
+                        ("fit loaded data, built the model (compiling)", 2)):
+            xs = sorted(x[k] for x in lat if x[k] is not None)
+            if xs:
+                print(f"submit → {name}: median {statistics.median(xs):.3f}, max {xs[-1]:.3f} (n={len(xs)})")
     return 0
 
 

@@ -249,6 +249,35 @@ def test_a_fit_past_its_timeout_is_stopped_and_failed(tmp_path: Path) -> None:
     assert not _store(data_dir).exists(job.job_id)
 
 
+def test_a_worker_runs_concurrency_fits_at_once_each_with_its_own_compile_folder(tmp_path: Path) -> None:
+    from speclet_core.demo import write_synthetic
+    from speclet_core.worker import Worker
+
+    data_dir = tmp_path / "data"
+    screen, _ = write_synthetic(simulate_screen(**TINY), data_dir / "tiny.csv")
+    settings = _settings(data_dir)
+    worker = Worker(settings, concurrency=2, poll_s=0.05)
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    queue = JobQueue.from_settings(settings)
+    try:
+        jobs = [queue.submit(_request(screen, data_dir, seed=s, method="nuts", draws=5000), "t")[0] for s in (41, 42, 43)]
+        running = [_wait_for(queue, j.job_id, lambda j: j.process_id is not None, timeout_s=60) for j in jobs[:2]]
+        assert queue.get(jobs[2].job_id).status == JobStatus.QUEUED  # the third waits for a free slot
+        flags = set()
+        for job in running:
+            environ = psutil.Process(job.process_id).environ()
+            flags.add(environ["PYTENSOR_FLAGS"])
+            assert environ["SPECLET_DATA_DIR"] == str(data_dir)
+        assert len(flags) == 2 and all("base_compiledir=" in f for f in flags)
+        for job in jobs:
+            queue.cancel(job.job_id)
+    finally:
+        worker.stop()
+        thread.join(timeout=15)
+    assert [queue.get(j.job_id).status for j in jobs] == [JobStatus.CANCELLED] * 3
+
+
 def test_a_fit_over_its_memory_limit_fails_with_a_memory_message(tmp_path: Path) -> None:
     from speclet_core.demo import write_synthetic
 
