@@ -42,7 +42,9 @@ VIEWS: list[tuple[str, dict[str, Any]]] = [
     ("rankings", {}),
     ("rankings", {"rank_scope": "lineage_03"}),
     ("covariates", {}),
+    ("covariates", {"cov_scatter": "true"}),  # reloads the 2 M readings from the screen table
     ("ppc", {}),
+    ("ppc", {"ppc_split": "true"}),  # per gene: reloads the readings too
     ("compare", {}),
 ]
 

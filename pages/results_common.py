@@ -97,7 +97,7 @@ def n_readings(fit: StoredFit) -> int:
 def readings_wanted(fit: StoredFit, label: str, *, key: str) -> bool:
     """A toggle for views that reload the screen table: on by default only for fits with few readings."""
     n = n_readings(fit)
-    return st.toggle(label, value=n <= AUTO_READINGS_MAX, key=key,
+    return st.toggle(label, value=n <= AUTO_READINGS_MAX, key=key, bind="query-params",
                      help=f"Reloads the fit's {n:,} readings from its screen table (once per server; for millions of "
                           "readings this takes several seconds).")
 

@@ -115,6 +115,7 @@ OBSERVED_COLOUR = "#222222"
 PREDICTED_COLOUR = "#4c78a8"
 PRIOR_COLOUR = "#f58518"
 TRUTH_COLOUR = "#000000"
+ROW_STEP = 20  # pixels per labelled row: below this Vega hides every other label
 
 
 def _zero_rule(axis: str = "x") -> alt.Chart:
@@ -132,7 +133,7 @@ def forest_chart(rows: pd.DataFrame, *, label_title: str, value_title: str = "ef
     _check_size(rows)
     inner, outer = rows.attrs.get("inner", 0.5), rows.attrs.get("outer", 0.89)
     y = alt.Y("label:N", sort=alt.EncodingSortField("order", op="min"), title=label_title,
-              axis=alt.Axis(labelLimit=180))
+              axis=alt.Axis(labelLimit=180, labelOverlap=False))
     if compare:
         colour = alt.Color("fit:N", title="fit", legend=alt.Legend(orient="top", labelLimit=400))
     elif rows["lineage"].nunique() > 1:
@@ -160,14 +161,15 @@ def forest_chart(rows: pd.DataFrame, *, label_title: str, value_title: str = "ef
     if has_truth:
         layers.append(alt.Chart().mark_point(shape="diamond", filled=False, size=90, strokeWidth=2, color=TRUTH_COLOUR)
                       .encode(x="truth:Q", y=y, tooltip=tooltip, **({"yOffset": alt.YOffset("fit:N")} if compare else {})))
-    step = 22 if compare else 16
+    step = 28 if compare else ROW_STEP
     return alt.layer(*layers, data=rows).properties(title=title, height=alt.Step(step))
 
 
 def rank_interval_chart(table: pd.DataFrame, *, top_k: int, title: str = "") -> alt.LayerChart:
     """Expected rank (dot) and rank interval (line) per gene; colour = P(top-k)."""
     _check_size(table)
-    y = alt.Y("gene:N", sort=alt.EncodingSortField("expected_rank", op="min"), title="gene (strongest first)")
+    y = alt.Y("gene:N", sort=alt.EncodingSortField("expected_rank", op="min"), title="gene (strongest first)",
+              axis=alt.Axis(labelOverlap=False))
     colour = alt.Color("p_top_k:Q", title=f"P(top-{top_k})", scale=alt.Scale(scheme="reds", domain=[0, 1]))
     tooltip = ["gene:N", number("expected_rank", "expected rank", ".1f"), number("rank_low", "rank low", ".0f"),
                number("rank_high", "rank high", ".0f"), number("p_top_k", f"P(top-{top_k})"),
@@ -178,7 +180,7 @@ def rank_interval_chart(table: pd.DataFrame, *, top_k: int, title: str = "") -> 
                                                            x2="rank_high:Q"),
         base.mark_point(filled=True, size=60, opacity=1).encode(x="expected_rank:Q", color=colour),
         data=table,
-    ).properties(title=title, height=alt.Step(16))
+    ).properties(title=title, height=alt.Step(ROW_STEP))
 
 
 def pairwise_chart(cells: pd.DataFrame, genes: Sequence[str], *, title: str = "") -> alt.LayerChart:
@@ -235,7 +237,7 @@ def lineage_heatmap(view, *, column_title: str, title: str = "") -> alt.VConcatC
         scale = alt.Scale(scheme="reds", domain=[0, 1])
     enc = {
         "x": x,
-        "y": alt.Y("gene:N", sort=list(view.genes), title="gene"),
+        "y": alt.Y("gene:N", sort=list(view.genes), title="gene", axis=alt.Axis(labelOverlap=False)),
         "color": alt.Color("value:Q", scale=scale, title=HEAT_STAT_TITLES.get(stat, stat),
                            legend=alt.Legend(orient="right")),
         "tooltip": ["gene:N", alt.Tooltip("column:N", title=column_title), "lineage:N", number("mean", "posterior mean"),
@@ -245,7 +247,7 @@ def lineage_heatmap(view, *, column_title: str, title: str = "") -> alt.VConcatC
     }
     if stat == "mean":
         enc["opacity"] = alt.Opacity("certainty:Q", scale=alt.Scale(domain=[0, 1], range=[0.2, 1]), legend=None)
-    heat = alt.Chart(cells).mark_rect().encode(**enc).properties(width=width, height=alt.Step(14))
+    heat = alt.Chart(cells).mark_rect().encode(**enc).properties(width=width, height=alt.Step(ROW_STEP - 2))
     return alt.vconcat(band, heat, spacing=2).resolve_scale(color="independent").properties(title=title)
 
 
@@ -305,22 +307,24 @@ def covariate_chart(points: pd.DataFrame, band: pd.DataFrame, lines: pd.DataFram
         mean = alt.Chart(b).mark_line(strokeWidth=2.5, color=PREDICTED_COLOUR).encode(
             x=x, y="mean:Q", tooltip=[number("x", x_title), number("mean", "line"), number("low", "89% low"),
                                       number("high", "89% high")])
-        panels.append(alt.layer(dots, spaghetti, area, mean).properties(title=gene, width=260, height=200))
-    return alt.concat(*panels, columns=columns).properties(title=title)
+        panels.append(alt.layer(dots, spaghetti, area, mean).properties(title=gene, width=220, height=200))
+    return alt.concat(*panels, columns=columns).properties(title=title).configure_legend(orient="top")
 
 
 def rank_change_chart(long: pd.DataFrame, fits: Sequence[str], *, title: str = "") -> alt.LayerChart:
-    """Slope chart of each gene's expected rank in each fit (rank 1 at the top)."""
+    """One row per gene: its expected rank in each fit (dots, coloured by fit) joined by a line; long lines
+    are genes whose place depends on the model. Rows follow the first fit's ranking."""
     _check_size(long)
-    x = alt.X("fit:N", sort=list(fits), title=None, axis=alt.Axis(labelAngle=0, labelLimit=260))
-    y = alt.Y("expected_rank:Q", scale=alt.Scale(reverse=True, zero=False), title="rank among shared genes")
+    first = long[long["fit"] == fits[0]].sort_values("expected_rank")["gene"].tolist()
+    y = alt.Y("gene:N", sort=first, title="gene (in the first fit's order)", axis=alt.Axis(labelOverlap=False))
+    x = alt.X("expected_rank:Q", title="rank among shared genes (1 = strongest)", scale=alt.Scale(zero=False))
     tip = ["gene:N", "fit:N", number("expected_rank", "rank", ".1f"), number("mean", "posterior mean")]
-    base = alt.Chart().encode(x=x, y=y, detail="gene:N", tooltip=tip,
-                              color=alt.Color("gene:N", legend=None, scale=alt.Scale(scheme=LINEAGE_SCHEME)))
-    label = alt.Chart().mark_text(align="right", dx=-8, fontSize=10).encode(x=x, y=y, text="gene:N") \
-        .transform_filter(alt.FieldEqualPredicate(field="fit", equal=str(fits[0])))
-    return alt.layer(base.mark_line(), base.mark_point(filled=True), label, data=long) \
-        .properties(title=title, height=max(200, 18 * long["gene"].nunique()))
+    colour = alt.Color("fit:N", sort=list(fits), title="fit", legend=alt.Legend(orient="top", labelLimit=400))
+    return alt.layer(
+        alt.Chart().mark_line(color="#999", strokeWidth=1.5).encode(x=x, y=y, detail="gene:N"),
+        alt.Chart().mark_point(filled=True, size=70, opacity=1).encode(x=x, y=y, color=colour, tooltip=tip),
+        data=long,
+    ).properties(title=title, height=alt.Step(ROW_STEP))
 
 
 def loo_chart(table: pd.DataFrame, *, title: str = "") -> alt.LayerChart:

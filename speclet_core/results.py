@@ -617,14 +617,23 @@ def ppc_edges(observed: np.ndarray, *others: np.ndarray, bins: int = PPC_BINS) -
     return np.linspace(low, high, bins + 1)
 
 
-def _densities(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """Per-row histogram densities (rows × bins); values outside the edges count in the edge bins."""
+def _densities(values: np.ndarray, edges: np.ndarray, *, clip: bool = True) -> np.ndarray:
+    """Per-row histogram densities (rows × bins).
+
+    Values outside the edges count in the edge bins (``clip``), or are left out of the window
+    while still counting in the total, so the shown density stays the true one (for a prior far
+    wider than the data).
+    """
     n_bins = len(edges) - 1
     width = edges[1] - edges[0]
-    idx = np.clip(((values - edges[0]) / width).astype(np.int64), 0, n_bins - 1)
+    raw = np.floor((values - edges[0]) / width)
     rows = values.shape[0]
-    counts = np.bincount((idx + (np.arange(rows) * n_bins)[:, None]).ravel(), minlength=rows * n_bins)
-    return counts.reshape(rows, n_bins) / (values.shape[1] * width)
+    if not clip:
+        raw = np.where((raw < 0) | (raw >= n_bins), n_bins, raw)  # an overflow bin, dropped below
+    idx = np.clip(raw, 0, n_bins if not clip else n_bins - 1).astype(np.int64)
+    per_row = n_bins + (0 if clip else 1)
+    counts = np.bincount((idx + (np.arange(rows) * per_row)[:, None]).ravel(), minlength=rows * per_row)
+    return counts.reshape(rows, per_row)[:, :n_bins] / (values.shape[1] * width)
 
 
 def ppc_histogram(
@@ -656,14 +665,14 @@ def ppc_histogram(
     if pri is not None and pri.shape[1] != obs.size:
         raise AnalysisError(f"prior predictions cover {pri.shape[1]:,} readings but {obs.size:,} were observed")
     if edges is None:
-        edges = ppc_edges(obs, pred, *(() if pri is None else (pri,)))
+        edges = ppc_edges(obs, pred)  # the window of the data and the fit; a wide prior runs off its edges
     tail = (1 - hdi_prob) / 2
     out = pd.DataFrame({"bin_low": edges[:-1], "bin_high": edges[1:], "bin_mid": (edges[:-1] + edges[1:]) / 2,
                         "observed": _densities(obs.reshape(1, -1), edges)[0]})
     for name, arr in (("predicted", pred), ("prior", pri)):
         if arr is None:
             continue
-        dens = _densities(arr, edges)
+        dens = _densities(arr, edges, clip=name != "prior")
         out[f"{name}_mean"] = dens.mean(axis=0)
         out[f"{name}_low"] = np.quantile(dens, tail, axis=0)
         out[f"{name}_high"] = np.quantile(dens, 1 - tail, axis=0)

@@ -240,8 +240,12 @@ def test_ppc_histogram_densities_and_band() -> None:
     prior = rng.normal(0.0, 3.0, (20, 4000))
     hist = results.ppc_histogram(observed, predicted, prior=prior)
     width = hist["bin_high"] - hist["bin_low"]
-    for col in ("observed", "predicted_mean", "prior_mean"):
+    for col in ("observed", "predicted_mean"):
         assert float((hist[col] * width).sum()) == pytest.approx(1.0)
+    # the window is the data's and the fit's: the wide prior's mass beyond it is left out, not piled on the edges
+    low, high = hist["bin_low"].iloc[0], hist["bin_high"].iloc[-1]
+    assert float((hist["prior_mean"] * width).sum()) == pytest.approx(float(((prior >= low) & (prior < high)).mean()))
+    assert observed.min() < low  # observed outliers do go to the edge bins
     assert (hist["predicted_low"] <= hist["predicted_high"]).all() and (hist["prior_low"] <= hist["prior_high"]).all()
     # the prior (sd 3) is wider than the posterior predictive (sd 1): its band is lower in the middle
     middle = hist["bin_mid"].abs().idxmin()
