@@ -114,9 +114,12 @@ def try_readings(fit: StoredFit) -> tuple[pd.DataFrame | None, str | None]:
 def lineage_of(fit_id: str, _fit: StoredFit) -> dict[str, str]:
     """Cell line → lineage: from the posterior's coordinate, else from the screen table (else empty)."""
     mapping = results.cell_line_lineages(_fit.dataset("posterior"))
-    if not mapping and _fit.manifest.get("cell_lines"):
-        table, _ = try_readings(_fit)
-        mapping = results.cell_line_lineages(None, table)
+    cells = _fit.manifest.get("cell_lines") or []
+    if not mapping and cells:
+        try:
+            mapping = results.cell_line_lineages_from_table((_fit.manifest.get("request") or {}).get("data_path"), cells)
+        except SpecletError:
+            mapping = {}
     return mapping
 
 

@@ -533,6 +533,25 @@ def cell_line_lineages(posterior: xr.Dataset | None, readings: pd.DataFrame | No
     return {}
 
 
+def cell_line_lineages_from_table(data_path: str | Path | None, cell_lines: Sequence[str]) -> dict[str, str]:
+    """The listed cell lines' lineages as the screen table names them (two columns read, nothing validated).
+
+    A cheap stand-in for ``load_readings`` when only the colour of a cell line is needed; empty
+    when the table is gone or lacks the columns.
+    """
+    from speclet_core.data import read_table
+
+    if not data_path or not Path(data_path).is_file():
+        return {}
+    table = read_table(data_path)
+    if not {"depmap_id", "lineage"} <= set(table.columns):
+        return {}
+    pairs = table[["depmap_id", "lineage"]].dropna().astype(str)
+    pairs = pairs.assign(depmap_id=pairs["depmap_id"].str.strip(), lineage=pairs["lineage"].str.strip())
+    pairs = pairs[pairs["depmap_id"].isin(set(cell_lines))].drop_duplicates("depmap_id")
+    return dict(zip(pairs["depmap_id"], pairs["lineage"], strict=True))
+
+
 # --------------------------------------------------------------------------- readings of a fit
 
 

@@ -233,6 +233,16 @@ def test_load_readings_matches_the_selection_and_refuses_a_changed_table(screen_
         results.load_readings({**request, "data_path": str(tmp_path / "gone.csv")}, n_readings=sel.n_rows)
 
 
+def test_cell_line_lineages_from_the_table_or_the_posterior(screen_file, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    path, screen = screen_file
+    truth = screen.truth_values("cell_line_effect").set_index("cell_line")["lineage"].to_dict()
+    cells = sorted(truth)[:5]
+    assert results.cell_line_lineages_from_table(path, cells) == {c: truth[c] for c in cells}
+    assert results.cell_line_lineages_from_table(tmp_path / "gone.csv", cells) == {}
+    post = xr.Dataset(coords={"cell_line": cells, "cell_line_lineage": ("cell_line", [truth[c] for c in cells])})
+    assert results.cell_line_lineages(post) == {c: truth[c] for c in cells}
+
+
 def test_ppc_histogram_densities_and_band() -> None:
     rng = np.random.default_rng(1)
     observed = rng.normal(-0.3, 1.0, 4000)
