@@ -42,6 +42,7 @@ from speclet_core.jobs import JobPhase, JobQueue, JobRecord, JobStatus, make_wor
 from speclet_core.settings import Settings
 
 KILL_GRACE_S = 3.0  # SIGTERM → SIGKILL: a fit has this long to stop by itself
+EXIT_GRACE_S = 30.0  # a fit that recorded its end has this long to exit (writing files, interpreter shutdown)
 POLL_S = 0.2  # supervisor loop period: bounds submit-to-start latency with an idle worker
 PROGRESS_MIN_INTERVAL_S = 0.5  # the child writes progress at most twice a second
 PR_SET_PDEATHSIG = 1
@@ -67,6 +68,7 @@ class _Running:
     stop_reason: StopReason | None = None
     term_sent_at: float | None = None
     killed: bool = False
+    finished_at: float | None = None  # monotonic time the job was seen ended while its process still ran
 
 
 def setup_logging(settings: Settings, *, console: bool = True) -> Path:
@@ -188,6 +190,11 @@ class Worker:
                 continue
             job = self.queue.heartbeat(job_id, self.worker_id)
             if job is None:
+                current = self.queue.find(job_id)
+                if current is not None and not current.active and current.worker_id == self.worker_id:
+                    # the fit recorded its own end and is exiting; stop it only if it lingers
+                    entry.finished_at = entry.finished_at or time.monotonic()
+                    continue
                 log.warning("job %s is no longer this worker's (requeued elsewhere): stopping its fit", job_id[:12])
                 self._signal(entry, StopReason.LOST)
             elif job.cancel_requested:
@@ -205,6 +212,10 @@ class Worker:
                 self._signal(entry, StopReason.TIMEOUT)
             if entry.term_sent_at is not None and not entry.killed and now - entry.term_sent_at > KILL_GRACE_S:
                 self._kill(entry)
+            if entry.finished_at is not None and entry.term_sent_at is None and now - entry.finished_at > EXIT_GRACE_S:
+                log.warning("job %s ended but its process did not exit: stopping it", entry.job.job_id[:12])
+                entry.term_sent_at = now
+                _signal_group(entry.proc.pid, signal.SIGTERM)
 
     def _signal(self, entry: _Running, reason: StopReason) -> None:
         if entry.stop_reason is None:
