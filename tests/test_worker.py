@@ -179,17 +179,28 @@ def test_a_fit_that_raises_shows_its_error_in_the_job(shared) -> None:  # type: 
 def test_cancel_a_running_fit_stops_it_and_stores_nothing(shared) -> None:  # type: ignore[no-untyped-def]
     data_dir, screen, _ = shared
     queue = JobQueue.from_settings(_settings(data_dir))
-    job, _ = queue.submit(_request(screen, data_dir, seed=22, method="nuts", tune=2000, draws=5000), "test")
-    job = _wait_for(queue, job.job_id, lambda j: j.process_id is not None and j.phase != JobPhase.LOADING)
+    waiting = _fit_cli(data_dir, screen, "--method", "nuts", "--tune", "2000", "--draws", "5000", "--seed", "22",
+                       wait=True)
+    deadline = time.monotonic() + 120
+    while not (running := [j for j in queue.list(status="running") if j.request.seed == 22]) or \
+            running[0].process_id is None or running[0].phase == JobPhase.LOADING:
+        assert time.monotonic() < deadline and waiting.poll() is None, "the fit never got going"
+        time.sleep(0.05)
+    job = running[0]
     fit_process = psutil.Process(job.process_id)
     t = time.monotonic()
-    queue.cancel(job.job_id)
+    cancel = subprocess.run([sys.executable, "-m", "speclet_core", "jobs", "cancel", job.job_id], env=_env(data_dir),
+                            cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60)
+    assert cancel.returncode == 0 and "stopping" in cancel.stdout
     job = _wait_for(queue, job.job_id, lambda j: not j.active, timeout_s=30)
     took = time.monotonic() - t
     assert job.status == JobStatus.CANCELLED and took < 10
     assert not fit_process.is_running() or fit_process.status() == psutil.STATUS_ZOMBIE
     assert not _store(data_dir).exists(job.job_id)
     assert _store(data_dir).verify() == []
+    out, err = waiting.communicate(timeout=30)  # `fit --wait` reports the cancellation and fails
+    assert waiting.returncode == 1 and "error: fit cancelled" in err
+    assert out.strip().splitlines()[-1] == job.job_id
 
 
 # --------------------------------------------------------------------------- crashes and limits
