@@ -8,6 +8,7 @@ aggregate or page first).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any, Final
 
 import altair as alt
 import pandas as pd
@@ -110,7 +111,7 @@ def scatter(df: pd.DataFrame, *, x: str, y: str, color: str, x_title: str, y_tit
 
 # --------------------------------------------------------------------------- result pages (forest, heatmap, rankings, …)
 
-LINEAGE_SCHEME = "tableau20"
+LINEAGE_SCHEME: Final = "tableau20"
 OBSERVED_COLOUR = "#222222"
 PREDICTED_COLOUR = "#4c78a8"
 PRIOR_COLOUR = "#f58518"
@@ -124,7 +125,7 @@ def _zero_rule(axis: str = "x") -> alt.Chart:
 
 
 def forest_chart(rows: pd.DataFrame, *, label_title: str, value_title: str = "effect on LFC (posterior)",
-                 title: str = "", compare: bool = False) -> alt.LayerChart:
+                 title: str = "", compare: bool = False) -> alt.TopLevelMixin:
     """Forest plot: thin line = outer interval, thick line = inner interval, dot = posterior mean.
 
     ``rows`` come from ``results.forest_rows`` (or ``combine_forests`` with ``compare=True``, one
@@ -134,13 +135,14 @@ def forest_chart(rows: pd.DataFrame, *, label_title: str, value_title: str = "ef
     inner, outer = rows.attrs.get("inner", 0.5), rows.attrs.get("outer", 0.89)
     y = alt.Y("label:N", sort=alt.EncodingSortField("order", op="min"), title=label_title,
               axis=alt.Axis(labelLimit=180, labelOverlap=False))
+    colour: Any
     if compare:
         colour = alt.Color("fit:N", title="fit", legend=alt.Legend(orient="top", labelLimit=400))
     elif rows["lineage"].nunique() > 1:
         colour = alt.Color("lineage:N", scale=alt.Scale(scheme=LINEAGE_SCHEME), legend=alt.Legend(orient="right"))
     else:
         colour = alt.value(PREDICTED_COLOUR)
-    tooltip = [alt.Tooltip("label:N", title=label_title), "lineage:N", number("mean", "posterior mean"),
+    tooltip: list[Any] = [alt.Tooltip("label:N", title=label_title), "lineage:N", number("mean", "posterior mean"),
                number("sd"), number("inner_low", f"{inner:.0%} low"), number("inner_high", f"{inner:.0%} high"),
                number("outer_low", f"{outer:.0%} low"), number("outer_high", f"{outer:.0%} high")]
     if compare:
@@ -165,13 +167,13 @@ def forest_chart(rows: pd.DataFrame, *, label_title: str, value_title: str = "ef
     return alt.layer(*layers, data=rows).properties(title=title, height=alt.Step(step))
 
 
-def rank_interval_chart(table: pd.DataFrame, *, top_k: int, title: str = "") -> alt.LayerChart:
+def rank_interval_chart(table: pd.DataFrame, *, top_k: int, title: str = "") -> alt.TopLevelMixin:
     """Expected rank (dot) and rank interval (line) per gene; colour = P(top-k)."""
     _check_size(table)
     y = alt.Y("gene:N", sort=alt.EncodingSortField("expected_rank", op="min"), title="gene (strongest first)",
               axis=alt.Axis(labelOverlap=False))
     colour = alt.Color("p_top_k:Q", title=f"P(top-{top_k})", scale=alt.Scale(scheme="reds", domain=[0, 1]))
-    tooltip = ["gene:N", number("expected_rank", "expected rank", ".1f"), number("rank_low", "rank low", ".0f"),
+    tooltip: list[Any] = ["gene:N", number("expected_rank", "expected rank", ".1f"), number("rank_low", "rank low", ".0f"),
                number("rank_high", "rank high", ".0f"), number("p_top_k", f"P(top-{top_k})"),
                number("mean", "posterior mean")]
     base = alt.Chart().encode(y=y, tooltip=tooltip)
@@ -183,7 +185,7 @@ def rank_interval_chart(table: pd.DataFrame, *, top_k: int, title: str = "") -> 
     ).properties(title=title, height=alt.Step(ROW_STEP))
 
 
-def pairwise_chart(cells: pd.DataFrame, genes: Sequence[str], *, title: str = "") -> alt.LayerChart:
+def pairwise_chart(cells: pd.DataFrame, genes: Sequence[str], *, title: str = "") -> alt.TopLevelMixin:
     """P(row gene is a stronger dependency than column gene): red = row stronger, blue = column stronger."""
     _check_size(cells)
     order = list(genes)
@@ -191,7 +193,7 @@ def pairwise_chart(cells: pd.DataFrame, genes: Sequence[str], *, title: str = ""
         "x": alt.X("gene_b:N", sort=order, title="compared with", axis=alt.Axis(labelAngle=-45)),
         "y": alt.Y("gene_a:N", sort=order, title="gene"),
     }
-    tooltip = ["gene_a:N", "gene_b:N", number("p_a_stronger", "P(gene stronger)"),
+    tooltip: list[Any] = ["gene_a:N", "gene_b:N", number("p_a_stronger", "P(gene stronger)"),
                number("mean_diff", "mean difference"), number("hdi_low", "difference low"),
                number("hdi_high", "difference high"), alt.Tooltip("sentence:N", title="in words")]
     rect = alt.Chart().mark_rect().encode(
@@ -230,7 +232,7 @@ def lineage_heatmap(view, *, column_title: str, title: str = "") -> alt.VConcatC
         tooltip=["lineage:N", alt.Tooltip("n_cell_lines:Q", title="cell lines")],
     ).properties(height=12, width=width)
     if stat == "mean":
-        scale = alt.Scale(scheme=EFFECT_SCHEME, domainMid=0)
+        scale = alt.Scale(scheme="redblue", domainMid=0)  # EFFECT_SCHEME
     elif stat == "sd":
         scale = alt.Scale(scheme="greys", zero=True)
     else:
@@ -256,7 +258,7 @@ def _series(name: str) -> dict:
 
 
 def ppc_chart(hist: pd.DataFrame, *, title: str = "", facet: str | None = None,
-              columns: int = 3) -> alt.LayerChart | alt.FacetChart:
+              columns: int = 3) -> alt.TopLevelMixin:
     """Observed LFC histogram (black steps) over the posterior predictive band (blue) and, when recorded,
     the prior predictive band (orange); ``facet`` splits it into panels (e.g. ``group``)."""
     _check_size(hist)
@@ -264,7 +266,7 @@ def ppc_chart(hist: pd.DataFrame, *, title: str = "", facet: str | None = None,
     colour = alt.Color("series:N", title=None, legend=alt.Legend(orient="top"),
                        scale=alt.Scale(domain=names, range=[OBSERVED_COLOUR, PREDICTED_COLOUR, PRIOR_COLOUR][: len(names)]))
     x = alt.X("bin_mid:Q", title="log2 fold change")
-    tip = [number("bin_low", "from"), number("bin_high", "to"), number("observed", "observed density"),
+    tip: list[Any] = [number("bin_low", "from"), number("bin_high", "to"), number("observed", "observed density"),
            number("predicted_mean", "predicted density"), number("predicted_low", "predicted low"),
            number("predicted_high", "predicted high")]
     layers = []
@@ -311,14 +313,14 @@ def covariate_chart(points: pd.DataFrame, band: pd.DataFrame, lines: pd.DataFram
     return alt.concat(*panels, columns=columns).properties(title=title).configure_legend(orient="top")
 
 
-def rank_change_chart(long: pd.DataFrame, fits: Sequence[str], *, title: str = "") -> alt.LayerChart:
+def rank_change_chart(long: pd.DataFrame, fits: Sequence[str], *, title: str = "") -> alt.TopLevelMixin:
     """One row per gene: its expected rank in each fit (dots, coloured by fit) joined by a line; long lines
     are genes whose place depends on the model. Rows follow the first fit's ranking."""
     _check_size(long)
     first = long[long["fit"] == fits[0]].sort_values("expected_rank")["gene"].tolist()
     y = alt.Y("gene:N", sort=first, title="gene (in the first fit's order)", axis=alt.Axis(labelOverlap=False))
     x = alt.X("expected_rank:Q", title="rank among shared genes (1 = strongest)", scale=alt.Scale(zero=False))
-    tip = ["gene:N", "fit:N", number("expected_rank", "rank", ".1f"), number("mean", "posterior mean")]
+    tip: list[Any] = ["gene:N", "fit:N", number("expected_rank", "rank", ".1f"), number("mean", "posterior mean")]
     colour = alt.Color("fit:N", sort=list(fits), title="fit", legend=alt.Legend(orient="top", labelLimit=400))
     return alt.layer(
         alt.Chart().mark_line(color="#999", strokeWidth=1.5).encode(x=x, y=y, detail="gene:N"),
@@ -327,12 +329,12 @@ def rank_change_chart(long: pd.DataFrame, fits: Sequence[str], *, title: str = "
     ).properties(title=title, height=alt.Step(ROW_STEP))
 
 
-def loo_chart(table: pd.DataFrame, *, title: str = "") -> alt.LayerChart:
+def loo_chart(table: pd.DataFrame, *, title: str = "") -> alt.TopLevelMixin:
     """ELPD (LOO) per fit with ±1 standard error; higher is better."""
     _check_size(table)
     y = alt.Y("fit:N", sort=alt.EncodingSortField("rank", op="min"), title=None, axis=alt.Axis(labelLimit=320))
     data = table.assign(low=table["elpd_loo"] - table["se"], high=table["elpd_loo"] + table["se"])
-    tip = ["fit:N", number("elpd_loo", "ELPD", ".1f"), number("se", "SE", ".1f"), number("elpd_diff", "difference", ".1f"),
+    tip: list[Any] = ["fit:N", number("elpd_loo", "ELPD", ".1f"), number("se", "SE", ".1f"), number("elpd_diff", "difference", ".1f"),
            number("dse", "SE of difference", ".1f"), number("weight", "stacking weight")]
     base = alt.Chart().encode(y=y, tooltip=tip)
     return alt.layer(
