@@ -61,7 +61,7 @@ KEY_SCHEMA = "schema"
 
 # The first fit offered on an empty installation: the demo screen, the fastest model
 # that shows lineage structure, a short NUTS run (minutes on a laptop, not hours).
-FIRST_FIT_MODELS = ("gene_lineage", "hierarchical_gene_lineage", "gene_lineage_cell_line")
+FIRST_FIT_MODELS = ("gene_lineage", "sgrna_gene_lineage")  # first registered one wins
 FIRST_FIT_SAMPLER = SamplerSettings(chains=4, tune=500, draws=500)
 FIRST_FIT_LABEL = "first start (demo screen)"
 
