@@ -11,9 +11,11 @@ readings gives the Compare page something to compare.
 Each view is then run through Streamlit's AppTest (the script run the server does, without the
 browser): the first run is cold (empty caches), the next ones warm. Also reported: the rows shipped
 to the browser per run (all charts together; the target is < 50k marks per chart).
-Target (issue #8 / part 1): every page under 2 s server-side.
+Target (issue #8 / part 1): every page under 2 s server-side. With ``--browser`` the same views are
+then opened in headless Chromium against a served app (``run_app.py``) and the time until the last
+chart is drawn is reported too (that includes shipping the rows and Vega rendering them).
 
-    .venv/bin/python benchmarks/bench_pages.py [--genes 2000 --cell-lines 1000 --draws 100 --runs 4]
+    .venv/bin/python benchmarks/bench_pages.py [--genes 2000 --cell-lines 1000 --draws 100 --runs 4] [--browser]
 """
 
 from __future__ import annotations
@@ -198,6 +200,7 @@ def main() -> int:
     p.add_argument("--draws", type=int, default=100, help="draws per chain")
     p.add_argument("--chains", type=int, default=2)
     p.add_argument("--runs", type=int, default=4, help="runs per view: 1 cold + the rest warm")
+    p.add_argument("--browser", action="store_true", help="also time the views in headless Chromium")
     args = p.parse_args()
 
     data_dir = Path(tempfile.mkdtemp(prefix="speclet-bench-pages-"))
@@ -239,10 +242,81 @@ def main() -> int:
         results.append({"view": view, "cold_s": round(times[0], 2), "warm_median_s": round(warm, 2),
                         "chart_rows": rows})
         print(f"{view:80s} cold {times[0]:6.2f} s  warm {warm:6.2f} s  chart rows {rows}")
+    browser = browser_times(data_dir, fit_id) if args.browser else []
     out = ROOT / "benchmarks" / "out" / "pages.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"args": vars(args), "build": build_timings, "views": results}, indent=2))
+    out.write_text(json.dumps({"args": vars(args), "build": build_timings, "views": results, "browser": browser},
+                              indent=2))
     return 0
+
+
+STATE_JS = """() => [
+  !!document.querySelector('[data-testid=stStatusWidget]'),
+  document.querySelectorAll('[data-testid=stVegaLiteChart]').length,
+  document.querySelectorAll('[data-testid=stVegaLiteChart] svg, [data-testid=stVegaLiteChart] canvas').length,
+]"""
+
+
+def browser_times(data_dir: Path, fit_id: str) -> list[dict[str, Any]]:
+    """Seconds from navigation until every chart of the view is drawn and the script has finished."""
+    import shutil
+    import socket
+    import subprocess
+    import urllib.parse
+    import urllib.request
+
+    from playwright.sync_api import sync_playwright
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        print("no chromium: browser timings skipped")
+        return []
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "SPECLET_DATA_DIR": str(data_dir)}
+    log = open(data_dir / "serve.log", "w")
+    proc = subprocess.Popen([sys.executable, "run_app.py", "--server.headless", "true", "--server.port", str(port),
+                             "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"],
+                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    out = []
+    try:
+        for _ in range(240):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2).close()
+                break
+            except OSError:
+                time.sleep(0.5)
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=chromium, args=[
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-background-networking", "--disable-component-update", "--no-first-run"])
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            for name, params in [("home", {}), *VIEWS]:
+                query = urllib.parse.urlencode({"fit": fit_id, **params})
+                t = time.perf_counter()
+                page.goto(f"http://127.0.0.1:{port}/{name}?{query}", wait_until="domcontentloaded")
+                page.wait_for_selector("[data-testid=stMain] h1", timeout=300_000)
+                # done = the script has stopped and every chart has its svg/canvas, unchanged for 1.5 s
+                last, changed = None, time.perf_counter()
+                while time.perf_counter() - changed < 1.5 and time.perf_counter() - t < 300:
+                    state = page.evaluate(STATE_JS)
+                    if state != last:
+                        last, changed = state, time.perf_counter()
+                    time.sleep(0.05)
+                running, n, drawn = last
+                seconds = changed - t
+                if running or drawn < n:
+                    seconds = float("nan")
+                view = f"{name} {params}" if params else name
+                out.append({"view": view, "seconds": round(seconds, 2), "charts": n})
+                print(f"browser {view:80s} {seconds:6.2f} s ({n} charts)")
+            browser.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()
+    return out
 
 
 if __name__ == "__main__":
