@@ -54,7 +54,8 @@ for label in picked:
         ranks = fitcheck.rank_histogram(draws)
         bars = alt.Chart(ranks, title=f"{label}: rank plot").mark_bar().encode(
             x=alt.X("bin:O", title="rank bin", axis=None), y=alt.Y("count:Q"),
-            color=alt.Color("chain:N", legend=None), row=alt.Row("chain:N", title="chain")).properties(height=40)
+            color=alt.Color("chain:N", legend=None), row=alt.Row("chain:N", title="chain")
+        ).properties(height=36, width=300)
         st.altair_chart(bars, width="stretch")
 
 energy = common.sample_stat(fit, "energy")

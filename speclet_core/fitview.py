@@ -46,20 +46,26 @@ def _labels(value: Any, limit: int = 4) -> str:
     return shown + (f" … (+{len(items) - limit})" if len(items) > limit else "")
 
 
+def _count_labels(value: Any, limit: int = 4) -> str:
+    return "all" if value in (None, "all") else f"{len(value)}: {_labels(value, limit)}"
+
+
 def recent_fits_table(manifests: Sequence[dict[str, Any]]) -> pd.DataFrame:
     """One row per stored fit: when, model, genes, lineages, verdict, sampling time, fit id."""
     rows = []
     for m in manifests:
         request = m.get("request", {})
         sampler = request.get("sampler", {})
-        genes = m.get("genes") or []
-        lineages = m.get("lineages") or []
+        selection = request.get("selection", {})
+        # a model without a lineage term has no lineage coordinate: fall back to what was selected
+        genes = m.get("genes") or selection.get("genes") or "all"
+        lineages = m.get("lineages") or selection.get("lineages") or "all"
         rows.append(
             {
                 "created": _when(m.get("created_utc")),
                 "model": m.get("model", request.get("model", "?")),
-                "genes": f"{len(genes)}: {_labels(genes)}",
-                "lineages": f"{len(lineages)}: {_labels(lineages, 3)}",
+                "genes": _count_labels(genes),
+                "lineages": _count_labels(lineages, 3),
                 "method": "quick (approximate)" if sampler.get("method") == "quick" else
                 f"NUTS {sampler.get('chains', '?')}×{sampler.get('draws', '?')}",
                 "diagnostics": verdict_badge(m),

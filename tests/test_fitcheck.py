@@ -76,3 +76,15 @@ def test_merge_headline_takes_the_worst() -> None:
     merged = fitcheck.merge_headline(GOOD, summary)
     assert merged["max_rhat"] == 1.05 and merged["min_ess_bulk"] == 350.0 and merged["min_ess_tail"] == 700.0
     assert fitcheck.verdict(merged)[0] == "look_closer"
+
+
+def test_recent_fits_table_falls_back_to_the_selection() -> None:
+    from speclet_core.fitview import recent_fits_table
+
+    manifest = {"fit_id": "a" * 64, "model": "gene", "genes": ["KRAS", "MYC"], "lineages": [],
+                "request": {"selection": {"genes": ["KRAS", "MYC"], "lineages": "all"},
+                            "sampler": {"method": "quick"}},
+                "diagnostics": {"approximate": True}, "timings": {"total_s": 3.21}}
+    row = recent_fits_table([manifest]).iloc[0]
+    assert row["genes"] == "2: KRAS, MYC" and row["lineages"] == "all"
+    assert row["method"] == "quick (approximate)" and row["diagnostics"].startswith("≈ approximate")
