@@ -77,7 +77,8 @@ def bench_operations(history: int, reps: int) -> list[tuple[str, dict[str, float
         ("worker_status (opens the queue)", _time(lambda i: worker_status(settings), reps)),
     ]
     total = len(q.list(limit=None))
-    print(f"history: {history} jobs before timing, {total} after (filling took {fill_s:.1f} s, {fill_s / history * 1000:.2f} ms each)")
+    each_ms = fill_s / history * 1000
+    print(f"history: {history} jobs before timing, {total} after (filling took {fill_s:.1f} s, {each_ms:.2f} ms each)")
     q.close()
     return results
 

@@ -114,7 +114,7 @@ class JobRecord(_Record):
     draws_done: int = Field(default=0, ge=0, description="Draws finished in the current phase (all chains).")
     draws_total: int = Field(default=0, ge=0, description="Draws the current phase will make (all chains).")
     divergences: int = Field(default=0, ge=0, description="Divergent transitions so far.")
-    eta_s: float | None = Field(default=None, description="Estimated seconds left in the current phase, from the draw rate.")
+    eta_s: float | None = Field(default=None, description="Estimated seconds left, from the current draw rate.")
     submitted_at: float = Field(description="Unix time of the (latest) submission.")
     started_at: float | None = None
     finished_at: float | None = None
@@ -125,7 +125,7 @@ class JobRecord(_Record):
     traceback: str | None = Field(default=None, description="Full traceback, for the log.")
     verdict: str | None = Field(default=None, description="Convergence verdict of a done fit.")
     attempt: int = Field(default=1, ge=1, description="1 for the first submission; +1 for each re-submission.")
-    requeues: int = Field(default=0, ge=0, description="Times this attempt went back to the queue after its worker died.")
+    requeues: int = Field(default=0, ge=0, description="Times this attempt went back to the queue as its worker died.")
     cancel_requested: bool = False
     seq: int = Field(default=0, ge=0, description="Submission order: larger is newer.")
     history: tuple[AttemptRecord, ...] = ()
@@ -133,7 +133,9 @@ class JobRecord(_Record):
     @model_validator(mode="after")
     def _id_is_fit_id(self) -> JobRecord:
         if self.job_id != self.request.fit_id:
-            raise ValueError(f"job id {self.job_id[:12]}… is not the fit id of its request ({self.request.fit_id[:12]}…)")
+            raise ValueError(
+                f"job id {self.job_id[:12]}… is not the fit id of its request ({self.request.fit_id[:12]}…)"
+            )
         return self
 
     @property
@@ -180,7 +182,9 @@ class JSONOnlyDisk(diskcache.Disk):
 
     def get(self, key: Any, raw: bool) -> Any:
         if not raw:
-            raise JobError(f"{self._directory}: the job queue holds a pickled key; refusing to unpickle it. {_TAMPER_FIX}")
+            raise JobError(
+                f"{self._directory}: the job queue holds a pickled key; refusing to unpickle it. {_TAMPER_FIX}"
+            )
         return super().get(key, raw)
 
     def store(self, value: Any, read: bool, key: Any = UNKNOWN) -> tuple[Any, ...]:
@@ -227,7 +231,9 @@ def open_cache(queue_dir: Path) -> diskcache.Cache:
             disk_min_file_size=2**26,  # every row inside SQLite, so each transaction covers it
         )
     except OSError as exc:
-        raise JobError(f"{queue_dir}: cannot open the job queue ({exc}); check the folder exists and is writable") from None
+        raise JobError(
+            f"{queue_dir}: cannot open the job queue ({exc}); check the folder exists and is writable"
+        ) from None
 
 
 # --------------------------------------------------------------------------- worker ids
@@ -382,7 +388,10 @@ class JobQueue:
                 "ones; unset SPECLET_READ_ONLY to run fits"
             )
         if not isinstance(request, FitRequest):
-            raise JobError(f"submit expects a FitRequest (from speclet_core.fitting.prepare_request), got {type(request).__name__}")
+            raise JobError(
+                "submit expects a FitRequest (from speclet_core.fitting.prepare_request), "
+                f"got {type(request).__name__}"
+            )
         label = " ".join(str(label).split())[:LABEL_MAX]
         fit_id = request.fit_id
         stored = self._is_stored(fit_id)
@@ -710,7 +719,9 @@ def ensure_first_fit(settings: Settings | None = None) -> JobRecord | None:
         known = [m.name for m in list_models()]
         model = next((m for m in FIRST_FIT_MODELS if m in known), None)
         if model is None:
-            raise JobError(f"no model for the first fit: expected one of {', '.join(FIRST_FIT_MODELS)}; found {', '.join(known)}")
+            raise JobError(
+                f"no model for the first fit: expected one of {', '.join(FIRST_FIT_MODELS)}; found {', '.join(known)}"
+            )
         demo = ensure_demo_screen(settings.data_dir)
         request = prepare_request(demo, model, sampler=FIRST_FIT_SAMPLER, seed=1, settings=settings)
         job, _ = queue.submit(request, FIRST_FIT_LABEL)

@@ -40,7 +40,9 @@ def _seed(text: str) -> int:
     return value
 
 
-def register_cli(subparsers: argparse._SubParsersAction, commands: dict[str, Callable[[argparse.Namespace], int]]) -> None:
+def register_cli(
+    subparsers: argparse._SubParsersAction, commands: dict[str, Callable[[argparse.Namespace], int]]
+) -> None:
     """Add ``fit``, ``worker`` and ``jobs`` to the ``python -m speclet_core`` parser."""
     from speclet_core.records import SamplerSettings
 

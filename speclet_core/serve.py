@@ -35,7 +35,9 @@ EXIT_CHILD_DIED = 1
 log = logging.getLogger("speclet.serve")
 
 
-def register_cli(subparsers: argparse._SubParsersAction, commands: dict[str, Callable[[argparse.Namespace], int]]) -> None:
+def register_cli(
+    subparsers: argparse._SubParsersAction, commands: dict[str, Callable[[argparse.Namespace], int]]
+) -> None:
     """Add ``serve`` to the ``python -m speclet_core`` parser."""
     p = subparsers.add_parser("serve", help="run the dashboard and its worker(s); stop with Ctrl-C or SIGTERM")
     p.add_argument("--port", type=int, default=None, help="port to listen on (default SPECLET_PORT)")

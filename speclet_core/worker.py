@@ -253,7 +253,8 @@ class Worker:
             "--parent-pid", str(os.getpid()),
         ]
         with open(log_path, "ab") as out:
-            out.write(f"\n==== {time.strftime('%Y-%m-%d %H:%M:%S')} attempt {job.attempt} on {self.worker_id}\n".encode())
+            stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+            out.write(f"\n==== {stamp} attempt {job.attempt} on {self.worker_id}\n".encode())
             out.flush()
             proc = subprocess.Popen(
                 cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env,

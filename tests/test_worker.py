@@ -12,7 +12,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psutil
@@ -71,7 +71,9 @@ def _fit_cli(data_dir: Path, screen: Path, *args: str, wait: bool = False) -> su
                             stderr=subprocess.PIPE, text=True)
 
 
-def _wait_for(queue: JobQueue, job_id: str, predicate, timeout_s: float = 180) -> JobRecord:  # type: ignore[no-untyped-def]
+def _wait_for(
+    queue: JobQueue, job_id: str, predicate: Callable[[JobRecord], bool], timeout_s: float = 180
+) -> JobRecord:
     deadline = time.monotonic() + timeout_s
     while True:
         job = queue.get(job_id)
@@ -272,7 +274,8 @@ def test_a_worker_runs_concurrency_fits_at_once_each_with_its_own_compile_folder
     thread.start()
     queue = JobQueue.from_settings(settings)
     try:
-        jobs = [queue.submit(_request(screen, data_dir, seed=s, method="nuts", draws=5000), "t")[0] for s in (41, 42, 43)]
+        requests = [_request(screen, data_dir, seed=s, method="nuts", draws=5000) for s in (41, 42, 43)]
+        jobs = [queue.submit(r, "t")[0] for r in requests]
         running = [_wait_for(queue, j.job_id, lambda j: j.process_id is not None, timeout_s=60) for j in jobs[:2]]
         assert queue.get(jobs[2].job_id).status == JobStatus.QUEUED  # the third waits for a free slot
         flags = set()
