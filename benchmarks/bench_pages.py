@@ -299,10 +299,13 @@ def browser_times(data_dir: Path, fit_id: str) -> list[dict[str, Any]]:
                 page.wait_for_selector("[data-testid=stMain] h1", timeout=300_000)
                 # done = the script has stopped and every chart has its svg/canvas, unchanged for 1.5 s
                 last, changed = None, time.perf_counter()
-                while time.perf_counter() - changed < 1.5 and time.perf_counter() - t < 300:
+                while time.perf_counter() - t < 300:
                     state = page.evaluate(STATE_JS)
                     if state != last:
                         last, changed = state, time.perf_counter()
+                    done = not state[0] and state[2] >= state[1]
+                    if done and time.perf_counter() - changed >= 1.5:
+                        break
                     time.sleep(0.05)
                 running, n, drawn = last
                 seconds = changed - t
