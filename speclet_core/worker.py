@@ -43,6 +43,7 @@ from speclet_core.settings import Settings
 
 KILL_GRACE_S = 3.0  # SIGTERM → SIGKILL: a fit has this long to stop by itself
 EXIT_GRACE_S = 30.0  # a fit that recorded its end has this long to exit (writing files, interpreter shutdown)
+MAX_LOOP_FAILURES = 30  # consecutive failed loop turns (≈ 30 s) before the worker gives up
 POLL_S = 0.2  # supervisor loop period: bounds submit-to-start latency with an idle worker
 PROGRESS_MIN_INTERVAL_S = 0.5  # the child writes progress at most twice a second
 PR_SET_PDEATHSIG = 1
@@ -143,19 +144,29 @@ class Worker:
         log.info("worker %s started: %d fit(s) at a time, data in %s", self.worker_id, self.concurrency,
                  self.settings.data_dir)
         next_beat = 0.0
+        failures = 0
         try:
             while not self._stop.is_set():
-                now = time.monotonic()
-                if now >= next_beat:
-                    self._beat()
-                    next_beat = now + self.heartbeat_s
-                self._enforce_limits()
-                self._reap()
-                while len(self.running) < self.concurrency and not self._stop.is_set():
-                    job = self.queue.claim(self.worker_id)
-                    if job is None:
-                        break
-                    self._start(job)
+                try:
+                    now = time.monotonic()
+                    if now >= next_beat:
+                        self._beat()
+                        next_beat = now + self.heartbeat_s
+                    self._enforce_limits()
+                    self._reap()
+                    while len(self.running) < self.concurrency and not self._stop.is_set():
+                        job = self.queue.claim(self.worker_id)
+                        if job is None:
+                            break
+                        self._start(job)
+                    failures = 0
+                except Exception:
+                    # a busy or briefly unreadable queue must not take running fits down with the worker
+                    failures += 1
+                    log.exception("worker loop failed (%d in a row)", failures)
+                    if failures >= MAX_LOOP_FAILURES:
+                        raise
+                    self._stop.wait(1.0)
                 self._stop.wait(self.poll_s)
         finally:
             self._shutdown()
