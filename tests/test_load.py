@@ -1,7 +1,9 @@
 """Issue #10's load test, bounded for CI: websocket sessions browse stored fits on the served app while a fit runs.
 
 The full 20-session figure is ``benchmarks/bench_load.py`` (numbers in docs/benchmarks/load.md); this
-is 6 sessions × one visit of each page, on 127.0.0.1 only, every loop bounded.
+is 6 sessions × one visit of each page, on 127.0.0.1 only, every loop bounded. To stay short it stores
+two small posteriors, submits the fit through the queue's Python API (the request ``fit`` would build)
+and starts measuring once the worker's fit is running (compiling counts: it keeps a core busy).
 """
 
 from __future__ import annotations
@@ -19,7 +21,10 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import bench_load  # noqa: E402 - benchmarks/ is not a package
 
 SESSIONS = 6
-MAX_RATIO = 5.0  # generous: 2 cores shared by the fit, the app, the clients (and, in CI, other jobs)
+THINK_S = (0.1, 0.5)
+# fit-6 median / idle-6 median: the benchmark's 20 sessions gave ≈ 1.6 (target: 2); generous here because the
+# 2 cores are shared by the fit, the app, the clients and, in CI, whatever else runs
+MAX_RATIO = 3.0
 
 pytestmark = pytest.mark.slow
 
@@ -34,25 +39,27 @@ def _content(loads: list[bench_load.PageLoad]) -> dict[tuple[str, str], set[tupl
 
 def test_sessions_browse_while_a_fit_runs(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
-    fit_ids, _ = bench_load.store_fits(data_dir, 2, real=False, draws=200)
+    fit_ids, _ = bench_load.store_fits(data_dir, 2, real=False, draws=200, demo_sized=False)
     port = bench_load.free_port()
     with bench_load.served_app(data_dir, port):
         cold = bench_load.browse(port, "cold", fit_ids, sessions=1, rounds=2, think=(0.0, 0.0))
-        idle = bench_load.run_scenario("idle-1", port, fit_ids, sessions=1, rounds=2, think=(0.0, 0.0), seed=1)
-        fit = bench_load.start_background_fit(data_dir, port, tune=5000, draws=5000)
+        idle = bench_load.run_scenario(f"idle-{SESSIONS}", port, fit_ids, sessions=SESSIONS, rounds=1, think=THINK_S,
+                                       seed=2)
+        fit = bench_load.start_background_fit(data_dir, port, tune=5000, draws=5000, via_cli=False)
         try:
             fit.wait_until(("compiling", "tuning", "sampling"), timeout_s=120)
             loaded = bench_load.run_scenario(f"fit-{SESSIONS}", port, fit_ids, sessions=SESSIONS, rounds=1,
-                                             think=(0.2, 0.8), seed=2, fit_probe=fit.probe)
+                                             think=THINK_S, seed=2, fit_probe=fit.probe)
         finally:
             fit.cancel()
 
+    print("idle:", idle.stats(), "\nloaded:", loaded.stats())  # shown when the test fails
     # every page answered, drew its charts and showed no exception, idle and loaded
     for x in [*cold, *idle.loads, *loaded.loads]:
         assert x.problem is None, f"{x.scenario} session {x.session} {x.page}: {x.problem}"
-    assert len(idle.loads) == 2 * len(bench_load.PAGES)
-    assert Counter(x.page for x in loaded.loads) == {p: SESSIONS for p in bench_load.PAGES}
-    assert {x.session for x in loaded.loads} == set(range(SESSIONS))
+    for scenario in (idle, loaded):
+        assert Counter(x.page for x in scenario.loads) == {p: SESSIONS for p in bench_load.PAGES}
+        assert {x.session for x in scenario.loads} == set(range(SESSIONS))
     # the same content under load as when idle (nothing dropped, no new error boxes)
     idle_content = _content([*cold, *idle.loads])
     for key, seen in _content(loaded.loads).items():
@@ -65,4 +72,4 @@ def test_sessions_browse_while_a_fit_runs(tmp_path: Path) -> None:
 
     idle_median = statistics.median(x.seconds for x in idle.loads)
     loaded_median = statistics.median(x.seconds for x in loaded.loads)
-    assert loaded_median <= MAX_RATIO * max(idle_median, 0.1), (loaded_median, idle_median, loaded.stats())
+    assert loaded_median <= MAX_RATIO * max(idle_median, 0.1), (loaded_median, idle_median)
