@@ -325,18 +325,23 @@ class StoredFit:
             raise StoreError(f"fit {self.fit_id[:12]} has no variable {var!r} in {group}; "
                              f"it has {', '.join(map(str, ds.data_vars))}")
         da = ds[var]
+        chosen: dict[str, Any] = {}
         for dim, wanted in sel.items():
             if dim not in da.dims:
                 raise StoreError(f"{var} has no dimension {dim!r}; its dimensions are {', '.join(map(str, da.dims))}")
             labels = da.indexes[dim] if dim in da.indexes else pd.RangeIndex(da.sizes[dim])
-            asked = list(wanted) if isinstance(wanted, list | tuple | np.ndarray | pd.Index) else [wanted]
+            many = isinstance(wanted, list | tuple | np.ndarray | pd.Index)
+            asked = list(wanted) if many else [wanted]
+            if labels.dtype.kind in "iu":  # the summary table holds every label as text, e.g. reading "17"
+                asked = [int(w) if isinstance(w, str) and w.lstrip("-").isdigit() else w for w in asked]
+            chosen[dim] = asked if many else asked[0]
             missing = [w for w in asked if w not in labels]
             if missing:
                 shown = ", ".join(map(str, labels[:5]))
                 raise StoreError(f"{dim} {', '.join(map(repr, missing[:5]))} not in fit {self.fit_id[:12]} "
                                  f"({len(labels)} {dim} labels, e.g. {shown})")
-        if sel:
-            da = da.sel(sel)
+        if chosen:
+            da = da.sel(chosen)
         if load:
             with self._reading(f"draws of {var}", POSTERIOR_FILE):
                 da = da.load()

@@ -486,3 +486,13 @@ def test_chunks_hold_whole_genes_without_padding() -> None:
     assert choose_chunks(dims, (2, 1000, 2000, 100), 4, 4 << 20) == (2, 1000, 5, 100)  # whole genes
     assert choose_chunks(("chain", "draw", "gene"), (2, 1000, 2000), 8, 4 << 20) == (2, 1000, 250)
     assert choose_chunks(("chain", "draw"), (4, 1000), 8, 4 << 20) == (4, 1000)
+
+
+def test_draws_accepts_the_summary_tables_text_labels(store: ModelStore) -> None:
+    """Integer coordinates (e.g. readings) appear as text in the summary table; draws() takes either."""
+    fit_id, _ = put_example(store)
+    with store.get(fit_id) as fit:
+        as_text = fit.draws("lfc", group="posterior_predictive", reading="3")
+        as_int = fit.draws("lfc", group="posterior_predictive", reading=3)
+        np.testing.assert_array_equal(as_text.values, as_int.values)
+        assert fit.draws("lfc", group="posterior_predictive", reading=["3", "4"]).shape == (2, 50, 2)
