@@ -3,9 +3,10 @@
 #   docker run -p 8501:8501 -v speclet-data:/data speclet
 FROM python:3.11.7-slim-bookworm
 
-# g++ lets PyTensor compile PyMC's sampler fallback and model graphs to C (without it they run in slow pure Python).
+# g++ lets PyTensor compile PyMC's sampler fallback and model graphs to C (without it they run in slow pure Python);
+# tini runs as PID 1 so signals reach `serve` and finished fit processes are reaped.
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends g++=4:12.2.0-3 \
+    && apt-get install -y --no-install-recommends g++=4:12.2.0-3 tini=0.19.0-1 \
     && rm -rf /var/lib/apt/lists/*
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -38,4 +39,4 @@ VOLUME ["/data"]
 EXPOSE 8501
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
     CMD ["python", "-c", "import sys, urllib.request; r = urllib.request.urlopen('http://127.0.0.1:8501/_stcore/health', timeout=4); sys.exit(0 if r.status == 200 else 1)"]
-ENTRYPOINT ["python", "-m", "speclet_core", "serve"]
+ENTRYPOINT ["tini", "--", "python", "-m", "speclet_core", "serve"]

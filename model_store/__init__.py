@@ -4,10 +4,35 @@
 ``StoredFit`` whose summaries, matrices and draws are read only when asked for.
 """
 
+from importlib import import_module
+from typing import Any
+
 from model_store.ids import check_fit_id, compute_fit_id, fit_id_from_request
-from model_store.store import SCHEMA_VERSION, FitStatus, ModelStore, ProblemKind, StoredFit, StoreProblem
-from model_store.summaries import P_BELOW_THRESHOLD, MatrixKind, MatrixStat
-from model_store.writer import FloatDtype, StorageOptions
+
+# The store proper pulls in xarray, pandas and h5netcdf (≈ 2 s): import it on first use, so that code needing
+# only fit ids (``speclet_core.records``, a fit process starting up) stays fast.
+_LAZY = {
+    "SCHEMA_VERSION": "model_store.store",
+    "FitStatus": "model_store.store",
+    "ModelStore": "model_store.store",
+    "ProblemKind": "model_store.store",
+    "StoredFit": "model_store.store",
+    "StoreProblem": "model_store.store",
+    "P_BELOW_THRESHOLD": "model_store.summaries",
+    "MatrixKind": "model_store.summaries",
+    "MatrixStat": "model_store.summaries",
+    "FloatDtype": "model_store.writer",
+    "StorageOptions": "model_store.writer",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'model_store' has no attribute {name!r}")
+
 
 __all__ = [
     "P_BELOW_THRESHOLD",

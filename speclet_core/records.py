@@ -28,12 +28,12 @@ class _Record(BaseModel):
 
 
 class SamplerSettings(_Record):
-    method: FitMethod = Field(FitMethod.NUTS, description="Full NUTS sampling, or a quick approximate fit for a first look.")
-    backend: Backend = Field(Backend.NUTPIE, description="NUTS implementation: nutpie (fast, default) or PyMC's own sampler.")
-    chains: int = Field(4, ge=1, le=16, description="Independent chains; 4 lets R-hat detect chains that disagree.")
-    tune: int = Field(1000, ge=50, le=20_000, description="Warm-up draws per chain (discarded).")
-    draws: int = Field(1000, ge=50, le=20_000, description="Kept draws per chain.")
-    target_accept: float = Field(0.9, gt=0.5, lt=1.0, description="Higher means smaller steps: fewer divergences, slower.")
+    method: FitMethod = Field(default=FitMethod.NUTS, description="Full NUTS sampling, or a quick approximate fit for a first look.")
+    backend: Backend = Field(default=Backend.NUTPIE, description="NUTS implementation: nutpie (fast, default) or PyMC's own sampler.")
+    chains: int = Field(default=4, ge=1, le=16, description="Independent chains; 4 lets R-hat detect chains that disagree.")
+    tune: int = Field(default=1000, ge=50, le=20_000, description="Warm-up draws per chain (discarded).")
+    draws: int = Field(default=1000, ge=50, le=20_000, description="Kept draws per chain.")
+    target_accept: float = Field(default=0.9, gt=0.5, lt=1.0, description="Higher means smaller steps: fewer divergences, slower.")
 
 
 class Selection(_Record):
@@ -62,7 +62,7 @@ class FitRequest(_Record):
     model: str = Field(description="Model name in the catalog.")
     model_version: str = Field(description="Model version; part of the fit id.")
     sampler: SamplerSettings = SamplerSettings()
-    seed: int = Field(1, ge=0, lt=2**32, description="Random seed: the same seed gives the same draws.")
+    seed: int = Field(default=1, ge=0, lt=2**32, description="Random seed: the same seed gives the same draws.")
 
     def identity(self) -> dict[str, Any]:
         """The content that names the fit."""

@@ -26,7 +26,7 @@ def test_image_promises() -> None:
     assert "USER 1000:1000" in DOCKERFILE  # never root at run time
     assert 'VOLUME ["/data"]' in DOCKERFILE and "SPECLET_DATA_DIR=/data" in DOCKERFILE
     assert "EXPOSE 8501" in DOCKERFILE and "_stcore/health" in DOCKERFILE
-    assert 'ENTRYPOINT ["python", "-m", "speclet_core", "serve"]' in DOCKERFILE
+    assert 'ENTRYPOINT ["tini", "--", "python", "-m", "speclet_core", "serve"]' in DOCKERFILE
     assert "pip install --no-cache-dir -r requirements.txt" in DOCKERFILE
     for copied in ("app.py", "run_app.py", "pages", "speclet_core", "model_store", ".streamlit"):
         assert copied in DOCKERFILE
