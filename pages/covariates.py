@@ -49,9 +49,9 @@ chosen = st.multiselect("Genes (up to 6)", by_strength, default=by_strength[:3],
                         max_selections=6)
 if not chosen:
     rc.stop_with("Pick at least one gene.")
-points, band, lines = common.guarded(rc.covariate_view, fit.fit_id, fit, slope, tuple(chosen))
-chart = charts.covariate_chart(points, band, lines, x_title=info.title, genes=chosen,
-                               title=f"Observed LFC and posterior regression lines against {info.title}")
+points, band, lines, x_title = common.guarded(rc.covariate_view, fit.fit_id, fit, slope, tuple(chosen))
+chart = charts.covariate_chart(points, band, lines, x_title=x_title, genes=chosen,
+                               title=f"Observed LFC and posterior regression lines against {x_title}")
 common.chart_with_data(chart, points, f"lfc_vs_{info.column}", key="cov-scatter")
 st.caption("Dots: observed readings, coloured by lineage. Blue line: the posterior mean of gene effect + slope × "
            "covariate for an average cell line; blue band: its 89% interval; grey lines: single posterior draws. "

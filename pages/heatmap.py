@@ -30,7 +30,7 @@ order = c2.radio("Order genes by", [o.value for o in results.GeneOrder], horizon
                  format_func={"cluster": "similar profiles (clustering)", "mean": "mean (strongest first)",
                               "name": "name"}.get)
 summary = rc.gene_summary(fit.fit_id, fit)
-genes = rc.gene_choice(summary, key="heat", default_n=40, max_n=200)
+genes = rc.gene_choice(summary, key="heat", default_n=25, max_n=200)
 view = common.guarded(rc.heatmap, fit.fit_id, fit, kind, tuple(genes), stat, order)
 
 captions = {

@@ -84,8 +84,15 @@ def truth(data_path: str | None) -> pd.DataFrame | None:
 
 @st.cache_resource(max_entries=2, show_spinner="Reloading the fit's readings from its screen table…")
 def readings(fit_id: str, _fit: StoredFit) -> pd.DataFrame:
-    """The fit's readings with labels and covariates (read-only); ``AnalysisError`` when the table is gone."""
+    """The fit's readings with labels and covariates (read-only): stored with the fit, else reloaded from its
+    screen table; ``AnalysisError`` when neither is available."""
     observed = _fit.dataset("observed_data")["lfc"].to_numpy()
+    if "constant_data" in (_fit.manifest.get("groups") or {}):
+        post = _fit.dataset("posterior")
+        coords = {d: [str(x) for x in post[d].values] for d in results.READING_LABELS if d in post.coords}
+        table = results.readings_from_constant_data(_fit.dataset("constant_data"), observed, coords)
+        if table is not None:
+            return table
     return results.load_readings(_fit.manifest.get("request") or {}, n_readings=observed.size, observed=observed)
 
 
@@ -98,8 +105,8 @@ def readings_wanted(fit: StoredFit, label: str, *, key: str) -> bool:
     """A toggle for views that reload the screen table: on by default only for fits with few readings."""
     n = n_readings(fit)
     return st.toggle(label, value=n <= AUTO_READINGS_MAX, key=key, bind="query-params",
-                     help=f"Reloads the fit's {n:,} readings from its screen table (once per server; for millions of "
-                          "readings this takes several seconds).")
+                     help=f"Reads the labels of the fit's {n:,} readings (once per server; for millions of readings "
+                          "this takes several seconds).")
 
 
 def try_readings(fit: StoredFit) -> tuple[pd.DataFrame | None, str | None]:
@@ -120,6 +127,9 @@ def lineage_of(fit_id: str, _fit: StoredFit) -> dict[str, str]:
             mapping = results.cell_line_lineages_from_table((_fit.manifest.get("request") or {}).get("data_path"), cells)
         except SpecletError:
             mapping = {}
+    if not mapping and cells:  # the table is gone: the labels stored with the fit (slower for huge fits)
+        table, _ = try_readings(_fit)
+        mapping = results.cell_line_lineages(None, table)
     return mapping
 
 
@@ -232,16 +242,16 @@ def ppc_groups(fit_id: str, _fit: StoredFit, by: str, chosen: tuple[str, ...]) -
 
 @st.cache_data(max_entries=16, show_spinner="Drawing posterior regression lines…")
 def covariate_view(fit_id: str, _fit: StoredFit, slope: str, genes: tuple[str, ...]
-                   ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """(points, band, lines) of LFC against the covariate of ``slope`` for ``genes``."""
+                   ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, str]:
+    """(points, band, lines, x-axis title) of LFC against the covariate of ``slope`` for ``genes``."""
     info = results.COVARIATES[slope]
     table = readings(fit_id, _fit)
     scale = results.covariate_scale(table, info)
     points = results.covariate_points(table, info, genes)
-    x_range = {g: (float(p["x"].min()), float(p["x"].max())) for g, p in points.groupby("gene")}
+    x_range = {str(g): (float(p["x"].min()), float(p["x"].max())) for g, p in points.groupby("gene", observed=True)}
     band, lines = results.regression_lines(_fit.draws(roles(_fit)["gene_effect"], gene=list(genes)),
                                            _fit.draws(slope, gene=list(genes)), scale, x_range, info)
-    return points, band, lines
+    return points, band, lines, results.covariate_title(table, info)
 
 
 @st.cache_data(max_entries=8, show_spinner="Computing leave-one-out scores (PSIS-LOO)…")

@@ -218,9 +218,13 @@ def lineage_heatmap(view, *, column_title: str, title: str = "") -> alt.VConcatC
     Mean: red = dependency, blue = positive, centred on 0, uncertain cells faded; sd: darker =
     more uncertain; P(effect < −0.5): darker red = more certainly a dependency.
     """
-    cells = view.cells
-    _check_size(cells)
     stat = str(view.stat)
+    # ship only what is drawn or hovered, as float32: the rows go to the browser as they are
+    keep = ["gene", "column", "lineage", "value", "mean", "hdi_low", "hdi_high", "certainty"]
+    if view.per_column > 1:
+        keep += ["n_cell_lines", "cell_lines"]
+    cells = view.cells[keep].astype({c: "float32" for c in ("value", "mean", "hdi_low", "hdi_high", "certainty")})
+    _check_size(cells)
     columns = list(view.columns)
     many = len(columns) > 60
     width = 900 if many else alt.Step(16)
@@ -243,9 +247,10 @@ def lineage_heatmap(view, *, column_title: str, title: str = "") -> alt.VConcatC
         "color": alt.Color("value:Q", scale=scale, title=HEAT_STAT_TITLES.get(stat, stat),
                            legend=alt.Legend(orient="right")),
         "tooltip": ["gene:N", alt.Tooltip("column:N", title=column_title), "lineage:N", number("mean", "posterior mean"),
-                    number("hdi_low", "89% low"), number("hdi_high", "89% high"), number("sd"),
-                    number("p_below", "P(effect < −0.5)"), alt.Tooltip("n_cell_lines:Q", title="cell lines averaged"),
-                    alt.Tooltip("cell_lines:N", title="cell lines")],
+                    number("hdi_low", "89% low"), number("hdi_high", "89% high")]
+        + ([number("value", HEAT_STAT_TITLES.get(stat, stat))] if stat != "mean" else [])
+        + ([alt.Tooltip("n_cell_lines:Q", title="cell lines averaged"), alt.Tooltip("cell_lines:N", title="cell lines")]
+           if view.per_column > 1 else []),
     }
     if stat == "mean":
         enc["opacity"] = alt.Opacity("certainty:Q", scale=alt.Scale(domain=[0, 1], range=[0.2, 1]), legend=None)

@@ -30,7 +30,9 @@ from speclet_core.ranking import compute_hdi, describe_contrast, describe_pair
 INNER_PROB = 0.5
 OUTER_PROB = 0.89
 MAX_FOREST_ROWS = 100  # more rows than this is a wall nobody reads; pick or page instead
-MAX_HEATMAP_CELLS = 40_000  # stays under charts.MAX_MARKS with room for the lineage band
+# Headless Chromium drew 40k heatmap cells in ~11 s on a loaded 2-core machine (docs/benchmarks/pages.md):
+# 25k keeps a page of genes × 1,000 cell lines drawable in a few seconds.
+MAX_HEATMAP_CELLS = 25_000
 MAX_PAIRWISE_SHOWN = 30  # a 30 × 30 matrix is the most a person reads cell by cell
 PPC_BINS = 40
 PPC_MAX_VALUES = 4_000_000  # predicted values histogrammed per view (draws × readings)
@@ -73,18 +75,23 @@ class GeneOrder(StrEnum):
 
 @dataclass(frozen=True)
 class CovariateInfo:
-    """How a model's covariate slope relates to a screen column (the transform of ``data.prepare_covariates``)."""
+    """How a model's covariate slope relates to a screen column (the transform of ``data.prepare_covariates``).
+
+    ``column`` is the raw screen column, ``z_column`` the value the model multiplies the slope by.
+    """
 
     slope: str
     column: str
+    z_column: str
     title: str
     model_scale: str
 
 
 COVARIATES: dict[str, CovariateInfo] = {
-    "rna_slope": CovariateInfo("rna_slope", "rna_expr", "RNA expression (log2 TPM+1)",
+    "rna_slope": CovariateInfo("rna_slope", "rna_expr", "rna_expr_z", "RNA expression (log2 TPM+1)",
                                "z-score of expression within the gene"),
-    "cn_slope": CovariateInfo("cn_slope", "gene_cn", "copy number (log2)", "log2 copy number centred within the gene"),
+    "cn_slope": CovariateInfo("cn_slope", "gene_cn", "gene_cn_z", "copy number (log2)",
+                              "log2 copy number centred within the gene"),
 }
 
 
@@ -554,6 +561,42 @@ def cell_line_lineages_from_table(data_path: str | Path | None, cell_lines: Sequ
 
 # --------------------------------------------------------------------------- readings of a fit
 
+READING_LABELS = ("gene", "cell_line", "lineage", "sgrna")
+
+
+def readings_from_constant_data(const: xr.Dataset | None, observed: np.ndarray,
+                                coords: Mapping[str, Sequence[str]] | None = None) -> pd.DataFrame | None:
+    """The fit's readings from the labels stored with it (``constant_data``), or None when it has none.
+
+    ``constant_data`` holds, along ``reading``, each reading's ``gene``, ``cell_line`` and ``lineage``
+    (and ``sgrna``) as labels, or as integer positions in the posterior's ``coords``, and the
+    covariates as the model used them (``rna_expr_z``, ``gene_cn_z``).
+    """
+    if const is None or not all(d in const.data_vars for d in READING_LABELS[:3]):
+        return None
+    obs = np.asarray(observed, dtype=np.float64).ravel()
+    out: dict[str, Any] = {}
+    for dim in READING_LABELS:
+        if dim not in const.data_vars:
+            continue
+        values = np.asarray(const[dim].values)
+        if values.shape != obs.shape:
+            raise AnalysisError(f"the fit stores {values.size:,} {dim} labels for {obs.size:,} readings; the fit is "
+                                "damaged, refit it")
+        if values.dtype.kind in "iu":
+            labels = list((coords or {}).get(dim) or [])
+            if not labels or values.min(initial=0) < 0 or values.max(initial=0) >= len(labels):
+                raise AnalysisError(f"the fit stores {dim} positions without matching {dim} labels; refit it")
+            out[dim] = pd.Categorical.from_codes(values, categories=pd.Index(labels).astype(str))
+        else:
+            out[dim] = pd.Categorical(values.astype(str))
+    out["lfc"] = obs
+    for col in ("rna_expr", "rna_expr_z", "gene_cn", "gene_cn_z"):
+        if col in const.data_vars:
+            out[col] = np.asarray(const[col].values, dtype=np.float64)
+    return pd.DataFrame(out)
+
+
 
 def load_readings(request: Mapping[str, Any], *, n_readings: int, observed: np.ndarray | None = None) -> pd.DataFrame:
     """The fit's readings in model order (reading i = row i), reloaded from the screen table it names.
@@ -780,20 +823,36 @@ def ppc_by_group(
 # --------------------------------------------------------------------------- covariates
 
 
+def covariate_on_raw_scale(readings: pd.DataFrame, info: CovariateInfo) -> bool:
+    """True when the readings carry the raw covariate (plots in its units), False for the model's scale only."""
+    if info.column in readings.columns:
+        return True
+    if info.z_column in readings.columns:
+        return False
+    raise AnalysisError(f"the fit's readings have neither {info.column!r} nor {info.z_column!r}, so the "
+                        f"{info.slope} cannot be drawn against them")
+
+
+def covariate_title(readings: pd.DataFrame, info: CovariateInfo) -> str:
+    """Axis title: the raw units, or the model's scale when only that is stored."""
+    return info.title if covariate_on_raw_scale(readings, info) else f"{info.title.split(' (')[0]} ({info.model_scale})"
+
+
 def covariate_scale(readings: pd.DataFrame, info: CovariateInfo) -> pd.DataFrame:
-    """Per gene, how the raw covariate maps to the model's scale (``data.prepare_covariates``'s transform).
+    """Per gene, how the plotted covariate maps to the model's scale (``data.prepare_covariates``'s transform).
 
     Returns
     -------
     DataFrame
         index gene: centre, scale, clip (model x = clip((raw' - centre) / scale, ±clip), where
-        raw' is the expression itself or log2 of the copy number).
+        raw' is the expression itself or log2 of the copy number); the identity when the readings
+        carry only the model's scale.
     """
     from speclet_core.data import CN_CLIP, CN_FLOOR, RNA_CLIP
 
-    if info.column not in readings.columns:
-        raise AnalysisError(f"the screen table has no {info.column!r} column, so the {info.slope} cannot be drawn "
-                            "against it")
+    if not covariate_on_raw_scale(readings, info):
+        genes = pd.Index(pd.unique(readings["gene"].astype(str)), name="gene")
+        return pd.DataFrame({"centre": 0.0, "scale": 1.0, "clip": np.inf}, index=genes)
     raw = readings[info.column].astype(np.float64)
     if info.column == "gene_cn":
         x = np.log2(raw.clip(lower=CN_FLOOR))
@@ -820,13 +879,16 @@ def _axis_to_model(x: np.ndarray, centre: float, scale: float, clip: float) -> n
 def covariate_points(readings: pd.DataFrame, info: CovariateInfo, genes: Sequence[str], *,
                      max_points: int = MAX_SCATTER_POINTS, seed: int = 0) -> pd.DataFrame:
     """Observed LFC against the covariate for the chosen genes (a fixed random subset beyond ``max_points``)."""
-    sub = readings[readings["gene"].isin(list(genes)) & readings[info.column].notna()]
+    raw = covariate_on_raw_scale(readings, info)
+    column = info.column if raw else info.z_column
+    sub = readings[readings["gene"].isin(list(genes)) & readings[column].notna()]
     if sub.empty:
-        raise AnalysisError(f"no readings of {', '.join(genes)} have a {info.column} value")
+        raise AnalysisError(f"no readings of {', '.join(genes)} have a {column} value")
     if len(sub) > max_points:
         sub = sub.sample(n=max_points, random_state=seed).sort_index()
-    out = sub[["gene", "cell_line", "lineage", "sgrna", "lfc"]].copy()
-    out["x"] = _to_axis(sub[info.column].to_numpy(np.float64), info)
+    out = sub[[c for c in ("gene", "cell_line", "lineage", "sgrna", "lfc") if c in sub.columns]].copy()
+    values = sub[column].to_numpy(np.float64)
+    out["x"] = _to_axis(values, info) if raw else values
     return out.reset_index(drop=True)
 
 

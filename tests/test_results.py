@@ -243,6 +243,44 @@ def test_cell_line_lineages_from_the_table_or_the_posterior(screen_file, tmp_pat
     assert results.cell_line_lineages(post) == {c: truth[c] for c in cells}
 
 
+def test_readings_stored_with_the_fit_as_labels_or_positions() -> None:
+    genes, cells = ["BRAF", "KRAS"], ["ACH-000001", "ACH-000002", "ACH-000003"]
+    g, c = np.array([1, 0, 1, 1]), np.array([0, 2, 1, 0])
+    lineage = np.array(["skin", "blood", "blood", "skin"])
+    observed = np.array([-1.0, 0.1, -0.8, -1.2], dtype=np.float32)
+    as_labels = xr.Dataset({"gene": ("reading", np.array(genes, dtype=object)[g]),
+                            "cell_line": ("reading", np.array(cells, dtype=object)[c]),
+                            "lineage": ("reading", lineage.astype(object)), "rna_expr_z": ("reading", [0.5, 0, -1, 2])})
+    as_codes = xr.Dataset({"gene": ("reading", g.astype(np.int32)), "cell_line": ("reading", c.astype(np.int32)),
+                           "lineage": ("reading", np.array([1, 0, 0, 1]))})
+    a = results.readings_from_constant_data(as_labels, observed)
+    b = results.readings_from_constant_data(as_codes, observed, {"gene": genes, "cell_line": cells,
+                                                                "lineage": ["blood", "skin"]})
+    for table in (a, b):
+        assert table["gene"].astype(str).tolist() == ["KRAS", "BRAF", "KRAS", "KRAS"]
+        assert table["cell_line"].astype(str).tolist() == ["ACH-000001", "ACH-000003", "ACH-000002", "ACH-000001"]
+        assert table["lineage"].astype(str).tolist() == lineage.tolist()
+        np.testing.assert_allclose(table["lfc"], observed)
+    assert a["rna_expr_z"].tolist() == [0.5, 0, -1, 2] and "rna_expr_z" not in b
+    assert results.cell_line_lineages(None, a) == {"ACH-000001": "skin", "ACH-000003": "blood", "ACH-000002": "blood"}
+    assert results.readings_from_constant_data(as_labels.drop_vars("lineage"), observed) is None
+    with pytest.raises(AnalysisError, match="4 gene labels for 3 readings|stores 4 gene labels for 3 readings"):
+        results.readings_from_constant_data(as_labels, observed[:3])
+    with pytest.raises(AnalysisError, match="positions without matching gene labels"):
+        results.readings_from_constant_data(as_codes, observed, {"gene": ["KRAS"]})
+
+    # only the model's scale stored: the covariate is drawn on it, and the line is gene effect + slope × z exactly
+    info = results.COVARIATES["rna_slope"]
+    assert not results.covariate_on_raw_scale(a, info)
+    assert results.covariate_title(a, info) == "RNA expression (z-score of expression within the gene)"
+    points = results.covariate_points(a, info, ["KRAS"])
+    assert sorted(points["x"]) == [-1.0, 0.5, 2.0]
+    scale = results.covariate_scale(a, info)
+    draws = lambda v: xr.DataArray(np.full((1, 4, 1), v), dims=("chain", "draw", "gene"), coords={"gene": ["KRAS"]})  # noqa: E731
+    band, _ = results.regression_lines(draws(-1.0), draws(-0.5), scale, {"KRAS": (-1.0, 2.0)}, info, n_grid=4)
+    np.testing.assert_allclose(band["mean"], -1.0 - 0.5 * band["x"])
+
+
 def test_ppc_histogram_densities_and_band() -> None:
     rng = np.random.default_rng(1)
     observed = rng.normal(-0.3, 1.0, 4000)

@@ -79,7 +79,7 @@ class TruthfulFits:
         self.pan = t[(t.parameter == "pan_essential") & (t.value == 1)]["gene"].iloc[0]
 
     def put(self, *, roles: dict[str, Any], model: str, seed: int, predictive: str = "full", quick: bool = False,
-            log_likelihood: bool = True) -> str:
+            log_likelihood: bool = True, constant_data: bool = False) -> str:
         rng = np.random.default_rng(seed)
         chains, draws = 2, 150
         genes, lins, cells = list(self.sel.genes), list(self.sel.lineages), list(self.sel.cell_lines)
@@ -108,6 +108,18 @@ class TruthfulFits:
             "prior_predictive": {"lfc": rng.normal(0, 2.0, (1, 40, n))},
             "observed_data": {"lfc": y},
         }
+        if constant_data:  # as speclet_core.fitting stores them: each reading's labels and model-scale covariates
+            d = self.sel.data
+            from speclet_core.data import prepare_covariates
+
+            groups["constant_data"] = {
+                "gene": d["hugo_symbol"].astype(str).to_numpy(dtype=object),
+                "sgrna": d["sgrna"].astype(str).to_numpy(dtype=object),
+                "cell_line": d["depmap_id"].astype(str).to_numpy(dtype=object),
+                "lineage": d["lineage"].astype(str).to_numpy(dtype=object),
+                "rna_expr_z": prepare_covariates(d)[0]["rna_expr_z"].to_numpy(),
+            }
+            dims.update({k: ["reading"] for k in groups["constant_data"]})
         if log_likelihood:
             mu = mean + rng.normal(0, 0.02, (chains, draws, n))
             groups["log_likelihood"] = {"lfc": -0.5 * ((y - mu) / sigma) ** 2 - np.log(sigma * np.sqrt(2 * np.pi))}
@@ -334,6 +346,28 @@ def test_per_reading_views_of_big_fits_wait_to_be_asked_for(open_page: Callable[
     assert len(charts_data(at)) == 1  # the overall check only: the screen table was not reloaded
     at.toggle(key="ppc_split").set_value(True).run()
     assert chart(at, "per gene")["group"].nunique() == 6
+
+
+def test_labels_stored_with_the_fit_replace_the_screen_table(open_page: Callable[..., AppTest],
+                                                             fits: TruthfulFits) -> None:
+    fit_id = fits.put(roles={**GL_ROLES, "covariate_slopes": ["rna_slope"]}, model="gene_lineage_rna", seed=10,
+                      constant_data=True)
+    shutil.move(fits.path, fits.path.with_suffix(".moved"))  # nothing to reload: the fit must do on its own
+    at = open_page("ppc", fit=fit_id)
+    counts = fits.sel.data["hugo_symbol"].astype(str).value_counts()
+    per_gene = chart(at, "per gene")
+    assert all(n == counts[g] for g, n in per_gene.groupby("group")["n_readings"].first().items())
+    at = open_page("covariates", fit=fit_id, cov_genes=["KRAS"])
+    scatter = chart(at, "z-score of expression within the gene")
+    points = scatter[scatter["lineage"].notna()]
+    from speclet_core.data import prepare_covariates
+
+    z = prepare_covariates(fits.sel.data)[0]
+    np.testing.assert_allclose(np.sort(points["x"]), np.sort(z.loc[z["hugo_symbol"] == "KRAS", "rna_expr_z"]))
+    at = open_page("heatmap", fit=fit_id)
+    heat = chart(at, "Gene × cell line")
+    lineage_of = fits.sel.data.drop_duplicates("depmap_id").set_index("depmap_id")["lineage"].astype(str)
+    assert all(lineage_of[r.column] == r.lineage for r in heat[heat["gene"].notna()].itertuples())
 
 
 # --------------------------------------------------------------------------- compare
