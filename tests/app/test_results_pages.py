@@ -448,7 +448,7 @@ def test_result_pages_on_a_real_fit(open_page: Callable[..., AppTest], real_fit_
     contrast = at.dataframe[1].value
     assert contrast["gene"].iloc[0] in set(planted.loc[planted["lineage"] == lineage, "gene"])
 
-    at = open_page("heatmap", fit=real_fit_id, **{"heat_how": "Strongest dependencies"})
+    at = open_page("heatmap", fit=real_fit_id, heat_n="30")
     cells = chart(at, "Gene × cell line")
     heat = cells[cells["gene"].notna()]
     mean = stored.matrix("gene_cell_line", "mean")
