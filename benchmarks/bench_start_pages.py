@@ -33,9 +33,11 @@ def main() -> int:
     p.add_argument("--draws", type=int, default=250, help="draws per chain (page times do not depend on it)")
     p.add_argument("--chains", type=int, default=2)
     p.add_argument("--runs", type=int, default=4)
+    p.add_argument("--data-dir", type=Path, help="reuse the stored fit of an earlier run in this folder")
+    p.add_argument("--pages", default=",".join(PAGES))
     args = p.parse_args()
 
-    data_dir = Path(tempfile.mkdtemp(prefix="speclet-bench-pages-"))
+    data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="speclet-bench-pages-"))
     os.environ["SPECLET_DATA_DIR"] = str(data_dir)
     from bench_store import bench_request, lazy_idata
 
@@ -46,14 +48,17 @@ def main() -> int:
              "covariate_slopes": []}
     request = bench_request("pages")
     t0 = time.perf_counter()
-    idata = lazy_idata(args.genes, args.cell_lines, args.draws, args.chains)
+    store = ModelStore(data_dir / "fits")
+    idata = None if store.exists(request.fit_id) else lazy_idata(args.genes, args.cell_lines, args.draws, args.chains)
     diagnostics = {"max_rhat": 1.004, "min_ess_bulk": 450.0, "min_ess_tail": 420.0, "divergences": 0,
                    "bfmi_min": 0.9, "treedepth_hits": 0, "verdict": "converged", "reasons": [], "approximate": False}
-    ModelStore(data_dir / "fits").put(request.fit_id, idata, request=request.model_dump(mode="json"), roles=roles,
-                                      diagnostics=diagnostics, timings={"total_s": 0.0})
+    if idata is not None:
+        store.put(request.fit_id, idata, request=request.model_dump(mode="json"), roles=roles,
+                  diagnostics=diagnostics, timings={"total_s": 0.0})
     put_s = time.perf_counter() - t0
     fit_id = request.fit_id
-    print(f"stored a {args.genes} × {args.cell_lines} fit ({args.chains}×{args.draws} draws) in {put_s:.0f} s")
+    print(f"stored a {args.genes} × {args.cell_lines} fit ({args.chains}×{args.draws} draws) in {put_s:.0f} s; "
+          f"data dir {data_dir}")
 
     import streamlit as st
     from streamlit.runtime.pages_manager import PagesManager
@@ -69,7 +74,7 @@ def main() -> int:
     results = {}
     st.cache_data.clear()
     st.cache_resource.clear()
-    for page in PAGES:
+    for page in args.pages.split(","):
         times = []
         for _ in range(args.runs):
             at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)

@@ -317,20 +317,13 @@ def fit_caption(manifest: dict[str, Any]) -> str:
             f"fit `{manifest.get('fit_id', '')[:12]}`")
 
 
-@st.cache_data(max_entries=16, show_spinner=False)
+@st.cache_resource(max_entries=4, show_spinner="Reading the fit's summary…")
 def fit_summary(fit_id: str) -> pd.DataFrame:
-    """The stored per-element summary with a readable ``parameter`` label (e.g. ``gene_effect[KRAS]``)."""
-    df = get_store().get(fit_id).summary()
-    dims = [c for c in df.columns if c in DIM_COLUMNS or (c not in ("variable",) and df[c].dtype == object
-                                                           and c not in ("mean", "sd"))]
-    labels = df["variable"].astype(str).to_numpy().copy()
-    coord = df[dims].astype("string").fillna("") if dims else None
-    if coord is not None:
-        joined = coord.apply(lambda r: ", ".join(v for v in r if v), axis=1)
-        labels = [f"{v}[{c}]" if c else v for v, c in zip(labels, joined, strict=True)]
-    out = df.copy()
-    out.insert(0, "parameter", labels)
-    return out
+    """The stored per-element summary (one row per parameter element; millions for big fits).
+
+    Cached as a resource (shared, not copied on every hit): treat it as read-only.
+    """
+    return get_store().get(fit_id).summary()
 
 
 def style_diagnostics(df: pd.DataFrame) -> Any:
@@ -348,22 +341,13 @@ def style_diagnostics(df: pd.DataFrame) -> Any:
     return styler
 
 
-def element_choices(summary: pd.DataFrame, hyper: list[str], k: int = 10) -> list[str]:
-    """Plot choices: hyper-parameters, then the ``k`` worst elements, then everything else."""
-    from speclet_core.fitcheck import rank_worst
+def element_choices(fit_id: str, hyper: list[str], k: int = 12) -> dict[str, tuple[str, dict[str, Any]]]:
+    """Plot choices, label → (variable, selection): hyper-parameters first, then the ``k`` worst elements."""
+    from speclet_core.fitcheck import element_selection, rank_worst
 
-    first = list(summary.loc[summary["variable"].isin(hyper), "parameter"])
-    worst = [p for p in rank_worst(summary, k=k)["parameter"] if p not in first]
-    rest = [p for p in summary["parameter"] if p not in first and p not in worst]
-    return first + worst + rest
-
-
-def element_draws(fit: StoredFit, parameter: str) -> Any:
-    """Draws (chain, draw) of one element named by its ``parameter`` label."""
-    summary = fit_summary(fit.fit_id)
-    row = summary.loc[summary["parameter"] == parameter].iloc[0]
-    sel = {d: row[d] for d in DIM_COLUMNS if d in summary.columns and pd.notna(row[d]) and row[d] != ""}
-    return fit.draws(str(row["variable"]), **sel)
+    summary = fit_summary(fit_id)
+    rows = pd.concat([rank_worst(summary, k=50, variables=hyper), rank_worst(summary, k=k)])
+    return {r["parameter"]: element_selection(r) for _, r in rows.drop_duplicates("parameter").iterrows()}
 
 
 def sample_stats(fit: StoredFit) -> Any:

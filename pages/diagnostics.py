@@ -16,19 +16,22 @@ show(f"**{headline}**\n\n" + "\n".join(f"- {r}" for r in reasons))
 st.caption(common.fit_caption(manifest))
 
 st.subheader("Parameters, worst first")
-st.caption("Sorted by R-hat (highest first), then bulk ESS (lowest first). Red cells break a threshold.")
-variables = sorted(summary["variable"].unique())
+overview = fitcheck.summarise_variables(summary)
+st.caption("One row per variable: how many of its elements break a threshold (R-hat > 1.01 or ESS < 400).")
+st.dataframe(overview, hide_index=True, width="stretch", column_config={
+    "max_r_hat": st.column_config.NumberColumn("max R-hat", format="%.3f"),
+    "min_ess_bulk": st.column_config.NumberColumn("min bulk ESS", format="%.0f"),
+    "min_ess_tail": st.column_config.NumberColumn("min tail ESS", format="%.0f")})
 c1, c2 = st.columns([2, 1])
-var_filter = c1.multiselect("Variables", variables, key="diag_vars", placeholder="All variables")
-only_bad = c2.toggle("Only parameters that break a threshold", key="diag_bad")
-table = summary if not var_filter else summary[summary["variable"].isin(var_filter)]
-if only_bad:
-    table = table[(table["r_hat"] > fitcheck.RHAT_MAX) | (table["ess_bulk"] < fitcheck.ESS_MIN)]
+var_filter = c1.multiselect("Elements of", list(overview["variable"]), key="diag_vars", placeholder="All variables")
+only_bad = c2.toggle("Only elements that break a threshold", key="diag_bad")
 shown_rows = st.session_state.setdefault("diag_rows", 50)
-worst = fitcheck.rank_worst(table, k=shown_rows)
+worst = fitcheck.rank_worst(summary, k=shown_rows, variables=var_filter, only_breaking=only_bad)
 st.dataframe(common.style_diagnostics(worst), hide_index=True, width="stretch")
-st.caption(f"Showing {len(worst):,} of {len(table):,} parameters.")
-if len(table) > shown_rows and st.button(f"Show {min(200, len(table) - shown_rows):,} more"):
+total = int(overview.loc[overview["variable"].isin(var_filter) if var_filter else slice(None),
+                         "breaking" if only_bad else "elements"].sum())
+st.caption(f"Showing the worst {len(worst):,} of {total:,} elements (sorted by R-hat, then bulk ESS).")
+if total > shown_rows and st.button(f"Show {min(200, total - shown_rows):,} more"):
     st.session_state["diag_rows"] = shown_rows + 200
     st.rerun()
 
@@ -36,11 +39,12 @@ st.subheader("Trace and rank plots")
 st.caption("Trace: chains should overlap like fuzzy caterpillars; red ticks mark divergent draws. "
            "Rank: each chain's histogram should be flat.")
 hyper = list(manifest.get("roles", {}).get("hyperparameters", []))
-choices = common.element_choices(summary, hyper)
-picked = st.multiselect("Parameters to plot (hyper-parameters and the worst elements first)", choices,
-                        default=choices[: min(3, len(choices))], key="diag_plot")
+choices = common.element_choices(fit.fit_id, hyper)
+picked = st.multiselect("Parameters to plot (hyper-parameters, then the worst elements)", list(choices),
+                        default=list(choices)[: min(3, len(choices))], key="diag_plot")
 for label in picked:
-    draws = common.element_draws(fit, label)
+    variable, sel = choices[label]
+    draws = common.guarded(fit.draws, variable, **sel)
     trace = fitcheck.draws_to_frame(draws)
     div = fitcheck.divergent_draws(common.sample_stat(fit, "diverging"))
     cols = st.columns([3, 2])

@@ -75,14 +75,77 @@ def merge_headline(diagnostics: dict[str, Any], summary: pd.DataFrame) -> dict[s
     return out
 
 
-def rank_worst(summary: pd.DataFrame, k: int = 20, variable: str | None = None) -> pd.DataFrame:
-    """The worst ``k`` rows by R-hat (highest first), ties broken by bulk ESS (lowest first)."""
-    df = summary if variable is None else summary[summary["variable"] == variable]
+STAT_COLUMNS = frozenset({"mean", "sd", "hdi_5.5%", "hdi_94.5%", "r_hat", "ess_bulk", "ess_tail", "p_below"})
+
+
+def coordinate_columns(summary: pd.DataFrame) -> list[str]:
+    """The summary's coordinate columns (gene, cell_line, …): everything but the variable and the statistics."""
+    return [c for c in summary.columns if c not in STAT_COLUMNS and c not in ("variable", "parameter")]
+
+
+def label_elements(df: pd.DataFrame) -> pd.Series:
+    """Readable element names, e.g. ``gene_effect[KRAS]``, ``gene_cell_line_effect[KRAS, ACH-000001]`` (vectorised)."""
+    labels = df["variable"].astype(str)
+    inner = pd.Series("", index=df.index, dtype=object)
+    for col in coordinate_columns(df):
+        values = df[col].astype(object)
+        present = values.notna() & (values.astype(str) != "")
+        text = values.astype(str)
+        inner = inner.where(~present, inner.where(inner == "", inner + ", ") + text)
+    return labels.where(inner == "", labels + "[" + inner + "]")
+
+
+def _breaks(df: pd.DataFrame) -> pd.Series:
+    return (df["r_hat"] > RHAT_MAX) | (df["ess_bulk"] < ESS_MIN) | (df["ess_tail"] < ESS_MIN)
+
+
+def summarise_variables(summary: pd.DataFrame) -> pd.DataFrame:
+    """One row per variable: elements, worst R-hat / ESS and how many elements break a threshold; worst first."""
+    d = summary.assign(breaking=_breaks(summary))
+    out = d.groupby("variable", sort=False, observed=True).agg(
+        elements=("r_hat", "size"), max_r_hat=("r_hat", "max"), min_ess_bulk=("ess_bulk", "min"),
+        min_ess_tail=("ess_tail", "min"), breaking=("breaking", "sum"),
+    ).reset_index()
+    out["variable"] = out["variable"].astype(str)
+    return out.sort_values(["max_r_hat", "min_ess_bulk"], ascending=[False, True], ignore_index=True)
+
+
+def rank_worst(
+    summary: pd.DataFrame, k: int = 20, variables: list[str] | None = None, only_breaking: bool = False
+) -> pd.DataFrame:
+    """The worst ``k`` elements by R-hat (highest first), ties by bulk ESS (lowest first), with a ``parameter`` label.
+
+    Works on millions of rows: only the candidates are sorted and labelled.
+    """
+    df = summary
+    if variables:
+        df = df[df["variable"].isin(variables)]
+    if only_breaking:
+        df = df[_breaks(df)]
     if df.empty:
-        return df
-    order = df.assign(_r=df["r_hat"].fillna(np.inf), _e=df["ess_bulk"].fillna(-np.inf))
-    order = order.sort_values(["_r", "_e"], ascending=[False, True])
-    return order.drop(columns=["_r", "_e"]).head(k)
+        return df.assign(parameter=pd.Series(dtype=object))
+    rhat = df["r_hat"].to_numpy(dtype=float, na_value=np.inf)
+    ess = df["ess_bulk"].to_numpy(dtype=float, na_value=-np.inf)
+    candidates = np.arange(len(df))
+    if len(df) > 4 * k:
+        cut = np.partition(rhat, len(rhat) - k)[len(rhat) - k]  # the k-th largest R-hat
+        candidates = np.flatnonzero(rhat >= cut)
+    order = candidates[np.lexsort((ess[candidates], -rhat[candidates]))][:k]
+    worst = df.iloc[order].copy()
+    worst.insert(0, "parameter", label_elements(worst).to_numpy())
+    return worst
+
+
+def element_selection(row: pd.Series) -> tuple[str, dict[str, Any]]:
+    """(variable, coordinate selection) of one summary row, for reading its draws."""
+    sel = {}
+    for col in row.index:
+        if col in STAT_COLUMNS or col in ("variable", "parameter"):
+            continue
+        value = row[col]
+        if pd.notna(value) and str(value) != "":
+            sel[col] = value
+    return str(row["variable"]), sel
 
 
 def draws_to_frame(draws: xr.DataArray, max_points: int = MAX_TRACE_POINTS) -> pd.DataFrame:

@@ -27,10 +27,35 @@ def test_verdict_levels() -> None:
 
 def test_rank_worst_orders_by_rhat_then_ess() -> None:
     summary = pd.DataFrame({"variable": ["a", "a", "b", "b"], "r_hat": [1.0, 1.2, 1.05, 1.2],
-                            "ess_bulk": [1000, 300, 200, 50]})
+                            "ess_bulk": [1000, 300, 200, 50], "ess_tail": 1000.0})
     worst = fitcheck.rank_worst(summary, k=3)
     assert list(worst["ess_bulk"]) == [50, 300, 200]
-    assert list(fitcheck.rank_worst(summary, k=5, variable="a")["r_hat"]) == [1.2, 1.0]
+    assert list(worst["parameter"]) == ["b", "a", "b"]
+    assert list(fitcheck.rank_worst(summary, k=5, variables=["a"])["r_hat"]) == [1.2, 1.0]
+    assert list(fitcheck.rank_worst(summary, k=5, only_breaking=True)["r_hat"]) == [1.2, 1.2, 1.05]
+
+
+def test_rank_worst_on_a_million_elements_matches_a_full_sort() -> None:
+    rng = np.random.default_rng(3)
+    n = 1_000_000
+    summary = pd.DataFrame({"variable": "gene_cell_line_effect", "gene": rng.integers(0, 2000, n).astype(str),
+                            "cell_line": rng.integers(0, 500, n).astype(str),
+                            "r_hat": np.round(1 + rng.exponential(0.002, n), 4), "ess_bulk": rng.uniform(100, 4000, n),
+                            "ess_tail": 1000.0})
+    fast = fitcheck.rank_worst(summary, k=25)
+    full = summary.sort_values(["r_hat", "ess_bulk"], ascending=[False, True]).head(25)
+    assert list(fast.index) == list(full.index)
+    row = fast.iloc[0]
+    assert row["parameter"] == f"gene_cell_line_effect[{row['gene']}, {row['cell_line']}]"
+    assert fitcheck.element_selection(row) == ("gene_cell_line_effect", {"gene": row["gene"], "cell_line": row["cell_line"]})
+
+
+def test_summarise_variables_counts_breaking_elements() -> None:
+    summary = pd.DataFrame({"variable": ["a", "a", "b"], "r_hat": [1.0, 1.02, 1.0], "ess_bulk": [500, 900, 100],
+                            "ess_tail": [600, 700, 800]})
+    over = fitcheck.summarise_variables(summary).set_index("variable")
+    assert over.loc["a", "elements"] == 2 and over.loc["a", "breaking"] == 1 and over.loc["b", "breaking"] == 1
+    assert over.index[0] == "a"  # worst R-hat first
 
 
 def _draws(shift: float = 0.0) -> xr.DataArray:

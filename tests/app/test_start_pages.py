@@ -59,7 +59,11 @@ def test_url_restores_the_selection(open_page) -> None:  # type: ignore[no-untyp
 
 def test_diagnostics_triage_and_verdict_from_the_summary(open_page, fake_fit) -> None:  # type: ignore[no-untyped-def]
     at = open_page("diagnostics", fit=fake_fit)
-    table = at.dataframe[0].value
+    overview = at.dataframe[0].value
+    assert set(overview["variable"]) == {"mu_gene", "sigma_gene", "gene_effect", "gene_lineage_effect",
+                                         "gene_cell_line_effect"}
+    assert overview["max_r_hat"].is_monotonic_decreasing
+    table = at.dataframe[1].value
     rhat = table["r_hat"].to_numpy()
     # the tiny fake posterior (50 draws) has R-hat > 1.01 somewhere: the verdict must say so, with the number
     verdict = (at.error or at.warning)[-1].value
