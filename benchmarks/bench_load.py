@@ -536,6 +536,11 @@ def main() -> int:
     problems = [x for s in scenarios for x in s.loads if x.problem]
     for x in problems[:20]:
         print(f"problem: {x.scenario} session {x.session} {x.page}: {x.problem}")
+    log = data_dir / "serve-load.log"
+    if problems and log.exists():  # the browser sees a redacted message; the traceback is in the server's log
+        tracebacks = log.read_text(errors="replace").split("Traceback")[1:]
+        for tb in tracebacks[:2]:
+            print("server log: Traceback" + tb[-1500:])
     if args.json:
         args.json.write_text(json.dumps({
             "fits": fits_text, "background_fit": type(fit).__name__, "think_s": think, "rounds": args.rounds, "summary": rows,
