@@ -89,7 +89,7 @@ def main() -> int:
         print(f"{page:12s} cold {times[0]:6.2f} s   warm median {statistics.median(times[1:]):6.2f} s")
     out = ROOT / "benchmarks" / "out" / "start_pages.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"args": vars(args), "put_s": put_s, "pages": results}, indent=2))
+    out.write_text(json.dumps({"args": vars(args), "put_s": put_s, "pages": results}, indent=2, default=str))
     return 0
 
 
