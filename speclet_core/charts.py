@@ -307,7 +307,8 @@ def covariate_chart(points: pd.DataFrame, band: pd.DataFrame, lines: pd.DataFram
         dots = alt.Chart(p).mark_circle(size=18, opacity=0.45).encode(
             x=x, y=alt.Y("lfc:Q", title="log2 fold change"),
             color=alt.Color("lineage:N", scale=alt.Scale(scheme=LINEAGE_SCHEME)),
-            tooltip=["gene:N", "cell_line:N", "lineage:N", "sgrna:N", number("x", x_title), number("lfc", "LFC")])
+            tooltip=["gene:N", "cell_line:N", "lineage:N", *(["sgrna:N"] if "sgrna" in p.columns else []),
+                     number("x", x_title), number("lfc", "LFC")])
         spaghetti = alt.Chart(li).mark_line(strokeWidth=0.6, opacity=0.35, color="#777").encode(
             x=x, y="lfc:Q", detail="draw:N")
         area = alt.Chart(b).mark_area(opacity=0.25, color=PREDICTED_COLOUR).encode(x=x, y="low:Q", y2="high:Q")

@@ -561,7 +561,8 @@ def cell_line_lineages_from_table(data_path: str | Path | None, cell_lines: Sequ
 
 # --------------------------------------------------------------------------- readings of a fit
 
-READING_LABELS = ("gene", "cell_line", "lineage", "sgrna")
+# sgRNA labels are not read back: no page needs them per reading, and millions of strings are slow to read
+READING_LABELS = ("gene", "cell_line", "lineage")
 
 
 def readings_from_constant_data(const: xr.Dataset | None, observed: np.ndarray,
@@ -569,10 +570,10 @@ def readings_from_constant_data(const: xr.Dataset | None, observed: np.ndarray,
     """The fit's readings from the labels stored with it (``constant_data``), or None when it has none.
 
     ``constant_data`` holds, along ``reading``, each reading's ``gene``, ``cell_line`` and ``lineage``
-    (and ``sgrna``) as labels, or as integer positions in the posterior's ``coords``, and the
-    covariates as the model used them (``rna_expr_z``, ``gene_cn_z``).
+    as labels, or as integer positions in the posterior's ``coords``, and the covariates as the
+    model used them (``rna_expr_z``, ``gene_cn_z``).
     """
-    if const is None or not all(d in const.data_vars for d in READING_LABELS[:3]):
+    if const is None or not all(d in const.data_vars for d in READING_LABELS):
         return None
     obs = np.asarray(observed, dtype=np.float64).ravel()
     out: dict[str, Any] = {}
