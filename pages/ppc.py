@@ -38,7 +38,8 @@ st.dataframe(
         "predicted_high": st.column_config.NumberColumn("predicted 97.5%", format="%.3f"),
         "p_predicted_above": st.column_config.NumberColumn("P(simulated > observed)", format="%.2f",
                                                            help="Near 0 or 1: the model misses this statistic."),
-        **{c: st.column_config.NumberColumn(format="%.3f") for c in ("observed", "predicted_mean")},
+        "observed": st.column_config.NumberColumn(format="%.3f"),
+        "predicted_mean": st.column_config.NumberColumn("predicted mean", format="%.3f"),
     },
 )
 
