@@ -37,7 +37,7 @@ PAGES = {
     "forest": True,
     "heatmap": True,
     "rankings": True,
-    "covariates": True,
+    "covariates": False,  # the e2e fit (gene_lineage) has no covariate slope: the page explains that instead
     "compare": False,
 }
 
