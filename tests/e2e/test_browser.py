@@ -53,7 +53,7 @@ def served_app(stored_demo_fit: tuple[Path, str]) -> Iterator[tuple[str, str]]:
     data_dir, fit_id = stored_demo_fit
     port = _free_port()
     env = {**os.environ, "SPECLET_DATA_DIR": str(data_dir), "SPECLET_PORT": str(port)}
-    log = open(data_dir / "serve-e2e.log", "w")  # noqa: SIM115
+    log = open(data_dir / "serve-e2e.log", "w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "speclet_core", "serve"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
     )
@@ -101,7 +101,7 @@ def test_every_page_renders(served_app: tuple[str, str]) -> None:
                     page.wait_for_selector(
                         "[data-testid=stVegaLiteChart] svg, [data-testid=stVegaLiteChart] canvas", timeout=60_000
                     )
-                except Exception:  # noqa: BLE001 - recorded below with the screenshot
+                except Exception:  # recorded below, with the screenshot
                     problems.append(f"{path}: no chart drawn within 60 s")
             # let the script finish running (no spinner) before the screenshot
             page.wait_for_function(
