@@ -195,13 +195,16 @@ def test_blocks_and_chunks_do_not_change_the_result(tmp_path: Path) -> None:
 
 def test_compressed_files_hold_the_same_values(tmp_path: Path) -> None:
     idata = make_idata(seed=2)
-    plain, packed = ModelStore(tmp_path / "a"), ModelStore(tmp_path / "b", options=StorageOptions(compression_level=4))
+    plain = ModelStore(tmp_path / "a", options=StorageOptions(compression_level=0))
+    packed = ModelStore(tmp_path / "b", options=StorageOptions(compression_level=4))
     fit_a, ma = put_example(plain, idata=idata)
     fit_b, mb = put_example(packed, idata=idata)
-    assert mb["storage"]["compression"] == "gzip-4+shuffle"
+    assert ma["storage"]["compression"] == "none" and mb["storage"]["compression"] == "gzip-4+shuffle"
+    assert mb["sizes"]["posterior.nc"] < ma["sizes"]["posterior.nc"]
     with plain.get(fit_a) as a, packed.get(fit_b) as b:
         np.testing.assert_array_equal(a.draws("gene_effect").values, b.draws("gene_effect").values)
         assert b.dataset()["gene_effect"].encoding["zlib"] is True
+        assert a.dataset()["gene_effect"].encoding["zlib"] is False
 
 
 # --------------------------------------------------------------------------- summaries
