@@ -14,7 +14,7 @@ import xarray as xr
 from speclet_core import fitting
 from speclet_core.data import screen_from_frame, select_screen
 from speclet_core.demo import write_synthetic
-from speclet_core.diagnostics import compute_diagnostics, judge
+from speclet_core.diagnostics import compute_diagnostics, judge, rhat_ess
 from speclet_core.errors import FitError, ModelError, SelectionError, SpecletError
 from speclet_core.fitting import FitPhase, FitProgress, estimate_cost, prepare_request, run_fit
 from speclet_core.models import count_parameters, get_model
@@ -247,6 +247,27 @@ def test_diagnostics_flag_disagreeing_chains_and_divergences() -> None:
     d = compute_diagnostics(_fake_idata(0.0, n_div=3))
     assert d["divergences"] == 3 and d["verdict"] == "look_closer"
     assert any("3 divergent transitions" in r for r in d["reasons"])
+
+
+@pytest.mark.parametrize("n_draws", [1000, 333, 25, 7])
+def test_vectorised_rhat_and_ess_equal_arviz(n_draws: int) -> None:
+    """The fast estimators give ArviZ's numbers (AR(1) chains, a stuck chain, a constant, ties)."""
+    rng = np.random.default_rng(1)
+    phi = rng.uniform(0.0, 0.95, 30)
+    x = np.zeros((4, n_draws, 30))
+    noise = rng.normal(size=x.shape)
+    for t in range(1, n_draws):
+        x[:, t] = phi * x[:, t - 1] + noise[:, t]
+    x[0, :, :5] += 0.7
+    x[:, :, 10] = 2.0
+    x[:, :, 11] = np.round(x[:, :, 11])
+    rhat, bulk, tail = rhat_ess(x.reshape(4, n_draws, 5, 6))
+    ds = xr.Dataset({"v": (("chain", "draw", "k"), x)})
+    with np.errstate(invalid="ignore", divide="ignore"):
+        expected = (az.rhat(ds)["v"].values, az.ess(ds, method="bulk")["v"].values,
+                    az.ess(ds, method="tail")["v"].values)
+    for got, want in zip((rhat, bulk, tail), expected, strict=True):
+        np.testing.assert_allclose(got.ravel(), want, rtol=1e-9, equal_nan=True)
 
 
 @pytest.mark.parametrize(
