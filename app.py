@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from pages import common
+from pages import panels
 
 st.set_page_config(page_title="speclet", page_icon=":material/biotech:", layout="wide")
 
@@ -26,6 +26,6 @@ PAGES = {
 }
 
 navigation = st.navigation(PAGES)
-common.sidebar()
-common.worker_banner()
+panels.sidebar()
+panels.worker_banner()
 navigation.run()

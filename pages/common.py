@@ -1,7 +1,7 @@
-"""The one helper module every page uses: settings, caches, URL state, errors, glossary.
+"""Settings, caches, URL state and error display shared by every page.
 
-Streamlit caching lives only here: ``st.cache_resource`` for handles (store, queue,
-screens, open fits), ``st.cache_data`` for small summaries keyed by fit id.
+``st.cache_resource`` for handles (store, queue, screens, open fits, big summaries),
+``st.cache_data`` for small values; the result pages' caches are in ``results_common.py``.
 """
 
 from __future__ import annotations
@@ -17,30 +17,11 @@ import streamlit as st
 from model_store import ModelStore, StoredFit
 from speclet_core.data import Screen, load_screen
 from speclet_core.errors import DataValidationError, SpecletError
-from speclet_core.jobs import JobQueue, worker_status
-from speclet_core.screens import default_screen_key, describe_screen_key, resolve_screen_path
+from speclet_core.jobs import JobQueue
+from speclet_core.screens import default_screen_key, resolve_screen_path
 from speclet_core.settings import Settings
 
 T = TypeVar("T")
-
-GLOSSARY = {
-    "LFC": "log2 fold change of an sgRNA's abundance between the start and end of the screen. Strongly negative: "
-    "cells lost when the gene is knocked out, i.e. the cells depend on it.",
-    "sgRNA": "single guide RNA: the short sequence that directs Cas9 to cut one gene. Each gene is targeted by a few "
-    "guides, which differ in how well they cut.",
-    "lineage": "the tissue a cancer cell line comes from (colorectal, blood, skin, …). Lineage-selective dependencies "
-    "are genes only some lineages need.",
-    "posterior": "what the model believes about a quantity after seeing the data: not one number but a distribution, "
-    "represented by thousands of draws.",
-    "HDI": "highest-density interval: the narrowest range holding, e.g., 89% of the posterior. There is an 89% "
-    "probability (under the model) that the true value lies inside.",
-    "R-hat": "compares chains: near 1.00 means independent chains agree. Above 1.01 means the sampler has not settled "
-    "and the numbers should not be trusted yet.",
-    "ESS": "effective sample size: how many independent draws the correlated draws are worth. Below ~400 the "
-    "intervals' edges are imprecise.",
-    "divergence": "a warning from the sampler that it could not follow the posterior's shape in some region; even a "
-    "few can bias the results. Fix by re-fitting with a higher target acceptance or a different model.",
-}
 
 
 @st.cache_resource
@@ -151,76 +132,8 @@ def guarded(func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
 def chart_with_data(chart: alt.TopLevelMixin, data: pd.DataFrame, name: str, *, key: str | None = None) -> None:
     """Show a chart (its ⋯ menu exports PNG/SVG) and offer its data as CSV."""
     st.altair_chart(chart, width="stretch", key=key)
-    st.download_button(
-        f"Download data (CSV, {len(data):,} rows)",
-        data.to_csv(index=False).encode(),
-        file_name=f"{name}.csv",
-        mime="text/csv",
-        key=f"csv-{key or name}",
-        icon=":material/download:",
-    )
-
-
-def sidebar() -> None:
-    """Shared sidebar: active screen, open fit, worker status, glossary."""
-    settings = get_settings()
-    with st.sidebar:
-        key = screen_key()
-        st.caption(f"**Screen:** {describe_screen_key(key)}")
-        fit_id = open_fit_id()
-        if fit_id:
-            st.caption(f"**Open fit:** `{fit_id[:12]}`")
-        if settings.read_only:
-            st.caption(":material/visibility: Read-only demo mode: browsing stored fits only.")
-        with st.expander("Glossary", icon=":material/menu_book:"):
-            for term, text in GLOSSARY.items():
-                st.markdown(f"**{term}**: {text}")
-
-
-def selection_widgets(screen: Screen) -> tuple[list[str], list[str], list[str]]:
-    """Gene / lineage / cell-line pickers bound to the URL and kept across pages (empty = all)."""
-    c1, c2 = st.columns([3, 2])
-    with c1:
-        genes = st.multiselect(
-            f"Genes ({len(screen.genes):,} in the screen; type to search, empty = all)",
-            screen.genes,
-            key="genes",
-            bind="query-params",
-            persist_state="session",
-            placeholder="All genes",
-        )
-    with c2:
-        lineages = st.multiselect(
-            "Lineages (empty = all)",
-            screen.lineages,
-            key="lineages",
-            bind="query-params",
-            persist_state="session",
-            placeholder="All lineages",
-        )
-    with st.expander("Filter cell lines (optional)"):
-        cell_lines = st.multiselect(
-            "Cell lines (DepMap ids; empty = all in the chosen lineages)",
-            screen.cell_lines,
-            key="cells",
-            bind="query-params",
-            persist_state="session",
-        )
-    return list(genes), list(lineages), list(cell_lines)
-
-
-def worker_banner() -> None:
-    """A clear banner when no live worker is seen (fits would wait forever)."""
-    settings = get_settings()
-    if settings.read_only:
-        return
-    status = worker_status(settings)
-    if not status.get("alive"):
-        st.warning(
-            "**No fitting worker is running**, so new fits will wait in the queue. Start one in a terminal with "
-            "`python -m speclet_core worker` (or use `make run`, which starts it for you).",
-            icon=":material/warning:",
-        )
+    st.download_button(f"Download data (CSV, {len(data):,} rows)", data.to_csv(index=False).encode(),
+                       file_name=f"{name}.csv", mime="text/csv", key=f"csv-{key or name}", icon=":material/download:")
 
 
 @st.cache_resource(max_entries=4)
@@ -265,58 +178,6 @@ def fit_cost(model: str, key: str, fingerprint: str, genes: list, lineages: list
     return _fit_cost(model, key, fingerprint, tuple(genes), tuple(lineages), tuple(cells), sampler.model_dump_json())
 
 
-def queue_panel() -> None:
-    """The job queue with live progress; polls only while a job is queued or running."""
-    from speclet_core.fitview import jobs_table
-
-    queue = get_queue()
-    active = any(j.active for j in queue.list(limit=50))
-
-    @st.fragment(run_every=1.0 if active else None)
-    def _panel() -> None:
-        jobs = queue.list(limit=50)
-        st.subheader("Queue")
-        if not jobs:
-            st.caption("No fits submitted yet.")
-            return
-        table = jobs_table(jobs)
-        st.dataframe(
-            table.drop(columns=["fit_id"]), hide_index=True, width="stretch",
-            column_config={"progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0)},
-        )
-        running = [j for j in jobs if j.active]
-        if running:
-            c1, c2 = st.columns([3, 1])
-            target = c1.selectbox("Active fit", [j.job_id for j in running],
-                                  format_func=lambda i: f"{i[:12]} · {next(j for j in running if j.job_id == i).request.model}",
-                                  key="cancel_target")
-            if c2.button("Cancel this fit", icon=":material/cancel:") and target:
-                guarded(queue.cancel, target)
-                st.rerun()
-        elif active:
-            st.rerun()  # the last active job just finished: refresh stored fits and stop polling
-        done = [j for j in jobs if str(j.status) == "done"]
-        if done and st.button(f"Open the newest finished fit ({done[0].job_id[:12]})", key="open_newest"):
-            set_open_fit(done[0].job_id)
-            st.rerun()
-
-    _panel()
-
-
-# --------------------------------------------------------------------------- open-fit readers (cached by fit id)
-
-DIM_COLUMNS = ("gene", "sgrna", "cell_line", "lineage")
-
-
-def fit_caption(manifest: dict[str, Any]) -> str:
-    from speclet_core.fitview import recent_fits_table
-
-    row = recent_fits_table([manifest]).iloc[0]
-    return (f"Model **{row['model']}** (v{manifest.get('model_version', '?')}) · genes {row['genes']} · lineages "
-            f"{row['lineages']} · {row['method']} · fitted {row['created']} in {row['fit time (s)']} s · "
-            f"fit `{manifest.get('fit_id', '')[:12]}`")
-
-
 @st.cache_resource(max_entries=4, show_spinner="Reading the fit's summary…")
 def fit_summary(fit_id: str) -> pd.DataFrame:
     """The stored per-element summary (one row per parameter element; millions for big fits).
@@ -326,21 +187,6 @@ def fit_summary(fit_id: str) -> pd.DataFrame:
     return get_store().get(fit_id).summary()
 
 
-def style_diagnostics(df: pd.DataFrame) -> Any:
-    """Numbers rounded; R-hat > 1.01 and ESS < 400 highlighted."""
-    from speclet_core.fitcheck import ESS_MIN, RHAT_MAX
-
-    shown = df.drop(columns=[c for c in DIM_COLUMNS if c in df.columns] + ["variable"], errors="ignore")
-    bad = "background-color: #f8d7da"
-    styler = shown.style.format(precision=3, subset=[c for c in shown.columns if shown[c].dtype.kind == "f"])
-    if "r_hat" in shown:
-        styler = styler.map(lambda v: bad if v > RHAT_MAX else "", subset=["r_hat"])
-    ess_cols = [c for c in ("ess_bulk", "ess_tail") if c in shown]
-    if ess_cols:
-        styler = styler.map(lambda v: bad if v < ESS_MIN else "", subset=ess_cols)
-    return styler
-
-
 def element_choices(fit_id: str, hyper: list[str], k: int = 12) -> dict[str, tuple[str, dict[str, Any]]]:
     """Plot choices, label → (variable, selection): hyper-parameters first, then the ``k`` worst elements."""
     from speclet_core.fitcheck import element_selection, rank_worst
@@ -348,15 +194,3 @@ def element_choices(fit_id: str, hyper: list[str], k: int = 12) -> dict[str, tup
     summary = fit_summary(fit_id)
     rows = pd.concat([rank_worst(summary, k=50, variables=hyper), rank_worst(summary, k=k)])
     return {r["parameter"]: element_selection(r) for _, r in rows.drop_duplicates("parameter").iterrows()}
-
-
-def sample_stats(fit: StoredFit) -> Any:
-    return fit.dataset("sample_stats")
-
-
-def sample_stat(fit: StoredFit, name: str) -> Any:
-    """One sampler statistic (e.g. ``diverging``, ``energy``), or None when the fit has none."""
-    if "sample_stats" not in (fit.manifest.get("groups") or {}):
-        return None
-    ds = fit.dataset("sample_stats")
-    return ds[name].load() if name in ds else None

@@ -2,15 +2,16 @@
 
 import streamlit as st
 
-from pages import common
+from pages import common, panels
 from speclet_core import charts, explore
+from speclet_core.screens import describe_screen_key
 
 st.title("Data explorer")
 key, path, screen = common.active_screen()
-st.caption(f"{common.describe_screen_key(key)} · {len(screen.data):,} readings · {len(screen.genes):,} genes · "
+st.caption(f"{describe_screen_key(key)} · {len(screen.data):,} readings · {len(screen.genes):,} genes · "
            f"{len(screen.cell_lines):,} cell lines · {len(screen.lineages)} lineages")
 
-genes, lineages, cell_lines = common.selection_widgets(screen)
+genes, lineages, cell_lines = panels.selection_widgets(screen)
 sub = common.guarded(explore.select_rows, screen, genes, lineages, cell_lines)
 
 c1, c2 = st.columns(2)

@@ -4,7 +4,7 @@ import altair as alt
 import streamlit as st
 
 from pages import common
-from speclet_core import fitcheck
+from speclet_core import fitcheck, fitview
 
 st.title("Diagnostics")
 fit = common.require_open_fit()
@@ -13,7 +13,7 @@ summary = common.fit_summary(fit.fit_id)
 level, headline, reasons = fitcheck.verdict(fitcheck.merge_headline(manifest.get("diagnostics", {}), summary))
 show = {"converged": st.success, "look_closer": st.warning, "do_not_trust": st.error}[level]
 show(f"**{headline}**\n\n" + "\n".join(f"- {r}" for r in reasons))
-st.caption(common.fit_caption(manifest))
+st.caption(fitview.fit_caption(manifest))
 
 st.subheader("Parameters, worst first")
 overview = fitcheck.summarise_variables(summary)
@@ -27,7 +27,7 @@ var_filter = c1.multiselect("Elements of", list(overview["variable"]), key="diag
 only_bad = c2.toggle("Only elements that break a threshold", key="diag_bad")
 shown_rows = st.session_state.setdefault("diag_rows", 50)
 worst = fitcheck.rank_worst(summary, k=shown_rows, variables=var_filter, only_breaking=only_bad)
-st.dataframe(common.style_diagnostics(worst), hide_index=True, width="stretch")
+st.dataframe(fitcheck.style_table(worst), hide_index=True, width="stretch")
 total = int(overview.loc[overview["variable"].isin(var_filter) if var_filter else slice(None),
                          "breaking" if only_bad else "elements"].sum())
 st.caption(f"Showing the worst {len(worst):,} of {total:,} elements (sorted by R-hat, then bulk ESS).")
@@ -46,7 +46,7 @@ for label in picked:
     variable, sel = choices[label]
     draws = common.guarded(fit.draws, variable, **sel)
     trace = fitcheck.draws_to_frame(draws)
-    div = fitcheck.divergent_draws(common.sample_stat(fit, "diverging"))
+    div = fitcheck.divergent_draws(fitcheck.read_sample_stat(fit, "diverging"))
     cols = st.columns([3, 2])
     with cols[0]:
         lines = alt.Chart(trace, title=f"{label}: trace").mark_line(opacity=0.7, strokeWidth=1).encode(
@@ -62,7 +62,7 @@ for label in picked:
         ).properties(height=36, width=300)
         st.altair_chart(bars, width="stretch")
 
-energy = common.sample_stat(fit, "energy")
+energy = fitcheck.read_sample_stat(fit, "energy")
 if energy is not None:
     st.subheader("Sampler: energy, step size, tree depth")
     st.caption("Energy: the two histograms should look alike (BFMI ≥ 0.3); if the transitions are much narrower, "
@@ -75,4 +75,4 @@ if energy is not None:
     with c1:
         common.chart_with_data(hist, e, "energy", key="energy")
     with c2:
-        st.dataframe(fitcheck.sampler_table(common.sample_stats(fit)), hide_index=True, width="stretch")
+        st.dataframe(fitcheck.sampler_table(fitcheck.read_sample_stats(fit)), hide_index=True, width="stretch")

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from pages import common
+from pages import common, panels
 from speclet_core import fitview
 from speclet_core.fitting import prepare_request
 from speclet_core.models import get_model, list_models
@@ -11,7 +11,7 @@ from speclet_core.records import FitMethod, SamplerSettings
 settings = common.get_settings()
 st.title("Fit models")
 key, path, screen = common.active_screen()
-genes, lineages, cells = common.selection_widgets(screen)
+genes, lineages, cells = panels.selection_widgets(screen)
 
 names = [s.name for s in list_models()]
 wanted = st.query_params.get("model")  # the model's name in the URL (not its display title)
@@ -63,7 +63,7 @@ elif st.button("Start fit", type="primary", icon=":material/play_arrow:"):
         st.info("The same fit is already in the queue; follow it below.")
     else:
         st.success("Fit queued; follow it below. Pages will show it once it is done.")
-common.queue_panel()
+panels.queue_panel()
 
 st.subheader("Stored fits")
 store = common.get_store()

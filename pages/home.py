@@ -5,7 +5,7 @@ import streamlit as st
 from pages import common
 from speclet_core import fitview
 from speclet_core.errors import SpecletError
-from speclet_core.screens import save_upload
+from speclet_core.screens import describe_screen_key, resolve_screen_path, save_upload
 
 settings = common.get_settings()
 st.title("speclet")
@@ -19,7 +19,7 @@ st.markdown(
 key, path, screen = common.active_screen()
 summary = screen.summarise()
 with st.container(border=True):
-    st.subheader(f"Active screen: {common.describe_screen_key(key)}")
+    st.subheader(f"Active screen: {describe_screen_key(key)}")
     cols = st.columns(6)
     for col, (label, value) in zip(
         cols,
@@ -69,7 +69,7 @@ with st.container(border=True):
             if server_path and st.button("Open this file"):
                 candidate = f"path:{server_path}"
                 try:
-                    common.resolve_screen_path(candidate, settings)
+                    resolve_screen_path(candidate, settings)
                 except SpecletError as exc:
                     common.show_error(exc)
                 else:

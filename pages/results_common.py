@@ -17,7 +17,7 @@ import streamlit as st
 
 from model_store import StoredFit
 from pages import common
-from speclet_core import ranking, results
+from speclet_core import fitview, ranking, results
 from speclet_core.errors import SpecletError
 
 APPROXIMATE_NOTE = ("**Approximate posterior (ADVI) — first look only.** A quick variational fit: its intervals are "
@@ -31,7 +31,7 @@ def open_results_page(title: str) -> StoredFit:
     """Title, the open fit (or a pointer to open one), its caption and the approximate-fit note."""
     st.title(title)
     fit = common.require_open_fit()
-    st.caption(common.fit_caption(fit.manifest))
+    st.caption(fitview.fit_caption(fit.manifest))
     if results.is_approximate(fit.manifest):
         st.warning(APPROXIMATE_NOTE, icon=":material/warning:")
     return fit

@@ -241,3 +241,29 @@ def sampler_table(sample_stats: xr.Dataset) -> pd.DataFrame:
         row["BFMI"] = float(b[c])
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def style_table(df: pd.DataFrame) -> Any:
+    """Numbers rounded; R-hat > 1.01 and ESS < 400 highlighted."""
+    shown = df.drop(columns=coordinate_columns(df) + ["variable"], errors="ignore")
+    bad = "background-color: #f8d7da"
+    styler = shown.style.format(precision=3, subset=[c for c in shown.columns if shown[c].dtype.kind == "f"])
+    if "r_hat" in shown:
+        styler = styler.map(lambda v: bad if v > RHAT_MAX else "", subset=["r_hat"])
+    ess_cols = [c for c in ("ess_bulk", "ess_tail") if c in shown]
+    if ess_cols:
+        styler = styler.map(lambda v: bad if v < ESS_MIN else "", subset=ess_cols)
+    return styler
+
+
+def read_sample_stats(fit: Any) -> Any:
+    """The fit's sampler statistics (lazily opened)."""
+    return fit.dataset("sample_stats")
+
+
+def read_sample_stat(fit: Any, name: str) -> Any:
+    """One sampler statistic (e.g. ``diverging``, ``energy``), or None when the fit has none."""
+    if "sample_stats" not in (fit.manifest.get("groups") or {}):
+        return None
+    ds = fit.dataset("sample_stats")
+    return ds[name].load() if name in ds else None

@@ -159,3 +159,10 @@ def model_graph_source(model: str, selection: Any) -> str:
     from speclet_core.models import get_model
 
     return str(pm.model_to_graphviz(get_model(model).build(selection)).source)
+
+
+def fit_caption(manifest: dict[str, Any]) -> str:
+    row = recent_fits_table([manifest]).iloc[0]
+    return (f"Model **{row['model']}** (v{manifest.get('model_version', '?')}) · genes {row['genes']} · lineages "
+            f"{row['lineages']} · {row['method']} · fitted {row['created']} in {row['fit time (s)']} s · "
+            f"fit `{manifest.get('fit_id', '')[:12]}`")
