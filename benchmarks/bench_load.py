@@ -424,6 +424,7 @@ class StandInFit:
         self.proc = subprocess.Popen(
             [sys.executable, "-c", STAND_IN_SCRIPT, str(ensure_demo_screen(data_dir)), str(self.marker), str(tune),
              str(draws)], cwd=ROOT, env=app_env(data_dir, port), stdout=self.log, stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: PyMC's chain processes are stopped with it
         )
         self.job_id = f"stand-in pid {self.proc.pid}"
 
@@ -445,13 +446,16 @@ class StandInFit:
             time.sleep(0.5)
 
     def cancel(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, sig)  # the group: the sampler and its chain processes
             try:
                 self.proc.wait(timeout=15)
+                break
             except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+                continue
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)  # chain processes that outlived their parent
         self.log.close()
 
 
