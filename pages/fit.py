@@ -55,11 +55,11 @@ if settings.read_only:
 elif st.button("Start fit", type="primary", icon=":material/play_arrow:"):
     request = common.guarded(prepare_request, path, name, genes=genes or "all", lineages=lineages or "all",
                              cell_lines=cells or "all", sampler=sampler, seed=int(seed), settings=settings)
-    job, already = common.guarded(common.get_queue().submit, request, "dashboard")
+    job, already, created = common.guarded(common.get_queue().submit_request, request, "dashboard")
     if already:
         common.set_open_fit(request.fit_id)
         st.success("This exact fit is already stored, so nothing new was started: it is now open on every page.")
-    elif job.status in ("queued", "running") and job.submitted_at < fitview.now() - 2:
+    elif not created:
         st.info("The same fit is already in the queue; follow it below.")
     else:
         st.success("Fit queued; follow it below. Pages will show it once it is done.")

@@ -143,10 +143,6 @@ def first_start_message(n_stored: int, jobs: Sequence[Any]) -> str | None:
             "Every page will show real posteriors when it is done.")
 
 
-def now() -> float:
-    return time.time()
-
-
 def terms_table(spec: Any) -> pd.DataFrame:
     """The model's terms and the question each answers."""
     return pd.DataFrame({"term": list(spec.terms), "what it tells you": list(spec.terms.values())})

@@ -34,7 +34,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import diskcache
 from diskcache.core import MODE_BINARY, MODE_RAW, UNKNOWN
@@ -166,6 +166,14 @@ class JobRecord(_Record):
 
 
 # --------------------------------------------------------------------------- JSON-only storage
+
+
+class SubmitOutcome(NamedTuple):
+    """What a submission did: the job, whether the fit was already stored, whether this call queued it."""
+
+    job: JobRecord
+    already_stored: bool
+    created: bool
 
 
 class JSONOnlyDisk(diskcache.Disk):
@@ -382,6 +390,11 @@ class JobQueue:
         (job, already_stored)
             ``already_stored`` is True when the fit is in the store (``job.status`` is done).
         """
+        outcome = self.submit_request(request, label)
+        return outcome.job, outcome.already_stored
+
+    def submit_request(self, request: FitRequest, label: str = "") -> SubmitOutcome:
+        """As ``submit``, also saying whether this call queued the job (``created``) or found it."""
         if self.settings.read_only:
             raise JobError(
                 "this speclet server is read-only (SPECLET_READ_ONLY is set): it shows stored fits but starts no new "
@@ -400,7 +413,7 @@ class JobQueue:
             job = self._load(fit_id)
             if stored:
                 if job is not None and (job.status == JobStatus.DONE or job.active):
-                    return job, True
+                    return SubmitOutcome(job, True, False)
                 # Stored by another route (another attempt, an imported store): record it as done.
                 history = (*job.history, job.as_attempt()) if job is not None else ()
                 done = JobRecord(
@@ -409,9 +422,9 @@ class JobQueue:
                 )
                 done = self._number(done)
                 self._save(done)
-                return done, True
+                return SubmitOutcome(done, True, False)
             if job is not None and job.active:
-                return job, False
+                return SubmitOutcome(job, False, False)
             history = (*job.history, job.as_attempt()) if job is not None else ()
             new = JobRecord(
                 job_id=fit_id, request=request, label=label, submitted_at=now,
@@ -420,7 +433,7 @@ class JobQueue:
             new = self._number(new)
             self._save(new)
             self._append_id(KEY_QUEUED, fit_id)
-            return new, False
+            return SubmitOutcome(new, False, True)
 
     def get(self, job_id: str) -> JobRecord:
         """The job with this id; ``JobError`` if there is none."""

@@ -86,7 +86,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     from speclet_core.fitting import prepare_request
-    from speclet_core.jobs import JobQueue, JobStatus
+    from speclet_core.jobs import JobQueue
     from speclet_core.records import SamplerSettings
     from speclet_core.settings import Settings
 
@@ -104,11 +104,10 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     )
     label = args.label if args.label is not None else f"cli:{_user()}"
     with JobQueue.from_settings(settings) as queue:
-        submitted = time.time()
-        job, stored = queue.submit(request, label)
+        job, stored, created = queue.submit_request(request, label)
         if stored:
             print(f"already stored: fit {job.fit_id}")
-        elif job.status == JobStatus.QUEUED and job.submitted_at >= submitted:
+        elif created:
             print(f"queued: job {job.job_id} ({request.model}, {request.sampler.method}, attempt {job.attempt})")
         else:
             print(f"already in the queue ({job.status}, submitted by {job.label or 'someone'}): job {job.job_id}")

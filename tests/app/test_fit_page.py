@@ -31,6 +31,7 @@ def test_submit_creates_a_job_and_a_second_submit_finds_it(open_page, data_dir) 
     assert list(queue_table["status"]) == ["queued"] and list(queue_table["model"]) == ["gene"]
     # submitting the identical request again does not queue a second job
     next(b for b in at.button if b.label == "Start fit").click().run()
+    assert any("already in the queue" in i.value for i in at.info)
     assert len(JobQueue.from_settings(Settings(data_dir=data_dir)).list()) == 1
 
 
