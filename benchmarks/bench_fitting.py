@@ -77,6 +77,7 @@ def run_one(model: str, size: str, backend: str, workdir: Path) -> dict:
         "ess_per_s_with_compile": None if ess is None else round(ess / (t["sample_s"] + t["compile_s"]), 1),
         "divergences": d.get("divergences"),
         "max_rhat": None if d.get("max_rhat") is None else round(d["max_rhat"], 4),
+        "max_rhat_at": d.get("max_rhat_at"),
         "verdict": d["verdict"],
         "gene_corr_truth": round(float(np.corrcoef(truth[est.index], est)[0, 1]), 4),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),

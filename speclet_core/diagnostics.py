@@ -142,8 +142,10 @@ def rhat_ess(draws: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     shape = draws.shape[2:]
     if n_draws < MIN_DRAWS_VECTORISED:  # ArviZ's loops handle the degenerate short cases
         ds = xr.Dataset({"x": (("chain", "draw", *(f"d{i}" for i in range(len(shape)))), draws)})
-        return (az.rhat(ds)["x"].values, az.ess(ds, method="bulk")["x"].values,
-                az.ess(ds, method="tail")["x"].values)
+        with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
+            warnings.simplefilter("ignore")
+            return (az.rhat(ds)["x"].values, az.ess(ds, method="bulk")["x"].values,
+                    az.ess(ds, method="tail")["x"].values)
     x = np.moveaxis(draws.reshape(chains, n_draws, -1), 2, 0).astype(np.float64)
     k = x.shape[0]
     rhat = np.full(k, np.nan)
