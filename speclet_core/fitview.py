@@ -138,7 +138,8 @@ def first_start_message(n_stored: int, jobs: Sequence[Any]) -> str | None:
     if str(j.status) == "queued":
         return ("Welcome! The demo screen's first fit is queued and starts as soon as the worker is free. "
                 "Every page will show real posteriors when it is done (about a minute).")
-    pct = f" ({j.progress:.0%} of {j.phase})" if j.progress is not None and j.phase else ""
+    counting = j.progress is not None and str(j.phase) in ("tuning", "sampling")
+    pct = f" ({j.progress:.0%} of {j.phase})" if counting else ""
     return (f"Welcome! The demo screen's first fit is running: {j.phase or 'starting'}{pct}. "
             "Every page will show real posteriors when it is done.")
 

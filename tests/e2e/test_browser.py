@@ -93,7 +93,8 @@ def test_every_page_renders(served_app: tuple[str, str]) -> None:
         )
         page = browser.new_page(viewport={"width": 1400, "height": 3200})
         for path, has_chart in PAGES.items():
-            page.goto(f"{url}/{path}?fit={fit_id}", wait_until="domcontentloaded")
+            url_path = "" if path == "home" else path  # the default page lives at the root URL
+            page.goto(f"{url}/{url_path}?fit={fit_id}", wait_until="domcontentloaded")
             page.wait_for_selector("[data-testid=stAppViewContainer]", timeout=60_000)
             page.wait_for_selector("[data-testid=stMain] h1", timeout=60_000)
             if has_chart:
@@ -109,6 +110,8 @@ def test_every_page_renders(served_app: tuple[str, str]) -> None:
             )
             page.wait_for_timeout(800)
             page.screenshot(path=str(SHOTS / f"{path}.png"), full_page=True)
+            if page.get_by_text("Page not found").count():
+                problems.append(f"{path}: Streamlit says 'Page not found'")
             if page.locator("[data-testid=stException]").count():
                 problems.append(f"{path}: shows an exception: {page.locator('[data-testid=stException]').first.inner_text()[:300]}")
         browser.close()
