@@ -26,7 +26,8 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_BAD_INPUT)
 
 
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
+    """argparse type: a whole number ≥ 1 (shared by every command)."""
     try:
         value = int(text)
     except ValueError:
@@ -83,9 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo-data", help="write a synthetic screen and its truth table")
     p.add_argument("--out", required=True, help="output file (.csv, .tsv, .csv.gz, .tsv.gz or .parquet)")
-    p.add_argument("--genes", type=_positive_int, default=30)
-    p.add_argument("--cell-lines", type=_positive_int, default=120)
-    p.add_argument("--lineages", type=_positive_int, default=6)
+    p.add_argument("--genes", type=positive_int, default=30)
+    p.add_argument("--cell-lines", type=positive_int, default=120)
+    p.add_argument("--lineages", type=positive_int, default=6)
     p.add_argument("--seed", type=int, default=0)
     COMMANDS["demo-data"] = _cmd_demo_data
 

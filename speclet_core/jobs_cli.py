@@ -13,21 +13,12 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 
+from speclet_core.cli import positive_int
 from speclet_core.errors import JobError, SpecletError
 
 EXIT_FIT_FAILED = 1
 WAIT_POLL_S = 0.5
 BAR_WIDTH = 30
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def _seed(text: str) -> int:
@@ -55,9 +46,9 @@ def register_cli(
     p.add_argument("--cell-lines", default="all", help="comma-separated DepMap ids, or all (default)")
     p.add_argument("--method", choices=["nuts", "quick"], default=defaults.method.value,
                    help="nuts: full MCMC (default); quick: approximate first look")
-    p.add_argument("--chains", type=_positive_int, default=defaults.chains)
-    p.add_argument("--tune", type=_positive_int, default=defaults.tune)
-    p.add_argument("--draws", type=_positive_int, default=defaults.draws)
+    p.add_argument("--chains", type=positive_int, default=defaults.chains)
+    p.add_argument("--tune", type=positive_int, default=defaults.tune)
+    p.add_argument("--draws", type=positive_int, default=defaults.draws)
     p.add_argument("--seed", type=_seed, default=1)
     p.add_argument("--label", default=None, help="shown in the job list (default: cli:<your user name>)")
     p.add_argument("--wait", action="store_true",
@@ -65,7 +56,7 @@ def register_cli(
     commands["fit"] = _cmd_fit
 
     p = subparsers.add_parser("worker", help="run fits from the queue until stopped (Ctrl-C / SIGTERM)")
-    p.add_argument("--concurrency", type=_positive_int, default=None,
+    p.add_argument("--concurrency", type=positive_int, default=None,
                    help="fits run at the same time (default SPECLET_MAX_CONCURRENT_FITS)")
     commands["worker"] = _cmd_worker
 
@@ -73,7 +64,7 @@ def register_cli(
     jsub = p.add_subparsers(dest="jobs_command", required=True)
     pl = jsub.add_parser("list", help="jobs, newest first")
     pl.add_argument("--status", choices=["queued", "running", "done", "failed", "cancelled"], default=None)
-    pl.add_argument("--limit", type=_positive_int, default=20)
+    pl.add_argument("--limit", type=positive_int, default=20)
     pc = jsub.add_parser("cancel", help="cancel a queued or running job")
     pc.add_argument("job_id")
     commands["jobs"] = _cmd_jobs

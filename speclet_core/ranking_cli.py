@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 
+from speclet_core.cli import positive_int
 from speclet_core.errors import AnalysisError, SpecletError
 from speclet_core.ranking import (
     DEFAULT_HDI_PROB,
@@ -127,16 +128,6 @@ def _cmd_rank(args: argparse.Namespace) -> int:
     return 0
 
 
-def _int_at_least_one(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
 def register_cli(subparsers: argparse._SubParsersAction, commands: dict) -> None:
     """Add the ``rank`` command."""
     p = subparsers.add_parser(
@@ -156,7 +147,7 @@ def register_cli(subparsers: argparse._SubParsersAction, commands: dict) -> None
     )
     p.add_argument("--versus", metavar="Y", help="with --contrast: compare X against lineage Y only")
     p.add_argument(
-        "--top-k", type=_int_at_least_one, default=DEFAULT_TOP_K, metavar="K",
+        "--top-k", type=positive_int, default=DEFAULT_TOP_K, metavar="K",
         help=f"P(top-k) column: share of draws ranking K or better (default {DEFAULT_TOP_K})",
     )
     p.add_argument(
