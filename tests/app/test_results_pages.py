@@ -338,9 +338,9 @@ def test_ppc_without_the_screen_table_still_shows_the_overall_check(open_page: C
 
 def test_per_reading_views_of_big_fits_wait_to_be_asked_for(open_page: Callable[..., AppTest], gl_fit: str,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    from pages import results_common
+    from pages import results_panels
 
-    monkeypatch.setattr(results_common, "AUTO_READINGS_MAX", 100)  # the tiny fit has 342 readings: "big"
+    monkeypatch.setattr(results_panels, "AUTO_READINGS_MAX", 100)  # the tiny fit has 342 readings: "big"
     at = open_page("ppc", fit=gl_fit)
     assert at.toggle(key="ppc_split").value is False
     assert len(charts_data(at)) == 1  # the overall check only: the screen table was not reloaded
