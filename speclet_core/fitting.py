@@ -22,6 +22,7 @@ import logging
 import math
 import multiprocessing
 import os
+import tempfile
 import threading
 import time
 import warnings
@@ -60,9 +61,10 @@ QUICK_LEARNING_RATE = 0.05
 QUICK_METHOD = "ADVI (mean-field)"
 # Rough cost model (seconds), calibrated on this 2-core machine; see docs/benchmarks/fitting.md.
 COST_COMPILE_S = 20.0
-COST_NS_PER_READING_TERM = 5.0
+COST_NS_PER_READING_TERM = 3.0
 COST_NS_PER_PARAMETER = 10.0
-COST_STEPS_PER_DRAW = 31
+COST_STEPS_PER_DRAW = 31  # tree depth 5 at target_accept 0.9, models with a gene × cell-line matrix
+COST_STEPS_PER_DRAW_SMALL = 15
 COMPILED_CACHE_SIZE = 2
 
 
@@ -428,27 +430,41 @@ def _sample_nutpie(
     cores = min(s.chains, _available_cores())
     t1 = time.perf_counter()
     tally = _ChainTally(report, total)
-    try:
-        sampler = _start_nutpie(compiled, s, request.seed, cores, tally)
-    except (AttributeError, TypeError, RuntimeError):  # nutpie internals moved: sample without live progress
-        sampler = nutpie.sample(
-            compiled, draws=s.draws, tune=s.tune, chains=s.chains, cores=cores, seed=request.seed,
-            target_accept=s.target_accept, progress_bar=False, save_warmup=False, blocking=False,
-        )
-    while not _finished(sampler):
-        if report.error is not None:
-            sampler.cancel()
-            report.raise_if_failed()
-        time.sleep(0.2)
-    try:
-        sampler._sampler.wait(None)
-        trace = sampler._extract(sampler._sampler.take_results())
-    except Exception as exc:  # nutpie raises plain errors for failed chains
-        raise FitError(f"model '{spec.name}': nutpie sampling failed ({exc}); try backend 'pymc'") from exc
+    # draws go to a zarr store on disk, not to memory: nutpie keeps every variable (internals and
+    # warm-up included); a 100-gene × 300-cell-line fit peaked at 12.7 GB of memory that way
+    with tempfile.TemporaryDirectory(prefix="speclet-nutpie-") as tmp:
+        store = nutpie.zarr_store.LocalStore(tmp)
+        try:
+            sampler = _start_nutpie(compiled, s, request.seed, cores, tally, store)
+        except (AttributeError, TypeError, RuntimeError):  # nutpie internals moved: no live progress
+            sampler = nutpie.sample(
+                compiled, draws=s.draws, tune=s.tune, chains=s.chains, cores=cores, seed=request.seed,
+                target_accept=s.target_accept, progress_bar=False, save_warmup=False, blocking=False,
+                zarr_store=store,
+            )
+        while not _finished(sampler):
+            if report.error is not None:
+                sampler.cancel()
+                report.raise_if_failed()
+            time.sleep(0.2)
+        try:
+            sampler._sampler.wait(None)
+            trace = sampler._extract(sampler._sampler.take_results())
+            posterior = trace.posterior[[v for v in public if v in trace.posterior]].load()
+            stats = trace.sample_stats
+            # per-parameter diagnostics (divergence locations, unconstrained draws) stay unstored
+            stats = stats.drop_vars([v for v in stats.data_vars if "unconstrained_parameter" in stats[v].dims])
+            stats = stats.drop_dims("unconstrained_parameter", errors="ignore").load()
+        except Exception as exc:  # nutpie raises plain errors for failed chains
+            raise FitError(f"model '{spec.name}': nutpie sampling failed ({exc}); try backend 'pymc'") from exc
+        del trace, sampler
+    # nutpie's zarr layout leaves chain and draw without coordinates
+    index = {"chain": np.arange(posterior.sizes["chain"]), "draw": np.arange(posterior.sizes["draw"])}
+    posterior = posterior.assign_coords(index)
+    stats = stats.assign_coords(index)
     sample_s = time.perf_counter() - t1
-    report(FitPhase.SAMPLING, total, total, int(trace.sample_stats["diverging"].sum()), force=True)
-    posterior = trace.posterior[[v for v in public if v in trace.posterior]]
-    return posterior, trace.sample_stats, compile_s, sample_s, {"nutpie_cores": cores}
+    report(FitPhase.SAMPLING, total, total, int(stats["diverging"].sum()), force=True)
+    return posterior, stats, compile_s, sample_s, {"nutpie_cores": cores}
 
 
 def _finished(sampler: Any) -> bool:
@@ -458,7 +474,9 @@ def _finished(sampler: Any) -> bool:
         return False
 
 
-def _start_nutpie(compiled: Any, s: SamplerSettings, seed: int, cores: int, tally: _ChainTally) -> Any:
+def _start_nutpie(
+    compiled: Any, s: SamplerSettings, seed: int, cores: int, tally: _ChainTally, store: Any
+) -> Any:
     """Start nutpie in the background with a progress callback (nutpie 0.16 internals).
 
     ``nutpie.sample`` only offers template progress inside notebooks, so this builds the
@@ -480,8 +498,8 @@ def _start_nutpie(compiled: Any, s: SamplerSettings, seed: int, cores: int, tall
             self._save_warmup = False
             self._return_raw_trace = False
             self._html = None
-            self._zarr_store = None
-            self._store = _lib.PyStorage.arrow()
+            self._zarr_store = store
+            self._store = _lib.PyStorage.zarr(store)
             progress = _lib.ProgressType.template_callback(
                 int(PROGRESS_INTERVAL_S * 1000), _NUTPIE_TEMPLATE, cores, tally
             )
@@ -729,8 +747,8 @@ def _assemble(
 ) -> tuple[az.InferenceData, dict[str, Any]]:
     """All groups of a fit: posterior, sample stats, data, predictive checks, log-likelihood, prior."""
     posterior = posterior.drop_vars([v for v in posterior.data_vars if v not in public])
-    if "reading" in posterior.coords:
-        posterior = posterior.drop_vars("reading")
+    used = {d for v in posterior.data_vars.values() for d in v.dims}
+    posterior = posterior.drop_vars([c for c in posterior.coords if c not in used])
     groups: dict[str, xr.Dataset] = {"posterior": posterior}
     notes: dict[str, Any] = {}
     if stats is not None:
@@ -853,7 +871,8 @@ def estimate_cost(
         compile_s = COST_COMPILE_S / 2
     else:
         parallel = min(sampler.chains, _available_cores())
-        sampling = sampler.chains * (sampler.tune + sampler.draws) * COST_STEPS_PER_DRAW * grad_s / parallel
+        steps = COST_STEPS_PER_DRAW if spec.gene_cell_line_effect else COST_STEPS_PER_DRAW_SMALL
+        sampling = sampler.chains * (sampler.tune + sampler.draws) * steps * grad_s / parallel
         stored = sampler.chains * sampler.draws * per_draw
         compile_s = COST_COMPILE_S
     memory_mb = stored * 8 / 2**20

@@ -118,7 +118,10 @@ def test_nutpie_fit_has_every_group_and_provenance(flagship_fit, sim) -> None:
     assert idata.log_likelihood["lfc"].shape == (2, 150, n)
     assert idata.posterior_predictive.sizes["chain"] * idata.posterior_predictive.sizes["draw"] <= 200
     assert idata.prior_predictive["lfc"].shape == (1, 100, n)
+    assert set(post.coords) == {"chain", "draw", "gene", "sgrna", "lineage", "cell_line"}, "no internal dims"
     np.testing.assert_array_equal(np.sort(idata.observed_data["lfc"].values), np.sort(sim.data["lfc"].values))
+    loo = az.loo(idata)
+    assert np.isfinite(loo.elpd_loo) and loo.n_data_points == n
     assert set(idata.constant_data["gene"].values) == set(sim.data["hugo_symbol"])
     attrs = idata.attrs
     assert attrs["fit_id"] == request.fit_id and attrs["model"] == "sgrna_gene_lineage"
