@@ -189,9 +189,9 @@ def compute_diagnostics(
     ``divergences``, ``bfmi_min``, ``treedepth_hits``, ``draws``, ``chains``, ``verdict``,
     ``reasons`` and ``approximate``.
     """
-    post = idata.posterior
+    post = idata["posterior"]
     chains, draws = int(post.sizes["chain"]), int(post.sizes["draw"])
-    stats = idata.sample_stats if "sample_stats" in idata.groups() else None
+    stats = idata["sample_stats"] if "sample_stats" in idata.groups() else None
     out: dict[str, Any] = {
         "chains": chains,
         "draws": draws,

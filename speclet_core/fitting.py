@@ -673,7 +673,8 @@ def predict_mean(
         arr = posterior[term.variable].transpose("chain", "draw", *term.dims).values
         if draws is not None:
             arr = arr[:, draws]
-        part = arr[(slice(None), slice(None), *reading_indices(posterior, selection, term.dims))]
+        where: tuple[Any, ...] = (slice(None), slice(None), *reading_indices(posterior, selection, term.dims))
+        part = arr[where]
         if term.covariate:
             part = part * selection.data[term.covariate].to_numpy(dtype=np.float64)
         total = part if total is None else total + part
@@ -778,12 +779,13 @@ def _assemble(
     per_draw = sum(int(np.prod([posterior.sizes[d] for d in posterior[v].dims[2:]])) for v in posterior.data_vars)
     prior, n_prior = _prior(model, public, request.seed, per_draw + sel.n_rows)
     if prior is not None:
-        groups["prior"] = prior.prior.drop_vars([v for v in prior.prior.data_vars if v not in public])
-        groups["prior_predictive"] = prior.prior_predictive
+        prior_ds = prior["prior"]
+        groups["prior"] = prior_ds.drop_vars([v for v in prior_ds.data_vars if v not in public])
+        groups["prior_predictive"] = prior["prior_predictive"]
     notes["prior_draws"] = n_prior
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # arviz warns about the non-standard constant_data order
-        idata = az.InferenceData(**groups)
+        idata = az.InferenceData(**groups)  # type: ignore[arg-type]
     return idata, notes
 
 
