@@ -40,10 +40,10 @@ BACKENDS = ("nutpie", "pymc")
 
 def run_one(model: str, size: str, backend: str, workdir: Path) -> dict:
     """One fit in this process; returns its numbers."""
-    from speclet_core.demo import write_synthetic
-    from speclet_core.fitting import prepare_request, run_fit
+    from speclet_core.data.demo import write_synthetic
+    from speclet_core.data.synthetic import simulate_screen
+    from speclet_core.fitting.engine import prepare_request, run_fit
     from speclet_core.records import SamplerSettings
-    from speclet_core.synthetic import simulate_screen
 
     sim = simulate_screen(**SIZES[size], seed=2002, sgrnas_per_gene=(4, 4), covariates=False)
     path, _ = write_synthetic(sim, workdir / f"{size}.parquet")

@@ -53,7 +53,7 @@ def hwm_mib():
 
 args = json.loads(sys.argv[1])
 t0 = time.perf_counter()
-from speclet_core.depmap import import_depmap, write_screen
+from speclet_core.depmap.importer import import_depmap, write_screen
 t_import = time.perf_counter() - t0
 rss_modules = hwm_mib()
 t1 = time.perf_counter()

@@ -276,7 +276,7 @@ def served_app(data_dir: Path, port: int, *, log_path: Path | None = None) -> It
 
 
 def fitting_available() -> bool:
-    return find_spec("speclet_core.fitting") is not None
+    return find_spec("speclet_core.fitting.engine") is not None
 
 
 def store_fits(data_dir: Path, n_fits: int, *, real: bool, draws: int = 500,
@@ -285,7 +285,7 @@ def store_fits(data_dir: Path, n_fits: int, *, real: bool, draws: int = 500,
     ``real`` is false, synthetic posteriors of the demo screen's size (30 genes × 120 cell lines, 2 × ``draws``;
     ``demo_sized=False``: the store tests' 7 genes × 8 cell lines, quick to store)."""
     from model_store import ModelStore
-    from speclet_core.demo import ensure_demo_screen
+    from speclet_core.data.demo import ensure_demo_screen
     from speclet_core.settings import Settings
 
     settings = Settings(data_dir=data_dir)
@@ -293,7 +293,7 @@ def store_fits(data_dir: Path, n_fits: int, *, real: bool, draws: int = 500,
     screen_path = ensure_demo_screen(data_dir)
     ids: list[str] = []
     if real:
-        from speclet_core.fitting import prepare_request, run_fit
+        from speclet_core.fitting.engine import prepare_request, run_fit
         from speclet_core.records import SamplerSettings
 
         for seed in range(1, n_fits + 1):
@@ -330,11 +330,11 @@ class BackgroundFit:
 
     def __init__(self, data_dir: Path, port: int, *, tune: int, draws: int, seed: int = 99,
                  via_cli: bool = True) -> None:
-        from speclet_core.demo import ensure_demo_screen
+        from speclet_core.data.demo import ensure_demo_screen
 
         self.data_dir = data_dir
         if not via_cli:  # the same request the command builds, without starting a Python that imports PyMC
-            from speclet_core.fitting import prepare_request
+            from speclet_core.fitting.engine import prepare_request
             from speclet_core.records import SamplerSettings
             from speclet_core.settings import Settings
 
@@ -353,7 +353,7 @@ class BackgroundFit:
         self.job_id = out.stdout.strip().splitlines()[-1]
 
     def _queue(self) -> Any:
-        from speclet_core.jobs import JobQueue
+        from speclet_core.queue.jobs import JobQueue
         from speclet_core.settings import Settings
 
         return JobQueue.from_settings(Settings(data_dir=self.data_dir))
@@ -389,7 +389,7 @@ from pathlib import Path
 import numpy as np
 import pymc as pm
 
-from speclet_core.data import load_screen
+from speclet_core.data.screen import load_screen
 
 screen, marker, tune, draws = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 df = load_screen(screen).data
@@ -413,11 +413,11 @@ with pm.Model():
 
 
 class StandInFit:
-    """Used only while ``speclet_core.fitting`` does not exist: the same kind of work as the worker's fit (PyMC
+    """Used only while ``speclet_core.fitting.engine`` does not exist: the same kind of work as the worker's fit (PyMC
     NUTS, 2 chains on 2 processes, a gene + gene × lineage model of the demo screen) in a child process."""
 
     def __init__(self, data_dir: Path, port: int, *, tune: int, draws: int, seed: int = 99) -> None:
-        from speclet_core.demo import ensure_demo_screen
+        from speclet_core.data.demo import ensure_demo_screen
 
         self.marker = data_dir / "stand-in-sampling"
         self.log = open(data_dir / "stand-in-fit.log", "w")  # closed in cancel()
@@ -461,7 +461,7 @@ class StandInFit:
 
 def start_background_fit(data_dir: Path, port: int, *, tune: int, draws: int, real: bool | None = None,
                          via_cli: bool = True) -> BackgroundFit | StandInFit:
-    """The real fit through the queue (default when ``speclet_core.fitting`` exists), else the stand-in."""
+    """The real fit through the queue (default when ``speclet_core.fitting.engine`` exists), else the stand-in."""
     if fitting_available() if real is None else real:
         return BackgroundFit(data_dir, port, tune=tune, draws=draws, via_cli=via_cli)
     return StandInFit(data_dir, port, tune=tune, draws=draws)
@@ -495,7 +495,7 @@ def main() -> int:
     args = p.parse_args()
     real = fitting_available()  # decided once: the file may appear while this runs
     if not real:
-        print("speclet_core.fitting is missing: the stored fits are synthetic and the background fit is a stand-in "
+        print("speclet_core.fitting.engine is missing: the stored fits are synthetic and the background fit is a stand-in "
               "(PyMC NUTS in a child process, not the worker)")
 
     data_dir = Path(tempfile.mkdtemp(prefix="speclet-bench-load-"))

@@ -140,7 +140,7 @@ def build(args: argparse.Namespace, data_dir: Path) -> tuple[str, dict[str, floa
     import arviz as az
 
     from model_store import ModelStore
-    from speclet_core.data import load_screen, select_screen
+    from speclet_core.data.screen import load_screen, select_screen
     from speclet_core.records import FitRequest, SamplerSettings, Selection
 
     timings: dict[str, float] = {}

@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from speclet_core.errors import JobError
-from speclet_core.jobs import JobQueue, JobStatus, worker_status
+from speclet_core.queue.jobs import JobQueue, JobStatus, worker_status
 from speclet_core.records import FitRequest, SamplerSettings
 from speclet_core.settings import Settings
 
@@ -86,9 +86,9 @@ def bench_operations(history: int, reps: int) -> list[tuple[str, dict[str, float
 def bench_latency(runs: int) -> list[tuple[float, float | None, float | None]]:
     """Seconds from submit to (claimed, fit process started, fit compiling) for ``runs`` submissions
     of a tiny quick fit to an idle worker (each is cancelled once it compiles)."""
-    from speclet_core.demo import write_synthetic
-    from speclet_core.fitting import prepare_request
-    from speclet_core.synthetic import simulate_screen
+    from speclet_core.data.demo import write_synthetic
+    from speclet_core.data.synthetic import simulate_screen
+    from speclet_core.fitting.engine import prepare_request
 
     data_dir = Path(tempfile.mkdtemp(prefix="speclet-bench-latency-"))
     settings = Settings(data_dir=data_dir)

@@ -86,7 +86,7 @@ def put_fit(root: str, draws: xr.DataArray) -> None:
 
 
 def run_case(name: str, spec: tuple, repeats: int, path: str | None) -> dict:
-    from speclet_core.ranking import compare_pairs, compare_to_reference, contrast_lineage, rank_genes
+    from speclet_core.analysis.ranking import compare_pairs, compare_to_reference, contrast_lineage, rank_genes
 
     genes, chains, draws, lineages, source = spec
     if source == "netcdf-float32":
@@ -94,7 +94,7 @@ def run_case(name: str, spec: tuple, repeats: int, path: str | None) -> dict:
         da = ds["effect"]
     elif source == "model-store":
         from model_store import ModelStore
-        from speclet_core.ranking_cli import rank_stored_fit
+        from speclet_core.cli.rank import rank_stored_fit
 
         store = ModelStore(path)
 
@@ -143,9 +143,9 @@ def main() -> None:
     cases = QUICK if args.quick else CASES
     if args.child:
         if args.threads:
-            import speclet_core.ranking
+            import speclet_core.analysis.ranking
 
-            speclet_core.ranking._THREADS = args.threads
+            speclet_core.analysis.ranking._THREADS = args.threads
         print(json.dumps(run_case(args.child, cases[args.child], args.repeats, args.path)))
         return
     wanted = [c for c in (args.cases.split(",") if args.cases else cases) if c]

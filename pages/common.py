@@ -15,10 +15,10 @@ import pandas as pd
 import streamlit as st
 
 from model_store import ModelStore, StoredFit
-from speclet_core.data import Screen, load_screen
+from speclet_core.data.screen import Screen, load_screen
+from speclet_core.data.sources import default_screen_key, resolve_screen_path
 from speclet_core.errors import DataValidationError, SpecletError
-from speclet_core.jobs import JobQueue
-from speclet_core.screens import default_screen_key, resolve_screen_path
+from speclet_core.queue.jobs import JobQueue
 from speclet_core.settings import Settings
 
 T = TypeVar("T")
@@ -138,7 +138,7 @@ def chart_with_data(chart: alt.TopLevelMixin, data: pd.DataFrame, name: str, *, 
 
 @st.cache_resource(max_entries=4)
 def _selection_cached(path: str, mtime_ns: int, genes: tuple, lineages: tuple, cells: tuple) -> Any:
-    from speclet_core.data import select_screen
+    from speclet_core.data.screen import select_screen
 
     screen = _load_screen_cached(path, mtime_ns)
     return select_screen(screen, list(genes) or None, list(lineages) or None, list(cells) or None)
@@ -151,7 +151,7 @@ def selection_for(key: str, path: Path, genes: list[str], lineages: list[str], c
 
 @st.cache_data(max_entries=32, show_spinner="Building the model graph…")
 def _model_graph(model: str, key: str, fingerprint: str, genes: tuple, lineages: tuple, cells: tuple) -> str:
-    from speclet_core.fitview import model_graph_source
+    from speclet_core.analysis.fitview import model_graph_source
 
     path = resolve_screen_path(key, get_settings())
     selection = selection_for(key, path, list(genes), list(lineages), list(cells))
@@ -165,7 +165,7 @@ def model_graph(model: str, key: str, fingerprint: str, genes: list, lineages: l
 @st.cache_data(max_entries=64, show_spinner=False)
 def _fit_cost(model: str, key: str, fingerprint: str, genes: tuple, lineages: tuple, cells: tuple,
               sampler_json: str) -> str:
-    from speclet_core.fitting import estimate_cost
+    from speclet_core.fitting.engine import estimate_cost
     from speclet_core.records import SamplerSettings
 
     path = resolve_screen_path(key, get_settings())
@@ -189,7 +189,7 @@ def fit_summary(fit_id: str) -> pd.DataFrame:
 
 def element_choices(fit_id: str, hyper: list[str], k: int = 12) -> dict[str, tuple[str, dict[str, Any]]]:
     """Plot choices, label → (variable, selection): hyper-parameters first, then the ``k`` worst elements."""
-    from speclet_core.fitcheck import element_selection, rank_worst
+    from speclet_core.diagnostics.checks import element_selection, rank_worst
 
     summary = fit_summary(fit_id)
     rows = pd.concat([rank_worst(summary, k=50, variables=hyper), rank_worst(summary, k=k)])

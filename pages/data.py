@@ -3,8 +3,9 @@
 import streamlit as st
 
 from pages import common, panels
-from speclet_core import charts, explore
-from speclet_core.screens import describe_screen_key
+from speclet_core import charts
+from speclet_core.data import explore
+from speclet_core.data.sources import describe_screen_key
 
 st.title("Data explorer")
 key, path, screen = common.active_screen()

@@ -4,7 +4,8 @@ import altair as alt
 import streamlit as st
 
 from pages import common
-from speclet_core import fitcheck, fitview
+from speclet_core.analysis import fitview
+from speclet_core.diagnostics import checks as fitcheck
 
 st.title("Diagnostics")
 fit = common.require_open_fit()

@@ -3,9 +3,9 @@
 import streamlit as st
 
 from pages import common, panels
-from speclet_core import fitview
-from speclet_core.fitting import prepare_request
-from speclet_core.models import get_model, list_models
+from speclet_core.analysis import fitview
+from speclet_core.fitting.engine import prepare_request
+from speclet_core.models.catalog import get_model, list_models
 from speclet_core.records import FitMethod, SamplerSettings
 
 settings = common.get_settings()

@@ -4,7 +4,8 @@ import streamlit as st
 
 from pages import common
 from pages import results_common as rc
-from speclet_core import charts, results
+from speclet_core import charts
+from speclet_core.analysis import results
 
 fit = rc.open_results_page("Heatmap")
 roles = rc.roles(fit)

@@ -3,9 +3,9 @@
 import streamlit as st
 
 from pages import common
-from speclet_core import fitview
+from speclet_core.analysis import fitview
+from speclet_core.data.sources import describe_screen_key, resolve_screen_path, save_upload
 from speclet_core.errors import SpecletError
-from speclet_core.screens import describe_screen_key, resolve_screen_path, save_upload
 
 settings = common.get_settings()
 st.title("speclet")

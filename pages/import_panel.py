@@ -16,10 +16,16 @@ import pandas as pd
 import streamlit as st
 
 from pages import common
-from speclet_core.depmap import Library, ReleaseInfo, import_depmap, inspect_release, parse_gene_list
+from speclet_core.data.paths import resolve_allowed_path
+from speclet_core.depmap.importer import (
+    Library,
+    ReleaseInfo,
+    import_depmap,
+    inspect_release,
+    parse_gene_list,
+    save_import,
+)
 from speclet_core.errors import SpecletError
-from speclet_core.paths import resolve_allowed_path
-from speclet_core.screens import save_import
 from speclet_core.settings import Settings
 
 # One import at a time per server: an import of many genes × all lineages holds a few hundred MiB.

@@ -5,10 +5,10 @@ from __future__ import annotations
 import streamlit as st
 
 from pages.common import get_queue, get_settings, guarded, open_fit_id, screen_key, set_open_fit
-from speclet_core.data import Screen
-from speclet_core.glossary import GLOSSARY
-from speclet_core.jobs import worker_status
-from speclet_core.screens import describe_screen_key
+from speclet_core.analysis.glossary import GLOSSARY
+from speclet_core.data.screen import Screen
+from speclet_core.data.sources import describe_screen_key
+from speclet_core.queue.jobs import worker_status
 
 
 def selection_widgets(screen: Screen) -> tuple[list[str], list[str], list[str]]:
@@ -59,7 +59,7 @@ def worker_banner() -> None:
 
 def queue_panel() -> None:
     """The job queue with live progress; polls only while a job is queued or running."""
-    from speclet_core.fitview import jobs_table
+    from speclet_core.analysis.fitview import jobs_table
 
     queue = get_queue()
     active = any(j.active for j in queue.list(limit=50))
@@ -110,5 +110,5 @@ def sidebar() -> None:
         if settings.read_only:
             st.caption(":material/visibility: Read-only demo mode: browsing stored fits only.")
         with st.expander("Glossary", icon=":material/menu_book:"):
-            for term, text in GLOSSARY.items():  # speclet_core.glossary
+            for term, text in GLOSSARY.items():  # speclet_core.analysis.glossary
                 st.markdown(f"**{term}**: {text}")

@@ -4,7 +4,8 @@ import streamlit as st
 
 from pages import common
 from pages import results_common as rc
-from speclet_core import charts, ranking, results
+from speclet_core import charts
+from speclet_core.analysis import ranking, results
 
 ALL = "all lineages"
 fit = rc.open_results_page("Rankings")

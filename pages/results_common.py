@@ -14,7 +14,7 @@ import streamlit as st
 
 from model_store import StoredFit
 from pages import common
-from speclet_core import ranking, results
+from speclet_core.analysis import ranking, results
 from speclet_core.errors import SpecletError
 
 # --------------------------------------------------------------------------- cached reads of one fit

@@ -12,7 +12,7 @@ import streamlit as st
 from model_store import StoredFit
 from pages import common
 from pages import results_common as cache
-from speclet_core import fitview, results
+from speclet_core.analysis import fitview, results
 from speclet_core.errors import SpecletError
 
 APPROXIMATE_NOTE = ("**Approximate posterior (ADVI) — first look only.** A quick variational fit: its intervals are "

@@ -2,6 +2,6 @@
 
 import sys
 
-from speclet_core.cli import main
+from speclet_core.cli.main import main
 
 sys.exit(main())

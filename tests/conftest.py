@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from speclet_core.synthetic import SyntheticScreen, simulate_screen
+from speclet_core.data.synthetic import SyntheticScreen, simulate_screen
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -48,8 +48,8 @@ def real_fit(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     point SPECLET_DATA_DIR at the returned folder (see ``real_fit_env``).
     """
     from model_store import ModelStore
-    from speclet_core.demo import ensure_demo_screen
-    from speclet_core.fitting import prepare_request, run_fit
+    from speclet_core.data.demo import ensure_demo_screen
+    from speclet_core.fitting.engine import prepare_request, run_fit
     from speclet_core.records import SamplerSettings
     from speclet_core.settings import Settings
 

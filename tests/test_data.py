@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from speclet_core.data import (
+from speclet_core.data.screen import (
     load_screen,
     prepare_covariates,
     read_table,

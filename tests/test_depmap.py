@@ -25,10 +25,10 @@ from depmap_releases import (  # tests/depmap_releases.py
     write_legacy_release,
 )
 
-from speclet_core import depmap_matrix
-from speclet_core.cli import main
-from speclet_core.data import load_screen, select_screen
-from speclet_core.depmap import (
+from speclet_core.cli.main import main
+from speclet_core.data.screen import load_screen, select_screen
+from speclet_core.depmap import matrix as depmap_matrix
+from speclet_core.depmap.importer import (
     CopyNumberScale,
     DepMapImportError,
     ImportResult,
@@ -376,8 +376,8 @@ def test_cli_bad_input_exits_2_without_output(current_release: Path, tmp_path: P
 
 @pytest.mark.slow
 def test_imported_table_fits(current_release: Path, tmp_path: Path) -> None:
-    fitting = pytest.importorskip("speclet_core.fitting", reason="speclet_core.fitting is not written yet")
-    models = pytest.importorskip("speclet_core.models", reason="speclet_core.models is not written yet")
+    fitting = pytest.importorskip("speclet_core.fitting.engine", reason="speclet_core.fitting.engine is not written yet")
+    models = pytest.importorskip("speclet_core.models.catalog", reason="speclet_core.models.catalog is not written yet")
     from speclet_core.records import SamplerSettings
 
     result: ImportResult = import_depmap(current_release, "KRAS,BRAF,HLA-A,TP53", "all")

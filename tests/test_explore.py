@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from speclet_core import charts, explore
-from speclet_core.data import screen_from_frame
+from speclet_core import charts
+from speclet_core.data import explore
+from speclet_core.data.screen import screen_from_frame
 from speclet_core.errors import SelectionError
 
 

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from speclet_core import fitcheck
+from speclet_core.diagnostics import checks as fitcheck
 
 GOOD = {"max_rhat": 1.003, "min_ess_bulk": 900, "min_ess_tail": 800, "divergences": 0, "bfmi_min": 0.9,
         "treedepth_hits": 0}
@@ -104,7 +104,7 @@ def test_merge_headline_takes_the_worst() -> None:
 
 
 def test_recent_fits_table_falls_back_to_the_selection() -> None:
-    from speclet_core.fitview import recent_fits_table
+    from speclet_core.analysis.fitview import recent_fits_table
 
     manifest = {"fit_id": "a" * 64, "model": "gene", "genes": ["KRAS", "MYC"], "lineages": [],
                 "request": {"selection": {"genes": ["KRAS", "MYC"], "lineages": "all"},

@@ -12,16 +12,16 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from speclet_core import fitting
-from speclet_core.data import screen_from_frame, select_screen
-from speclet_core.demo import write_synthetic
-from speclet_core.diagnostics import compute_diagnostics, judge, rhat_ess
+from speclet_core.data.demo import write_synthetic
+from speclet_core.data.screen import screen_from_frame, select_screen
+from speclet_core.data.synthetic import simulate_screen
+from speclet_core.diagnostics.compute import compute_diagnostics, judge, rhat_ess
 from speclet_core.errors import FitError, ModelError, SelectionError, SpecletError
-from speclet_core.fitting import FitPhase, FitProgress, estimate_cost, prepare_request, run_fit
-from speclet_core.models import count_parameters, get_model
+from speclet_core.fitting import engine as fitting
+from speclet_core.fitting.engine import FitPhase, FitProgress, estimate_cost, prepare_request, run_fit
+from speclet_core.models.catalog import count_parameters, get_model
 from speclet_core.records import FitRequest, SamplerSettings
 from speclet_core.settings import Settings
-from speclet_core.synthetic import simulate_screen
 
 SHORT = SamplerSettings(chains=2, tune=150, draws=150)
 

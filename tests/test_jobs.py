@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from speclet_core.errors import JobError
-from speclet_core.jobs import (
+from speclet_core.queue.jobs import (
     KEY_PREFIX_JOB,
     MAX_REQUEUES,
     JobPhase,

@@ -15,11 +15,12 @@ import pytensor
 import pytensor.tensor as pt
 import pytest
 
-from speclet_core.data import screen_from_frame, select_screen
-from speclet_core.demo import write_synthetic
+from speclet_core.data.demo import write_synthetic
+from speclet_core.data.screen import screen_from_frame, select_screen
+from speclet_core.data.synthetic import simulate_screen
 from speclet_core.errors import ModelError
-from speclet_core.fitting import predict_mean, prepare_request, public_variables, run_fit
-from speclet_core.models import (
+from speclet_core.fitting.engine import predict_mean, prepare_request, public_variables, run_fit
+from speclet_core.models.catalog import (
     DIM_COLUMNS,
     MODELS,
     GroupedZeroSum,
@@ -29,7 +30,6 @@ from speclet_core.models import (
     register_model,
 )
 from speclet_core.records import SamplerSettings
-from speclet_core.synthetic import simulate_screen
 
 MODEL_NAMES = [s.name for s in list_models()]
 EXPECTED_DIMS = {
@@ -175,8 +175,8 @@ def test_declared_predictor_matches_the_model_graph(name: str, tiny_selection) -
     """The numpy predictor (used for predictive checks and LOO) is the model's own mean, at a random point."""
     from pymc.pytensorf import join_nonshared_inputs
 
-    from speclet_core.data import prepare_covariates
-    from speclet_core.fitting import _dataset_from_draws, _with_data
+    from speclet_core.data.screen import prepare_covariates
+    from speclet_core.fitting.engine import _dataset_from_draws, _with_data
 
     spec = get_model(name)
     sel = _with_data(tiny_selection, prepare_covariates(tiny_selection.data)[0])

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from speclet_core.paths import PathNotAllowedError, resolve_allowed_path
+from speclet_core.data.paths import PathNotAllowedError, resolve_allowed_path
 
 
 def test_confined_to_allowed_folders(tmp_path: Path) -> None:

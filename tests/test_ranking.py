@@ -9,9 +9,8 @@ import pytest
 import scipy.stats
 import xarray as xr
 
-from speclet_core import ranking
-from speclet_core.errors import AnalysisError, SpecletError
-from speclet_core.ranking import (
+from speclet_core.analysis import ranking
+from speclet_core.analysis.ranking import (
     RANKING_COLUMNS,
     compare_pairs,
     compare_to_reference,
@@ -22,7 +21,8 @@ from speclet_core.ranking import (
     rank_genes,
     rank_within_samples,
 )
-from speclet_core.synthetic import simulate_screen
+from speclet_core.data.synthetic import simulate_screen
+from speclet_core.errors import AnalysisError, SpecletError
 
 GENES = ["KRAS", "BRAF", "NRAS", "MYC", "TP53", "EGFR", "SOX10"]
 LINEAGES = ["colorectal", "skin", "lung", "blood"]
@@ -433,7 +433,7 @@ def _store_fit(lineage_term: bool = True, seed: int = 0) -> tuple[str, xr.Datase
 
 
 def _main(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    from speclet_core.cli import main
+    from speclet_core.cli.main import main
 
     try:
         code = main(list(args))

@@ -17,10 +17,10 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from speclet_core.data import prepare_covariates
-from speclet_core.fitting import FitResult, prepare_request, run_fit
+from speclet_core.data.screen import prepare_covariates
+from speclet_core.data.synthetic import simulate_screen
+from speclet_core.fitting.engine import FitResult, prepare_request, run_fit
 from speclet_core.records import SamplerSettings
-from speclet_core.synthetic import simulate_screen
 
 pytestmark = pytest.mark.slow
 

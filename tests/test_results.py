@@ -1,4 +1,4 @@
-"""Tests for speclet_core.results: the tables behind the result pages, checked against direct computations."""
+"""Tests for speclet_core.analysis.results: the tables behind the result pages, checked against direct computations."""
 
 from __future__ import annotations
 
@@ -12,12 +12,13 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from speclet_core import charts, results
-from speclet_core.data import load_screen, prepare_covariates, select_screen
-from speclet_core.demo import write_synthetic
+from speclet_core import charts
+from speclet_core.analysis import results
+from speclet_core.analysis.ranking import compare_pairs, rank_genes
+from speclet_core.data.demo import write_synthetic
+from speclet_core.data.screen import load_screen, prepare_covariates, select_screen
+from speclet_core.data.synthetic import simulate_screen
 from speclet_core.errors import AnalysisError
-from speclet_core.ranking import compare_pairs, rank_genes
-from speclet_core.synthetic import simulate_screen
 
 GENES = ["KRAS", "BRAF", "MYC", "TP53", "SOX10"]
 

@@ -6,9 +6,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from speclet_core.data import load_screen
+from speclet_core.data.screen import load_screen
+from speclet_core.data.sources import resolve_screen_path, save_upload
 from speclet_core.errors import DataReadError, DataValidationError, SpecletError
-from speclet_core.screens import resolve_screen_path, save_upload
 from speclet_core.settings import Settings
 
 
@@ -50,8 +50,8 @@ def test_import_kept_under_an_import_key_or_a_path_key(tmp_path: Path) -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from depmap_releases import write_current_release
 
-    from speclet_core.depmap import import_depmap, read_import_metadata
-    from speclet_core.screens import describe_screen_key, save_import
+    from speclet_core.data.sources import describe_screen_key
+    from speclet_core.depmap.importer import import_depmap, read_import_metadata, save_import
 
     result = import_depmap(write_current_release(tmp_path / "rel"), "KRAS,BRAF", "Skin,Bowel")
     settings = Settings(data_dir=tmp_path / "data")

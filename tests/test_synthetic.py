@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from speclet_core.data import screen_from_frame, select_screen
-from speclet_core.demo import DEMO_PARAMS, ensure_demo_screen, make_demo_screen, truth_path_for
-from speclet_core.synthetic import simulate_screen
+from speclet_core.data.demo import DEMO_PARAMS, ensure_demo_screen, make_demo_screen, truth_path_for
+from speclet_core.data.screen import screen_from_frame, select_screen
+from speclet_core.data.synthetic import simulate_screen
 
 
 def test_demo_screen_shape_and_truth_correlation() -> None:
@@ -74,7 +74,7 @@ def test_ensure_demo_screen_writes_once_and_same_fingerprint(tmp_path) -> None: 
     assert path.exists() and truth_path_for(path).exists()
     mtime = path.stat().st_mtime_ns
     assert ensure_demo_screen(tmp_path) == path and path.stat().st_mtime_ns == mtime
-    from speclet_core.data import load_screen
+    from speclet_core.data.screen import load_screen
 
     fp_file = select_screen(load_screen(path)).fingerprint
     fp_mem = select_screen(screen_from_frame(make_demo_screen().data)).fingerprint

@@ -18,10 +18,10 @@ from pathlib import Path
 import psutil
 import pytest
 
-from speclet_core.jobs import FIRST_FIT_LABEL, JobPhase, JobQueue, JobRecord, JobStatus, worker_status
+from speclet_core.data.synthetic import simulate_screen
+from speclet_core.queue.jobs import FIRST_FIT_LABEL, JobPhase, JobQueue, JobRecord, JobStatus, worker_status
 from speclet_core.records import SamplerSettings
 from speclet_core.settings import PROJECT_ROOT, Settings
-from speclet_core.synthetic import simulate_screen
 
 pytestmark = pytest.mark.slow
 
@@ -90,7 +90,7 @@ def _store(data_dir: Path):  # type: ignore[no-untyped-def]
 
 
 def _request(screen: Path, data_dir: Path, seed: int = 1, **sampler: object):  # type: ignore[no-untyped-def]
-    from speclet_core.fitting import prepare_request
+    from speclet_core.fitting.engine import prepare_request
 
     base = {"method": "quick", "chains": 2, "tune": 100, "draws": 100}
     return prepare_request(screen, "gene", sampler=SamplerSettings(**{**base, **sampler}), seed=seed,
@@ -100,7 +100,7 @@ def _request(screen: Path, data_dir: Path, seed: int = 1, **sampler: object):  #
 @pytest.fixture(scope="module")
 def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path, subprocess.Popen[bytes]]]:
     """One data folder, one tiny screen and one worker process shared by the tests that only submit."""
-    from speclet_core.demo import write_synthetic
+    from speclet_core.data.demo import write_synthetic
 
     data_dir = tmp_path_factory.mktemp("shared-data")
     screen, _ = write_synthetic(simulate_screen(**TINY), data_dir / "tiny.csv")
@@ -164,7 +164,7 @@ def test_three_identical_submissions_make_one_fit(shared) -> None:  # type: igno
 
 def test_a_fit_that_raises_shows_its_error_in_the_job(shared) -> None:  # type: ignore[no-untyped-def]
     data_dir, _, _ = shared
-    from speclet_core.demo import write_synthetic
+    from speclet_core.data.demo import write_synthetic
 
     screen, _ = write_synthetic(simulate_screen(**TINY), data_dir / "changing.csv")
     request = _request(screen, data_dir, seed=21)
@@ -209,7 +209,7 @@ def test_cancel_a_running_fit_stops_it_and_stores_nothing(shared) -> None:  # ty
 
 
 def test_sigkill_the_worker_mid_fit_and_the_next_one_completes_it(tmp_path: Path) -> None:
-    from speclet_core.demo import write_synthetic
+    from speclet_core.data.demo import write_synthetic
 
     data_dir = tmp_path / "data"
     screen, _ = write_synthetic(simulate_screen(**TINY), data_dir / "tiny.csv")
@@ -235,7 +235,7 @@ def test_sigkill_the_worker_mid_fit_and_the_next_one_completes_it(tmp_path: Path
 
 
 def _in_process_worker(settings: Settings) -> tuple[object, threading.Thread]:
-    from speclet_core.worker import Worker
+    from speclet_core.queue.worker import Worker
 
     worker = Worker(settings, poll_s=0.05)
     thread = threading.Thread(target=worker.run, daemon=True)
@@ -244,7 +244,7 @@ def _in_process_worker(settings: Settings) -> tuple[object, threading.Thread]:
 
 
 def test_a_fit_past_its_timeout_is_stopped_and_failed(tmp_path: Path) -> None:
-    from speclet_core.demo import write_synthetic
+    from speclet_core.data.demo import write_synthetic
 
     data_dir = tmp_path / "data"
     screen, _ = write_synthetic(simulate_screen(**TINY), data_dir / "tiny.csv")
@@ -263,8 +263,8 @@ def test_a_fit_past_its_timeout_is_stopped_and_failed(tmp_path: Path) -> None:
 
 
 def test_a_worker_runs_concurrency_fits_at_once_each_with_its_own_compile_folder(tmp_path: Path) -> None:
-    from speclet_core.demo import write_synthetic
-    from speclet_core.worker import Worker
+    from speclet_core.data.demo import write_synthetic
+    from speclet_core.queue.worker import Worker
 
     data_dir = tmp_path / "data"
     screen, _ = write_synthetic(simulate_screen(**TINY), data_dir / "tiny.csv")
@@ -293,7 +293,7 @@ def test_a_worker_runs_concurrency_fits_at_once_each_with_its_own_compile_folder
 
 
 def test_a_fit_over_its_memory_limit_fails_with_a_memory_message(tmp_path: Path) -> None:
-    from speclet_core.demo import write_synthetic
+    from speclet_core.data.demo import write_synthetic
 
     data_dir = tmp_path / "data"
     screen, _ = write_synthetic(simulate_screen(**TINY), data_dir / "tiny.csv")
@@ -313,7 +313,7 @@ def test_a_fit_over_its_memory_limit_fails_with_a_memory_message(tmp_path: Path)
 
 
 def test_stopping_a_worker_puts_its_running_fit_back_in_the_queue(tmp_path: Path) -> None:
-    from speclet_core.demo import write_synthetic
+    from speclet_core.data.demo import write_synthetic
 
     data_dir = tmp_path / "data"
     screen, _ = write_synthetic(simulate_screen(**TINY), data_dir / "tiny.csv")
@@ -346,8 +346,8 @@ def test_stopping_a_worker_puts_its_running_fit_back_in_the_queue(tmp_path: Path
 def test_bad_requests_are_refused_at_submit(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], expected: str
 ) -> None:
-    from speclet_core.cli import main
-    from speclet_core.demo import write_synthetic
+    from speclet_core.cli.main import main
+    from speclet_core.data.demo import write_synthetic
 
     screen, _ = write_synthetic(simulate_screen(**TINY), tmp_path / "tiny.csv")
     code = main(["fit", "--data", str(screen), *args, *QUICK])
@@ -358,9 +358,9 @@ def test_bad_requests_are_refused_at_submit(
 
 
 def test_an_empty_selection_is_refused_at_submit(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from speclet_core.cli import main
-    from speclet_core.data import load_screen
-    from speclet_core.demo import write_synthetic
+    from speclet_core.cli.main import main
+    from speclet_core.data.demo import write_synthetic
+    from speclet_core.data.screen import load_screen
 
     screen, _ = write_synthetic(simulate_screen(**TINY), tmp_path / "tiny.csv")
     data = load_screen(screen).data
@@ -391,7 +391,7 @@ def _start_serve(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
 
 
 def _wait_serving(proc: subprocess.Popen[bytes], data_dir: Path, port: int) -> list[psutil.Process]:
-    from speclet_core.serve import wait_until_healthy
+    from speclet_core.queue.serve import wait_until_healthy
 
     assert wait_until_healthy(port, timeout_s=90), "Streamlit never answered /_stcore/health"
     deadline = time.monotonic() + 60

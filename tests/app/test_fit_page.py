@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from speclet_core.jobs import JobQueue
+from speclet_core.queue.jobs import JobQueue
 from speclet_core.settings import Settings
 
 

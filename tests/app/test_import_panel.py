@@ -12,8 +12,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from depmap_releases import write_current_release
 
-from speclet_core.data import load_screen
-from speclet_core.depmap import import_depmap, read_import_metadata
+from speclet_core.data.screen import load_screen
+from speclet_core.depmap.importer import import_depmap, read_import_metadata
 
 
 @pytest.fixture

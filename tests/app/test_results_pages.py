@@ -20,11 +20,11 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from model_store import ModelStore
-from speclet_core import ranking
-from speclet_core.data import load_screen, select_screen
-from speclet_core.demo import write_synthetic
+from speclet_core.analysis import ranking
+from speclet_core.data.demo import write_synthetic
+from speclet_core.data.screen import load_screen, select_screen
+from speclet_core.data.synthetic import SyntheticScreen, simulate_screen
 from speclet_core.records import FitRequest, SamplerSettings, Selection
-from speclet_core.synthetic import SyntheticScreen, simulate_screen
 
 RESULT_PAGES = ["forest", "heatmap", "rankings", "covariates", "ppc", "compare"]
 CONVERGED = {"max_rhat": 1.004, "min_ess_bulk": 410.0, "min_ess_tail": 380.0, "divergences": 0, "bfmi_min": 0.9,
@@ -68,7 +68,7 @@ class TruthfulFits:
         g, c = self.sel.index("hugo_symbol"), self.sel.index("depmap_id")
         sg = value("sgrna_effect", "sgrna").loc[d["sgrna"].astype(str)].to_numpy()
         cl = value("cell_line_effect", "cell_line").loc[d["depmap_id"].astype(str)].to_numpy()
-        from speclet_core.data import prepare_covariates
+        from speclet_core.data.screen import prepare_covariates
 
         z = prepare_covariates(d)[0]
         cn = value("cn_slope", "gene").loc[genes].to_numpy()
@@ -108,9 +108,9 @@ class TruthfulFits:
             "prior_predictive": {"lfc": rng.normal(0, 2.0, (1, 40, n))},
             "observed_data": {"lfc": y},
         }
-        if constant_data:  # as speclet_core.fitting stores them: each reading's labels and model-scale covariates
+        if constant_data:  # as speclet_core.fitting.engine stores them: each reading's labels and model-scale covariates
             d = self.sel.data
-            from speclet_core.data import prepare_covariates
+            from speclet_core.data.screen import prepare_covariates
 
             groups["constant_data"] = {
                 "gene": d["hugo_symbol"].astype(str).to_numpy(dtype=object),
@@ -360,7 +360,7 @@ def test_labels_stored_with_the_fit_replace_the_screen_table(open_page: Callable
     at = open_page("covariates", fit=fit_id, cov_genes=["KRAS"])
     scatter = chart(at, "z-score of expression within the gene")
     points = scatter[scatter["lineage"].notna()]
-    from speclet_core.data import prepare_covariates
+    from speclet_core.data.screen import prepare_covariates
 
     z = prepare_covariates(fits.sel.data)[0]
     np.testing.assert_allclose(np.sort(points["x"]), np.sort(z.loc[z["hugo_symbol"] == "KRAS", "rna_expr_z"]))
@@ -422,7 +422,7 @@ def test_results_pages_without_an_open_fit_point_to_the_fit_page(open_page: Call
 @pytest.fixture
 def real_fit_id(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """The session's real NUTS fit of the demo screen (tests/conftest.py), or a skip while no engine exists."""
-    pytest.importorskip("speclet_core.fitting", reason="the fitting engine (speclet_core/fitting.py) is not there yet")
+    pytest.importorskip("speclet_core.fitting.engine", reason="the fitting engine (speclet_core/fitting/engine.py) is not there yet")
     data_dir, fit_id = request.getfixturevalue("real_fit")
     monkeypatch.setenv("SPECLET_DATA_DIR", str(data_dir))
     return fit_id
@@ -430,7 +430,7 @@ def real_fit_id(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch)
 
 @pytest.mark.slow
 def test_result_pages_on_a_real_fit(open_page: Callable[..., AppTest], real_fit_id: str) -> None:
-    from speclet_core import results
+    from speclet_core.analysis import results
     from speclet_core.settings import Settings
 
     stored = ModelStore(Settings.from_env().fits_dir).get(real_fit_id)

@@ -9,7 +9,6 @@ person at the terminal sees it.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import ctypes
 import logging
@@ -21,7 +20,6 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
 
 from speclet_core.errors import SpecletError
@@ -33,26 +31,6 @@ HEALTH_TIMEOUT_S = 60.0
 EXIT_CHILD_DIED = 1
 
 log = logging.getLogger("speclet.serve")
-
-
-def register_cli(
-    subparsers: argparse._SubParsersAction, commands: dict[str, Callable[[argparse.Namespace], int]]
-) -> None:
-    """Add ``serve`` to the ``python -m speclet_core`` parser."""
-    p = subparsers.add_parser("serve", help="run the dashboard and its worker(s); stop with Ctrl-C or SIGTERM")
-    p.add_argument("--port", type=int, default=None, help="port to listen on (default SPECLET_PORT)")
-    p.add_argument("--workers", type=int, default=None, help="worker processes (default SPECLET_WORKERS)")
-    commands["serve"] = _cmd_serve
-
-
-def _cmd_serve(args: argparse.Namespace) -> int:
-    import dataclasses
-
-    settings = Settings.from_env()
-    changes = {k: v for k, v in (("port", args.port), ("workers", args.workers)) if v is not None}
-    if any(v < 0 for v in changes.values()):
-        raise SpecletError("--port and --workers must not be negative")
-    return serve(dataclasses.replace(settings, **changes))
 
 
 def streamlit_command(settings: Settings, app: Path) -> list[str]:
@@ -129,7 +107,7 @@ def serve(settings: Settings, *, app: Path | None = None) -> int:
     app = app or PROJECT_ROOT / "app.py"
     if not app.is_file():
         raise SpecletError(f"{app}: the dashboard's entry point is missing; run serve from a complete speclet checkout")
-    from speclet_core.demo import ensure_demo_screen
+    from speclet_core.data.demo import ensure_demo_screen
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     ensure_demo_screen(settings.data_dir)
@@ -173,7 +151,7 @@ def serve(settings: Settings, *, app: Path | None = None) -> int:
 
 def _first_fit(settings: Settings) -> None:
     """Queue the demo fit on an empty installation; a problem here must not stop the dashboard."""
-    from speclet_core.jobs import ensure_first_fit
+    from speclet_core.queue.jobs import ensure_first_fit
 
     try:
         job = ensure_first_fit(settings)

@@ -10,7 +10,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from speclet_core.synthetic import SyntheticScreen, simulate_screen
+from speclet_core.data.synthetic import SyntheticScreen, simulate_screen
 
 DEMO_PARAMS = {"n_genes": 30, "n_cell_lines": 120, "n_lineages": 6, "seed": 2024}
 DEMO_NAME = "demo_screen"

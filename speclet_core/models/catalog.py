@@ -37,7 +37,7 @@ import pandas as pd
 import pymc as pm
 import pytensor.tensor as pt
 
-from speclet_core.data import ScreenSelection, prepare_covariates
+from speclet_core.data.screen import ScreenSelection, prepare_covariates
 from speclet_core.errors import ModelError
 
 RAW_SUFFIX = "_raw"

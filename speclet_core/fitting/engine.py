@@ -38,10 +38,10 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from speclet_core.data import ScreenSelection, load_screen, prepare_covariates, select_screen
-from speclet_core.diagnostics import compute_diagnostics
+from speclet_core.data.screen import ScreenSelection, load_screen, prepare_covariates, select_screen
+from speclet_core.diagnostics.compute import compute_diagnostics
 from speclet_core.errors import FitError, ModelError
-from speclet_core.models import DIM_COLUMNS, RAW_SUFFIX, ModelSpec, check_selection, count_parameters, get_model
+from speclet_core.models.catalog import DIM_COLUMNS, RAW_SUFFIX, ModelSpec, check_selection, count_parameters, get_model
 from speclet_core.records import Backend, FitMethod, FitRequest, SamplerSettings, Selection
 from speclet_core.settings import Settings
 

@@ -24,8 +24,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from speclet_core.analysis.ranking import compute_hdi, describe_contrast, describe_pair
 from speclet_core.errors import AnalysisError, SpecletError
-from speclet_core.ranking import compute_hdi, describe_contrast, describe_pair
 
 INNER_PROB = 0.5
 OUTER_PROB = 0.89
@@ -270,7 +270,7 @@ def subset_rows(rows: pd.DataFrame, labels: Sequence[str]) -> pd.DataFrame:
 
 def load_truth(data_path: str | Path | None) -> pd.DataFrame | None:
     """The truth table beside a synthetic screen file, or None when there is none (real screens)."""
-    from speclet_core.demo import truth_path_for
+    from speclet_core.data.demo import truth_path_for
 
     if not data_path:
         return None
@@ -546,7 +546,7 @@ def cell_line_lineages_from_table(data_path: str | Path | None, cell_lines: Sequ
     A cheap stand-in for ``load_readings`` when only the colour of a cell line is needed; empty
     when the table is gone or lacks the columns.
     """
-    from speclet_core.data import read_table
+    from speclet_core.data.screen import read_table
 
     if not data_path or not Path(data_path).is_file():
         return {}
@@ -612,7 +612,7 @@ def load_readings(request: Mapping[str, Any], *, n_readings: int, observed: np.n
         gene, cell_line, lineage, sgrna, lfc, and the covariates with their model-scale
         columns (``rna_expr``/``rna_expr_z``, ``gene_cn``/``gene_cn_z``) when the table has them.
     """
-    from speclet_core.data import load_screen, prepare_covariates, select_screen
+    from speclet_core.data.screen import load_screen, prepare_covariates, select_screen
 
     path = request.get("data_path")
     fit_hint = "per-reading views (per-gene predictive checks, covariates) need the screen table the fit was made from"
@@ -636,7 +636,7 @@ def load_readings(request: Mapping[str, Any], *, n_readings: int, observed: np.n
         obs = np.asarray(observed, dtype=np.float64).reshape(-1)
         if obs.shape[0] != len(data) or not np.allclose(obs, data["lfc"].to_numpy(np.float64), rtol=1e-5, atol=1e-5):
             raise AnalysisError(f"the readings of {path} are not in the order this fit stored them; {fit_hint}, in the "
-                                "order speclet_core.data.select_screen gives. Refit to store them again")
+                                "order speclet_core.data.screen.select_screen gives. Refit to store them again")
     prepared, _ = prepare_covariates(data)
     # categorical columns, as select_screen made them: millions of readings, few distinct labels
     out = pd.DataFrame({
@@ -849,7 +849,7 @@ def covariate_scale(readings: pd.DataFrame, info: CovariateInfo) -> pd.DataFrame
         raw' is the expression itself or log2 of the copy number); the identity when the readings
         carry only the model's scale.
     """
-    from speclet_core.data import CN_CLIP, CN_FLOOR, RNA_CLIP
+    from speclet_core.data.screen import CN_CLIP, CN_FLOOR, RNA_CLIP
 
     if not covariate_on_raw_scale(readings, info):
         genes = pd.Index(pd.unique(readings["gene"].astype(str)), name="gene")
@@ -866,7 +866,7 @@ def covariate_scale(readings: pd.DataFrame, info: CovariateInfo) -> pd.DataFrame
 
 def _to_axis(raw: np.ndarray, info: CovariateInfo) -> np.ndarray:
     """Raw covariate → the plotted axis (copy number in log2, expression as it is)."""
-    from speclet_core.data import CN_FLOOR
+    from speclet_core.data.screen import CN_FLOOR
 
     return np.log2(np.clip(raw, CN_FLOOR, None)) if info.column == "gene_cn" else raw
 

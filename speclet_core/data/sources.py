@@ -6,7 +6,8 @@ exposing or accepting an arbitrary path:
 - ``demo``: the built-in synthetic screen (regenerated deterministically in the data dir);
 - ``config``: the file named by ``SPECLET_SCREEN``;
 - ``upload-<16 hex>``: a validated upload, stored as Parquet under ``<data dir>/uploads``;
-- ``import-<16 hex>``: a DepMap release import made in the app, Parquet under ``<data dir>/imports``;
+- ``import-<16 hex>``: a DepMap release import made in the app, Parquet under ``<data dir>/imports``
+  (written by ``speclet_core.depmap.importer.save_import``);
 - ``path:<path>``: a file inside ``SPECLET_ALLOWED_DATA_DIRS`` (checked on every use).
 """
 
@@ -17,16 +18,12 @@ import os
 import re
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from speclet_core.data import Screen, load_screen
-from speclet_core.demo import ensure_demo_screen
+from speclet_core.data.demo import ensure_demo_screen
+from speclet_core.data.paths import resolve_allowed_path
+from speclet_core.data.screen import Screen, load_screen
 from speclet_core.errors import DataReadError, SpecletError
-from speclet_core.paths import resolve_allowed_path
 from speclet_core.settings import Settings
-
-if TYPE_CHECKING:
-    from speclet_core.depmap import ImportResult
 
 UPLOAD_RE = re.compile(r"^upload-[0-9a-f]{16}$")
 IMPORT_RE = re.compile(r"^import-[0-9a-f]{16}$")
@@ -107,26 +104,3 @@ def save_upload(filename: str, content: bytes, settings: Settings) -> tuple[str,
                 os.fsync(fh.fileno())
             os.replace(staged, target)
     return key, Screen(screen.data, filename, screen.n_rows_read, screen.n_missing_lfc)
-
-
-def save_import(result: ImportResult, settings: Settings) -> tuple[str, Path]:
-    """Keep a DepMap import as Parquet under ``<data dir>/imports``; returns its screen key and path.
-
-    The file is named by a hash of the table's content, so importing the same readings again reuses
-    it. The key is ``path:<file>`` when the imports folder lies inside an allowed folder, else
-    ``import-<16 hex>``.
-    """
-    import pandas as pd
-
-    from speclet_core.depmap import write_screen
-
-    if settings.read_only:
-        raise SpecletError("importing is switched off on this read-only server (SPECLET_READ_ONLY)")
-    digest = hashlib.sha256("\t".join(map(str, result.data.columns)).encode())
-    digest.update(pd.util.hash_pandas_object(result.data, index=False).to_numpy().tobytes())
-    key = "import-" + digest.hexdigest()[:16]
-    path, _ = write_screen(result, settings.data_dir / "imports" / f"{key}.parquet")
-    try:
-        return "path:" + str(resolve_allowed_path(str(path), settings.allowed_data_dirs)), path
-    except SpecletError:
-        return key, path

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 
-from speclet_core.cli import positive_int
+from speclet_core.cli.args import positive_int
 from speclet_core.errors import JobError, SpecletError
 
 EXIT_FIT_FAILED = 1
@@ -76,8 +76,8 @@ def register_cli(
 def _cmd_fit(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
-    from speclet_core.fitting import prepare_request
-    from speclet_core.jobs import JobQueue
+    from speclet_core.fitting.engine import prepare_request
+    from speclet_core.queue.jobs import JobQueue
     from speclet_core.records import SamplerSettings
     from speclet_core.settings import Settings
 
@@ -119,7 +119,7 @@ def _user() -> str:
 
 def _wait(queue, job_id: str, settings) -> int:  # type: ignore[no-untyped-def]
     """Follow a job on stderr until it ends; 0 when stored, 1 when it failed or was cancelled."""
-    from speclet_core.jobs import JobStatus, worker_status
+    from speclet_core.queue.jobs import JobStatus, worker_status
 
     tty = sys.stderr.isatty()
     warned_no_worker = False
@@ -153,7 +153,7 @@ def _wait(queue, job_id: str, settings) -> int:  # type: ignore[no-untyped-def]
 
 
 def _describe(job) -> str:  # type: ignore[no-untyped-def]
-    from speclet_core.jobs import JobStatus
+    from speclet_core.queue.jobs import JobStatus
 
     if job.status == JobStatus.QUEUED:
         return "queued, waiting for a worker"
@@ -187,8 +187,8 @@ def _status_line(text: str, tty: bool, last: str, *, final: bool = False) -> str
 
 
 def _cmd_worker(args: argparse.Namespace) -> int:
+    from speclet_core.queue.worker import Worker, setup_logging
     from speclet_core.settings import Settings
-    from speclet_core.worker import Worker, setup_logging
 
     settings = Settings.from_env()
     path = setup_logging(settings)
@@ -197,7 +197,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
 
 
 def _cmd_jobs(args: argparse.Namespace) -> int:
-    from speclet_core.jobs import JobQueue
+    from speclet_core.queue.jobs import JobQueue
     from speclet_core.settings import Settings
 
     with JobQueue.from_settings(Settings.from_env()) as queue:

@@ -4,7 +4,7 @@
 map, cell-line metadata), keeps the guides the release itself trusts, streams the log-fold-change
 matrix keeping only the selected guides' rows and the selected lineages' QC-passing columns, turns
 it long and joins lineage, expression and copy number. ``write_screen`` writes the result
-atomically. The table passes ``speclet_core.data`` validation.
+atomically. The table passes ``speclet_core.data.screen`` validation.
 
 Guides kept: used by Chronos (current layout; legacy: not in ``Achilles_dropped_guides.csv``),
 aligned to exactly one gene, and only once to it. Sequences / replicates kept: passing QC, with a
@@ -17,6 +17,7 @@ log2(relative copy number + 1); the screen table's ``gene_cn`` is relative copy 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -34,8 +35,8 @@ from typing import IO, Any
 import numpy as np
 import pandas as pd
 
-from speclet_core.data import validate_screen
-from speclet_core.depmap_matrix import (
+from speclet_core.data.screen import validate_screen
+from speclet_core.depmap.matrix import (
     MatrixSpec,
     Tick,
     build_cache,
@@ -47,7 +48,7 @@ from speclet_core.depmap_matrix import (
     read_rows_cached,
     read_rows_csv,
 )
-from speclet_core.depmap_release import (
+from speclet_core.depmap.release import (
     OMICS_DEFAULT_ENTRY,
     OMICS_ID_COLUMNS,
     SCREEN_OF_LIBRARY,
@@ -65,7 +66,7 @@ from speclet_core.depmap_release import (
     read_sequence_map,
     split_symbol,
 )
-from speclet_core.errors import DataReadError, DataValidationError, SelectionError
+from speclet_core.errors import DataReadError, DataValidationError, SelectionError, SpecletError
 from speclet_core.settings import Settings
 
 __all__ = [
@@ -822,3 +823,24 @@ def read_import_metadata(path: str | Path) -> dict[str, Any] | None:
     if sidecar.exists():
         return json.loads(sidecar.read_text())
     return None
+
+
+def save_import(result: ImportResult, settings: Settings) -> tuple[str, Path]:
+    """Keep a DepMap import as Parquet under ``<data dir>/imports``; returns its screen key and path.
+
+    The file is named by a hash of the table's content, so importing the same readings again reuses
+    it. The key is ``path:<file>`` when the imports folder lies inside an allowed folder, else
+    ``import-<16 hex>``.
+    """
+    from speclet_core.data.paths import resolve_allowed_path
+
+    if settings.read_only:
+        raise SpecletError("importing is switched off on this read-only server (SPECLET_READ_ONLY)")
+    digest = hashlib.sha256("\t".join(map(str, result.data.columns)).encode())
+    digest.update(pd.util.hash_pandas_object(result.data, index=False).to_numpy().tobytes())
+    key = "import-" + digest.hexdigest()[:16]
+    path, _ = write_screen(result, settings.data_dir / "imports" / f"{key}.parquet")
+    try:
+        return "path:" + str(resolve_allowed_path(str(path), settings.allowed_data_dirs)), path
+    except SpecletError:
+        return key, path

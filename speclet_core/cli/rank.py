@@ -15,9 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from speclet_core.cli import positive_int
-from speclet_core.errors import AnalysisError, SpecletError
-from speclet_core.ranking import (
+from speclet_core.analysis.ranking import (
     DEFAULT_HDI_PROB,
     DEFAULT_THRESHOLD,
     DEFAULT_TOP_K,
@@ -25,6 +23,8 @@ from speclet_core.ranking import (
     rank_genes,
     ranking_options,
 )
+from speclet_core.cli.args import positive_int
+from speclet_core.errors import AnalysisError, SpecletError
 
 # Enough digits for half-integer ranks of 100k genes and probabilities from 100k draws.
 CSV_FLOAT_FORMAT = "%.8g"

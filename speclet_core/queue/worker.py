@@ -1,7 +1,7 @@
 """The worker: takes fits from the queue and runs each in its own child process.
 
 ``Worker.run()`` is the supervisor loop (``python -m speclet_core worker``). It claims
-jobs, starts one child per fit (``python -m speclet_core.worker run-one JOB_ID …``), and
+jobs, starts one child per fit (``python -m speclet_core.queue.worker run-one JOB_ID …``), and
 every ``heartbeat_s`` tells the queue that it and each of its fits are alive. It enforces
 the per-fit timeout, stops a fit whose job was cancelled (SIGTERM, then SIGKILL after
 ``KILL_GRACE_S``) and removes anything that fit stored, and on SIGTERM / SIGINT stops its
@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from speclet_core.errors import SpecletError
-from speclet_core.jobs import JobPhase, JobQueue, JobRecord, JobStatus, make_worker_id
+from speclet_core.queue.jobs import JobPhase, JobQueue, JobRecord, JobStatus, make_worker_id
 from speclet_core.settings import Settings
 
 KILL_GRACE_S = 3.0  # SIGTERM → SIGKILL: a fit has this long to stop by itself
@@ -257,7 +257,7 @@ class Worker:
                      if f.strip() and f.partition("=")[0].strip() != "base_compiledir"]
             env["PYTENSOR_FLAGS"] = ",".join([*flags, f"base_compiledir={compiledir}"])
         cmd = [
-            sys.executable, "-m", "speclet_core.worker", "run-one", job.job_id,
+            sys.executable, "-m", "speclet_core.queue.worker", "run-one", job.job_id,
             "--worker-id", self.worker_id,
             "--data-dir", str(self.settings.data_dir),
             "--memory-mb", str(self.settings.fit_memory_mb),
@@ -479,7 +479,7 @@ def run_one(job_id: str, worker_id: str, data_dir: Path, memory_mb: int = 0) -> 
     try:
         _limit_memory(memory_mb)
         from model_store import ModelStore
-        from speclet_core.fitting import run_fit
+        from speclet_core.fitting.engine import run_fit
 
         result = run_fit(job.request, progress=_ProgressWriter(queue, job_id, worker_id))
         if not queue.begin_saving(job_id, worker_id):
@@ -519,7 +519,7 @@ def _out_of_memory(exc: BaseException) -> bool:
 
 
 def _child_main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m speclet_core.worker")
+    parser = argparse.ArgumentParser(prog="python -m speclet_core.queue.worker")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("run-one", help="run one claimed job (started by the worker, not by people)")
     p.add_argument("job_id")

@@ -78,7 +78,7 @@ ACTIVE_STATUSES = frozenset({JobStatus.QUEUED, JobStatus.RUNNING})
 
 
 class JobPhase(StrEnum):
-    """What a running job is doing; the same words as ``speclet_core.fitting.FitPhase``."""
+    """What a running job is doing; the same words as ``speclet_core.fitting.engine.FitPhase``."""
 
     LOADING = "loading"
     COMPILING = "compiling"
@@ -402,7 +402,7 @@ class JobQueue:
             )
         if not isinstance(request, FitRequest):
             raise JobError(
-                "submit expects a FitRequest (from speclet_core.fitting.prepare_request), "
+                "submit expects a FitRequest (from speclet_core.fitting.engine.prepare_request), "
                 f"got {type(request).__name__}"
             )
         label = " ".join(str(label).split())[:LABEL_MAX]
@@ -725,9 +725,9 @@ def ensure_first_fit(settings: Settings | None = None) -> JobRecord | None:
     with JobQueue.from_settings(settings) as queue:
         if queue.has_jobs() or ModelStore(settings.fits_dir).list():
             return None
-        from speclet_core.demo import ensure_demo_screen
-        from speclet_core.fitting import prepare_request
-        from speclet_core.models import list_models
+        from speclet_core.data.demo import ensure_demo_screen
+        from speclet_core.fitting.engine import prepare_request
+        from speclet_core.models.catalog import list_models
 
         known = [m.name for m in list_models()]
         model = next((m for m in FIRST_FIT_MODELS if m in known), None)

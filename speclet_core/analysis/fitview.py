@@ -153,7 +153,7 @@ def model_graph_source(model: str, selection: Any) -> str:
     """Graphviz DOT source of the model built on ``selection`` (boxes are the named dims)."""
     import pymc as pm
 
-    from speclet_core.models import get_model
+    from speclet_core.models.catalog import get_model
 
     return str(pm.model_to_graphviz(get_model(model).build(selection)).source)
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from speclet_core.data import Screen, select_labels
+from speclet_core.data.screen import Screen, select_labels
 from speclet_core.errors import SelectionError
 
 

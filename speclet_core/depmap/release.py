@@ -11,7 +11,7 @@ Two layouts are understood:
 
 File names match case-insensitively (optionally gzip'd, ``.csv.gz``); column names match ignoring case and
 punctuation, so ``passes_QC``, ``PassesQC`` and ``passes qc`` are one column. The big matrices are read by
-``speclet_core.depmap_matrix``; this module reads only the small tables (maps, cell-line metadata).
+``speclet_core.depmap.matrix``; this module reads only the small tables (maps, cell-line metadata).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from speclet_core.data import NA_VALUES
+from speclet_core.data.screen import NA_VALUES
 from speclet_core.errors import DataReadError, DataValidationError, SpecletError
 
 

@@ -12,7 +12,7 @@ HELP = "DepMap release files → screen table (streams the log-fold-change matri
 
 
 def register_cli(subparsers: argparse._SubParsersAction, commands: dict) -> None:
-    from speclet_core.depmap import CopyNumberScale, Library
+    from speclet_core.depmap.importer import CopyNumberScale, Library
 
     p = subparsers.add_parser("import-depmap", help=HELP, description=HELP)
     p.add_argument("--release-dir", required=True, help="folder with the release's CSV files (22Q2+ or 20Q–21Q)")
@@ -39,7 +39,7 @@ def register_cli(subparsers: argparse._SubParsersAction, commands: dict) -> None
 
 
 def _genes_from(args: argparse.Namespace) -> list[str]:
-    from speclet_core.depmap import parse_gene_list
+    from speclet_core.depmap.importer import parse_gene_list
 
     genes = parse_gene_list(args.genes or "")
     if args.gene_list:
@@ -57,7 +57,7 @@ def _genes_from(args: argparse.Namespace) -> list[str]:
 
 
 def _cmd_import_depmap(args: argparse.Namespace) -> int:
-    from speclet_core.depmap import TerminalProgress, import_depmap, metadata_path_for, write_screen
+    from speclet_core.depmap.importer import TerminalProgress, import_depmap, metadata_path_for, write_screen
 
     out = Path(args.out).expanduser()
     metadata_path_for(out)  # a bad output name fails now, not after a long import

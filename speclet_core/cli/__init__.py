@@ -1,0 +1,1 @@
+"""Command line ``python -m speclet_core <command>``: one module per command group, registered in ``main``."""

@@ -1,0 +1,42 @@
+"""What every command shares: the parser that exits 2 on bad arguments, argument types, error lines."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from speclet_core.errors import DataValidationError, SpecletError
+
+EXIT_BAD_INPUT = 2
+
+
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are ``error: …`` lines and exit status 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        print(f"error: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_BAD_INPUT)
+
+
+def positive_int(text: str) -> int:
+    """argparse type: a whole number ≥ 1 (shared by every command)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def report_error(exc: SpecletError) -> None:
+    """``error: …`` lines on stderr: one per problem for a validation error."""
+    if isinstance(exc, DataValidationError):
+        n = len(exc.problems)
+        print(f"error: {exc.source}: {n} problem{'s' if n != 1 else ''} found", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"error: {problem}", file=sys.stderr)
+    else:
+        for line in str(exc).splitlines() or [type(exc).__name__]:
+            print(f"error: {line}", file=sys.stderr)

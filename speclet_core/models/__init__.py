@@ -1,0 +1,1 @@
+"""The model catalog: specs and registry, building blocks, and the catalog entries."""
