@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from model_store.ids import compute_fit_id
+from speclet_core.labels import ALL, means_all, parse_labels
 
 
 class FitMethod(StrEnum):
@@ -23,11 +24,31 @@ class Backend(StrEnum):
     PYMC = "pymc"
 
 
-class _Record(BaseModel):
+class FitPhase(StrEnum):
+    """What a running fit is doing (the fitting engine reports it, the queue stores it, pages show it)."""
+
+    LOADING = "loading"
+    COMPILING = "compiling"
+    TUNING = "tuning"
+    SAMPLING = "sampling"
+    SAVING = "saving"
+
+
+class Verdict(StrEnum):
+    """The one verdict on a fit's convergence (``speclet_core.diagnostics.verdict`` decides it)."""
+
+    CONVERGED = "converged"
+    LOOK_CLOSER = "look_closer"
+    DO_NOT_TRUST = "do_not_trust"
+
+
+class Record(BaseModel):
+    """Base of every frozen, validated record that crosses a boundary."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class SamplerSettings(_Record):
+class SamplerSettings(Record):
     method: FitMethod = Field(default=FitMethod.NUTS, description="Full NUTS sampling, or a quick approximate fit for a first look.")
     backend: Backend = Field(default=Backend.NUTPIE, description="NUTS implementation: nutpie (fast, default) or PyMC's own sampler.")
     chains: int = Field(default=4, ge=1, le=16, description="Independent chains; 4 lets R-hat detect chains that disagree.")
@@ -36,7 +57,7 @@ class SamplerSettings(_Record):
     target_accept: float = Field(default=0.9, gt=0.5, lt=1.0, description="Higher means smaller steps: fewer divergences, slower.")
 
 
-class Selection(_Record):
+class Selection(Record):
     """Which part of the screen a fit uses; ``"all"`` or a sorted list of labels."""
 
     genes: tuple[str, ...] | str = "all"
@@ -46,14 +67,12 @@ class Selection(_Record):
     @field_validator("genes", "lineages", "cell_lines", mode="before")
     @classmethod
     def _normalise(cls, v: Any) -> Any:
-        if v is None or (isinstance(v, str) and v.strip().lower() in {"", "all"}):
-            return "all"
-        if isinstance(v, str):
-            v = v.split(",")
-        return tuple(sorted({str(x).strip() for x in v if str(x).strip()}))
+        if means_all(v):
+            return ALL
+        return tuple(sorted(set(parse_labels(v) or ())))
 
 
-class FitRequest(_Record):
+class FitRequest(Record):
     """Everything that determines a fit. ``fit_id`` hashes all of it except where the data lives."""
 
     data_path: str = Field(description="Screen table the worker reads (not part of the fit id).")

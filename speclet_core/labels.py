@@ -1,0 +1,87 @@
+"""The one rule for matching labels a person typed (genes, cell lines, lineages) against known ones.
+
+- "everything" is written ``all``, ``*`` or left empty, in any case, alone or as the only item of a list;
+- a label matches exactly, else ignoring case (and, with ``fold``, ignoring ``_``, ``-`` and spaces);
+- an unknown label is reported with up to three close spellings ("did you mean …?").
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Sequence
+
+ALL = "all"
+ALL_WORDS = frozenset({"", "all", "*"})
+MAX_SHOWN = 8
+
+
+def means_all(value: object) -> bool:
+    """Whether a value asks for every label: None, ``all``, ``*`` or empty (also as a one-item list)."""
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return value.strip().lower() in ALL_WORDS
+    if isinstance(value, Sequence):
+        items = [str(v).strip() for v in value if str(v).strip()]
+        return not items or (len(items) == 1 and items[0].lower() in ALL_WORDS)
+    return False
+
+
+def parse_labels(value: str | Sequence[str] | None) -> list[str] | None:
+    """Requested labels in the order given, without repeats; ``None`` means all of them.
+
+    A string is split on commas (``"KRAS, NRAS"``); labels keep inner spaces (``Head and Neck``).
+    """
+    if means_all(value):
+        return None
+    items = value.split(",") if isinstance(value, str) else [str(v) for v in value or ()]
+    return list(dict.fromkeys(s for s in (i.strip() for i in items) if s))
+
+
+def _fold(text: str) -> str:
+    return re.sub(r"[\s_\-]+", "", text).casefold()
+
+
+def close_matches(label: str, known: Sequence[str], n: int = 3) -> list[str]:
+    """Up to ``n`` known labels spelled like ``label`` (case-insensitive)."""
+    by_upper: dict[str, str] = {}
+    for k in known:
+        by_upper.setdefault(str(k).upper(), str(k))
+    return [by_upper[c] for c in difflib.get_close_matches(str(label).upper(), list(by_upper), n=n, cutoff=0.6)]
+
+
+def describe_unknown(unknown: Sequence[str], known: Sequence[str], what: str, where: str) -> str:
+    """``2 genes not in the screen: 'KRSA' (did you mean KRAS?), 'XYZ'``, capped at ``MAX_SHOWN`` labels."""
+    parts = []
+    for u in list(unknown)[:MAX_SHOWN]:
+        close = close_matches(u, known)
+        parts.append(repr(str(u)) + (f" (did you mean {', '.join(close)}?)" if close else ""))
+    more = f" and {len(unknown) - MAX_SHOWN} more" if len(unknown) > MAX_SHOWN else ""
+    plural = "s" if len(unknown) != 1 else ""
+    return f"{len(unknown)} {what}{plural} not in {where}: {', '.join(parts)}{more}"
+
+
+def match_labels(
+    requested: Sequence[str], known: Sequence[str], *, fold: bool = False
+) -> tuple[list[str], list[str]]:
+    """``(matched, unknown)``: requested labels matched exactly, else ignoring case (and separators with ``fold``).
+
+    Matched labels are spelled as in ``known``, in the order requested, without repeats.
+    """
+    exact = {str(k) for k in known}
+    by_case: dict[str, str] = {}
+    by_fold: dict[str, str] = {}
+    for k in sorted(exact):
+        by_case.setdefault(k.casefold(), k)
+        if fold:
+            by_fold.setdefault(_fold(k), k)
+    matched: list[str] = []
+    unknown: list[str] = []
+    for r in requested:
+        r = str(r).strip()
+        if not r:
+            continue
+        hit = r if r in exact else by_case.get(r.casefold()) or (by_fold.get(_fold(r)) if fold else None)
+        (matched if hit is not None else unknown).append(hit if hit is not None else r)
+    return list(dict.fromkeys(matched)), list(dict.fromkeys(unknown))
