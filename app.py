@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from pages import panels
+from pages import widgets
 
 st.set_page_config(page_title="speclet", page_icon=":material/biotech:", layout="wide")
 
@@ -26,6 +26,6 @@ PAGES = {
 }
 
 navigation = st.navigation(PAGES)
-panels.sidebar()
-panels.worker_banner()
+widgets.sidebar()
+widgets.worker_banner()
 navigation.run()

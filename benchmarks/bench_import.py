@@ -53,11 +53,13 @@ def hwm_mib():
 
 args = json.loads(sys.argv[1])
 t0 = time.perf_counter()
-from speclet_core.depmap.importer import import_depmap, write_screen
+from speclet_core.depmap.importer import import_depmap
+from speclet_core.depmap.output import write_screen
+from speclet_core.settings import Settings
 t_import = time.perf_counter() - t0
 rss_modules = hwm_mib()
 t1 = time.perf_counter()
-result = import_depmap(args["release"], args["genes"], args["lineages"], cache=args["cache"])
+result = import_depmap(args["release"], args["genes"], args["lineages"], cache=args["cache"], settings=Settings.from_env())
 out = Path(tempfile.mkdtemp()) / "screen.parquet"
 write_screen(result, out)
 elapsed = time.perf_counter() - t1

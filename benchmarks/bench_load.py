@@ -293,15 +293,17 @@ def store_fits(data_dir: Path, n_fits: int, *, real: bool, draws: int = 500,
     screen_path = ensure_demo_screen(data_dir)
     ids: list[str] = []
     if real:
-        from speclet_core.fitting.engine import prepare_request, run_fit
+        from speclet_core.fitting.engine import run_fit
+        from speclet_core.fitting.request import prepare_request
         from speclet_core.records import SamplerSettings
 
         for seed in range(1, n_fits + 1):
             request = prepare_request(screen_path, "gene_lineage", sampler=SamplerSettings(chains=2, tune=draws,
                                       draws=draws), seed=seed, settings=settings)
-            result = run_fit(request)
+            result = run_fit(request, settings=settings)
             store.put(request.fit_id, result.idata, request=request.model_dump(mode="json"),
-                      roles=result.spec.roles(), diagnostics=result.diagnostics, timings=result.timings)
+                      roles=result.spec.roles(), diagnostics=result.diagnostics, timings=result.timings,
+                      provenance=result.provenance)
             ids.append(request.fit_id)
         return ids, "real NUTS fits (gene_lineage, demo screen, 2 chains)"
 
@@ -334,7 +336,7 @@ class BackgroundFit:
 
         self.data_dir = data_dir
         if not via_cli:  # the same request the command builds, without starting a Python that imports PyMC
-            from speclet_core.fitting.engine import prepare_request
+            from speclet_core.fitting.request import prepare_request
             from speclet_core.records import SamplerSettings
             from speclet_core.settings import Settings
 

@@ -140,7 +140,8 @@ def build(args: argparse.Namespace, data_dir: Path) -> tuple[str, dict[str, floa
     import arviz as az
 
     from model_store import ModelStore
-    from speclet_core.data.screen import load_screen, select_screen
+    from speclet_core.data.screen import load_screen
+    from speclet_core.data.selection import select_screen
     from speclet_core.records import FitRequest, SamplerSettings, Selection
 
     timings: dict[str, float] = {}
@@ -210,32 +211,17 @@ def main() -> int:
     print(json.dumps({k: round(v, 1) for k, v in build_timings.items()}))
 
     import streamlit as st
-    from streamlit.runtime.pages_manager import PagesManager
-    from streamlit.testing.v1 import AppTest
-    from streamlit.testing.v1 import app_test as app_test_module
+    from page_runs import time_page, use_navigation_mode
 
-    class NavigationPagesManager(PagesManager):  # as tests/app/conftest.py: route through app.py
-        def __init__(self, *a: Any, **k: Any) -> None:
-            super().__init__(*a, **k)
-            PagesManager.uses_pages_directory = False
-
-    app_test_module.PagesManager = NavigationPagesManager  # type: ignore[misc]
+    use_navigation_mode()
     results = []
     for page, params in VIEWS:
         st.cache_data.clear()
         st.cache_resource.clear()
         times, rows = [], []
         for _ in range(args.runs):
-            at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=600)
-            at.query_params["fit"] = fit_id
-            for key, value in params.items():
-                at.query_params[key] = value
-            at.switch_page(f"pages/{page}.py")
-            t = time.perf_counter()
-            at.run()
-            times.append(time.perf_counter() - t)
-            if at.exception:
-                raise SystemExit(f"{page} {params}: {at.exception[0].value}")
+            seconds, at = time_page(page, fit_id, params, timeout=600)
+            times.append(seconds)
             rows = shipped_rows(at)
         view = f"{page} {params}" if params else page
         warm = statistics.median(times[1:]) if len(times) > 1 else float("nan")

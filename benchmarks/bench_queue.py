@@ -24,7 +24,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from speclet_core.errors import JobError
-from speclet_core.queue.jobs import JobQueue, JobStatus, worker_status
+from speclet_core.queue.jobs import JobQueue, worker_status
+from speclet_core.queue.records import JobStatus
 from speclet_core.records import FitRequest, SamplerSettings
 from speclet_core.settings import Settings
 
@@ -88,7 +89,7 @@ def bench_latency(runs: int) -> list[tuple[float, float | None, float | None]]:
     of a tiny quick fit to an idle worker (each is cancelled once it compiles)."""
     from speclet_core.data.demo import write_synthetic
     from speclet_core.data.synthetic import simulate_screen
-    from speclet_core.fitting.engine import prepare_request
+    from speclet_core.fitting.request import prepare_request
 
     data_dir = Path(tempfile.mkdtemp(prefix="speclet-bench-latency-"))
     settings = Settings(data_dir=data_dir)

@@ -86,7 +86,9 @@ def put_fit(root: str, draws: xr.DataArray) -> None:
 
 
 def run_case(name: str, spec: tuple, repeats: int, path: str | None) -> dict:
-    from speclet_core.analysis.ranking import compare_pairs, compare_to_reference, contrast_lineage, rank_genes
+    from speclet_core.analysis.contrasts import contrast_lineage
+    from speclet_core.analysis.pairs import compare_pairs, compare_to_reference
+    from speclet_core.analysis.ranking import rank_genes
 
     genes, chains, draws, lineages, source = spec
     if source == "netcdf-float32":
@@ -99,7 +101,7 @@ def run_case(name: str, spec: tuple, repeats: int, path: str | None) -> dict:
         store = ModelStore(path)
 
         def call_store() -> None:
-            with store.get(store.list()[0]["fit_id"]) as fit:
+            with store.get(store.list()[0].fit_id) as fit:
                 rank_stored_fit(fit)
     else:
         da = make_draws(genes, chains, draws, lineages, np.float64 if source.endswith("float64") else np.float32)
@@ -143,9 +145,9 @@ def main() -> None:
     cases = QUICK if args.quick else CASES
     if args.child:
         if args.threads:
-            import speclet_core.analysis.ranking
+            import speclet_core.analysis.draws
 
-            speclet_core.analysis.ranking._THREADS = args.threads
+            speclet_core.analysis.draws.THREADS = args.threads
         print(json.dumps(run_case(args.child, cases[args.child], args.repeats, args.path)))
         return
     wanted = [c for c in (args.cases.split(",") if args.cases else cases) if c]

@@ -61,30 +61,14 @@ def main() -> int:
           f"data dir {data_dir}")
 
     import streamlit as st
-    from streamlit.runtime.pages_manager import PagesManager
-    from streamlit.testing.v1 import AppTest
-    from streamlit.testing.v1 import app_test as app_test_module
+    from page_runs import time_page, use_navigation_mode
 
-    class NavigationPagesManager(PagesManager):  # as tests/app/conftest.py: route through app.py
-        def __init__(self, *a, **k):  # type: ignore[no-untyped-def]
-            super().__init__(*a, **k)
-            PagesManager.uses_pages_directory = False
-
-    app_test_module.PagesManager = NavigationPagesManager  # type: ignore[misc]
+    use_navigation_mode()
     results = {}
     st.cache_data.clear()
     st.cache_resource.clear()
     for page in args.pages.split(","):
-        times = []
-        for _ in range(args.runs):
-            at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
-            at.query_params["fit"] = fit_id
-            at.switch_page(f"pages/{page}.py")
-            t = time.perf_counter()
-            at.run()
-            times.append(time.perf_counter() - t)
-            if at.exception:
-                raise SystemExit(f"{page}: {at.exception[0].value}")
+        times = [time_page(page, fit_id)[0] for _ in range(args.runs)]
         results[page] = {"cold_s": round(times[0], 3), "warm_median_s": round(statistics.median(times[1:]), 3)}
         print(f"{page:12s} cold {times[0]:6.2f} s   warm median {statistics.median(times[1:]):6.2f} s")
     out = ROOT / "benchmarks" / "out" / "start_pages.json"

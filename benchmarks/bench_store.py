@@ -141,10 +141,10 @@ def run_variant(args: argparse.Namespace) -> dict[str, Any]:
     result: dict[str, Any] = {
         "variant": args.variant_name, "dtype": args.dtype, "gzip_level": args.level,
         "shape": [args.chains, args.draws, args.genes, args.cell_lines],
-        "put_s": round(put_s, 2), "store_timings": manifest["store_timings"],
+        "put_s": round(put_s, 2), "store_timings": manifest.store_timings,
         "source_generation_s": round(source_s, 2),
-        "posterior_nc_bytes": manifest["sizes"]["posterior.nc"], "total_bytes": manifest["total_bytes"],
-        "summary_bytes": {k: v for k, v in manifest["sizes"].items() if k.endswith(".parquet")},
+        "posterior_nc_bytes": manifest.sizes["posterior.nc"], "total_bytes": manifest.total_bytes,
+        "summary_bytes": {k: v for k, v in manifest.sizes.items() if k.endswith(".parquet")},
         "peak_rss_mib_during_put": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "peak_rss_mib_before_put": round(rss_before / 1024, 1),
     }

@@ -12,12 +12,15 @@ from model_store.ids import check_fit_id, compute_fit_id, fit_id_from_request
 # The store proper pulls in xarray, pandas and h5netcdf (≈ 2 s): import it on first use, so that code needing
 # only fit ids (``speclet_core.records``, a fit process starting up) stays fast.
 _LAZY = {
-    "SCHEMA_VERSION": "model_store.store",
-    "FitStatus": "model_store.store",
+    "SCHEMA_VERSION": "model_store.manifest",
+    "FitDiagnostics": "model_store.manifest",
+    "FitManifest": "model_store.manifest",
+    "FitRoles": "model_store.manifest",
+    "FitStatus": "model_store.manifest",
     "ModelStore": "model_store.store",
-    "ProblemKind": "model_store.store",
-    "StoredFit": "model_store.store",
-    "StoreProblem": "model_store.store",
+    "ProblemKind": "model_store.files",
+    "StoredFit": "model_store.fit",
+    "StoreProblem": "model_store.files",
     "P_BELOW_THRESHOLD": "model_store.summaries",
     "MatrixKind": "model_store.summaries",
     "MatrixStat": "model_store.summaries",
@@ -37,6 +40,9 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "P_BELOW_THRESHOLD",
     "SCHEMA_VERSION",
+    "FitDiagnostics",
+    "FitManifest",
+    "FitRoles",
     "FitStatus",
     "FloatDtype",
     "MatrixKind",

@@ -1,12 +1,13 @@
-"""Vectorised posterior statistics for many elements at once.
+"""Vectorised posterior statistics for many elements at once: the one R-hat, ESS, HDI and BFMI.
 
 ArviZ computes R-hat, ESS and HDI one element at a time in a Python loop, which
 takes minutes for a 2,000 × 1,000 gene × cell-line effect. These functions
 follow the same algorithms (Vehtari et al. 2021, rank-normalised split R-hat,
-bulk and tail ESS with Geyer's initial monotone sequence; ArviZ's HDI) on a
-whole block of elements, and a test checks them against ArviZ.
+bulk and tail ESS with Geyer's initial monotone sequence; ArviZ's HDI and BFMI)
+on a whole block of elements, and tests check them against ArviZ. The store's
+summaries and the core's convergence diagnostics both use them.
 
-Every function takes ``draws`` shaped ``(element, chain, draw)``.
+Every per-element function takes ``draws`` shaped ``(element, chain, draw)``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ TAIL_PROBS = (0.05, 0.95)
 _CONSTANT_RANGE = np.finfo(float).resolution
 # Autocovariance lags summed directly before falling back to the FFT (well-mixed chains stop within these).
 DIRECT_LAGS = 18
+# Draws per block of elements in ``rhat_ess`` (bounds the memory of the sorts and FFTs to a few hundred MB).
+BLOCK_VALUES = 4_000_000
 
 
 @dataclass(frozen=True)
@@ -87,13 +90,6 @@ def _z_scores(flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         member_row = run_row[member_run]
         z[member_row, order[member_row, member_pos]] = run_z[member_run]
     return z, ordered
-
-
-def z_scale(draws: np.ndarray) -> np.ndarray:
-    """Rank-normalised values: normal quantiles of the pooled ranks of each element."""
-    x = _as_3d(draws)
-    z, _ = _z_scores(x.reshape(x.shape[0], -1))
-    return z.reshape(x.shape)
 
 
 def _rhat_plain(x: np.ndarray) -> np.ndarray:
@@ -211,14 +207,18 @@ def _quantile_sorted(ordered: np.ndarray, prob: float) -> np.ndarray:
 
 
 def hdi_sorted(ordered: np.ndarray, prob: float = HDI_PROB) -> tuple[np.ndarray, np.ndarray]:
-    """Narrowest interval holding ``prob`` of each row of already sorted samples (ArviZ's ``_hdi``)."""
+    """Narrowest interval holding ``prob`` of already sorted samples along the last axis (ArviZ's ``_hdi``).
+
+    Returns the lower and upper bounds, each shaped like ``ordered`` without its last axis,
+    in ``ordered``'s dtype.
+    """
     n = ordered.shape[-1]
     inc = int(np.floor(prob * n))
     if n - inc < 1:
         raise ValueError(f"too few samples ({n}) for a {prob:.0%} interval")
-    widths = np.subtract(ordered[:, inc:], ordered[:, : n - inc], dtype=np.float64)
-    idx = np.argmin(widths, axis=-1)[:, None]
-    return np.take_along_axis(ordered, idx, -1)[:, 0], np.take_along_axis(ordered, idx + inc, -1)[:, 0]
+    widths = np.subtract(ordered[..., inc:], ordered[..., : n - inc], dtype=np.float64)
+    idx = np.argmin(widths, axis=-1)[..., None]
+    return np.take_along_axis(ordered, idx, -1)[..., 0], np.take_along_axis(ordered, idx + inc, -1)[..., 0]
 
 
 def hdi(draws: np.ndarray, prob: float = HDI_PROB) -> tuple[np.ndarray, np.ndarray]:
@@ -227,31 +227,24 @@ def hdi(draws: np.ndarray, prob: float = HDI_PROB) -> tuple[np.ndarray, np.ndarr
     return hdi_sorted(np.sort(x.reshape(x.shape[0], -1), axis=-1), prob)
 
 
-def summarise_draws(draws: np.ndarray, *, threshold: float | None = None) -> ElementStats:
-    """Mean, sd, 89% HDI, rank R-hat, bulk and tail ESS (and P(x < threshold)) of every element.
+def bfmi(energy: np.ndarray) -> np.ndarray:
+    """Bayesian fraction of missing information of each chain of ``energy`` shaped ``(chain, draw)`` (as ArviZ)."""
+    e = np.asarray(energy, dtype=np.float64)
+    if e.ndim != 2:
+        raise ValueError(f"expected energy shaped (chain, draw), got shape {e.shape}")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.square(np.diff(e, axis=1)).sum(axis=1) / e.shape[1] / e.var(axis=1)
 
-    Matches ``arviz.summary`` / ``arviz.rhat(method="rank")`` / ``arviz.ess(method="bulk"|"tail")``.
-    Elements holding NaN get NaN diagnostics, as in ArviZ.
-    """
-    x = _as_3d(draws)
+
+def _diagnose(x: np.ndarray, split_z: np.ndarray, split_sorted: np.ndarray,
+              all_sorted: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """R-hat, bulk ESS and tail ESS of ``x`` from its rank-normalised split chains and sorted draws."""
     n_elem, n_chain, n_draw = x.shape
-    flat = x.reshape(n_elem, -1)
-    mean = flat.mean(axis=1, dtype=np.float64)
-    sd = flat.std(axis=1, ddof=1, dtype=np.float64) if flat.shape[1] > 1 else np.full(n_elem, np.nan)
-    has_nan = np.isnan(flat).any(axis=1)
     nan = np.full(n_elem, np.nan)
-
-    split = split_chains(x)
-    split_flat = split.reshape(n_elem, -1)
-    split_z, split_sorted = _z_scores(split_flat)
-    all_sorted = split_sorted if split_flat.shape[1] == flat.shape[1] else np.sort(flat, axis=-1)
-    if all_sorted.shape[1] >= 1:
-        hdi_low, hdi_high = hdi_sorted(all_sorted)
-    else:
-        hdi_low, hdi_high = nan.copy(), nan.copy()
-
+    has_nan = np.isnan(x).any(axis=(1, 2))
+    half = n_draw // 2
+    z = split_z.reshape(n_elem, 2 * n_chain, half)
     if n_draw >= 4:
-        z = split_z.reshape(split.shape)
         ess_bulk = ess(z)
         tails = []
         for prob in TAIL_PROBS:
@@ -264,9 +257,9 @@ def summarise_draws(draws: np.ndarray, *, threshold: float | None = None) -> Ele
         ess_bulk, ess_tail = nan.copy(), nan.copy()
 
     if n_draw >= 4 and n_chain >= 2:
-        half = split.shape[2]
-        median = 0.5 * (split_sorted[:, (split_flat.shape[1] - 1) // 2] + split_sorted[:, split_flat.shape[1] // 2])
-        folded = np.abs(split_flat - median[:, None])
+        n_split = split_sorted.shape[1]
+        median = 0.5 * (split_sorted[:, (n_split - 1) // 2] + split_sorted[:, n_split // 2])
+        folded = np.abs(split_chains(x).reshape(n_elem, -1) - median[:, None])
         folded_z, _ = _z_scores(folded)
         bulk = _rhat_plain(z)
         tail = _rhat_plain(folded_z.reshape(n_elem, 2 * n_chain, half))
@@ -275,7 +268,53 @@ def summarise_draws(draws: np.ndarray, *, threshold: float | None = None) -> Ele
         r_hat[has_nan] = np.nan
     else:
         r_hat = nan.copy()
+    return r_hat, ess_bulk, ess_tail
 
+
+def _sorted_parts(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rank-normalised split chains, the split draws sorted, and all draws sorted, each (element, values)."""
+    split_flat = split_chains(x).reshape(x.shape[0], -1)
+    split_z, split_sorted = _z_scores(split_flat)
+    n_all = x.shape[1] * x.shape[2]
+    # with an even number of draws the split chains hold every draw: one sort serves both
+    all_sorted = split_sorted if split_flat.shape[1] == n_all else np.sort(x.reshape(x.shape[0], -1), axis=-1)
+    return split_z, split_sorted, all_sorted
+
+
+def rhat_ess(draws: np.ndarray, *, block_values: int = BLOCK_VALUES) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rank-normalised split R-hat, bulk ESS and tail ESS of each element of ``(element, chain, draw)`` draws.
+
+    Matches ``arviz.rhat(method="rank")`` and ``arviz.ess(method="bulk"|"tail")``; elements holding
+    NaN get NaN. Elements are processed in blocks of about ``block_values`` draws to bound memory.
+    """
+    x = _as_3d(draws)
+    n_elem, n_chain, n_draw = x.shape
+    r_hat, ess_bulk, ess_tail = np.full(n_elem, np.nan), np.full(n_elem, np.nan), np.full(n_elem, np.nan)
+    block = max(1, block_values // max(1, n_chain * n_draw))
+    for start in range(0, n_elem, block):
+        part = x[start : start + block].astype(np.float64, copy=False)
+        sl = slice(start, start + part.shape[0])
+        r_hat[sl], ess_bulk[sl], ess_tail[sl] = _diagnose(part, *_sorted_parts(part))
+    return r_hat, ess_bulk, ess_tail
+
+
+def summarise_draws(draws: np.ndarray, *, threshold: float | None = None) -> ElementStats:
+    """Mean, sd, 89% HDI, rank R-hat, bulk and tail ESS (and P(x < threshold)) of every element.
+
+    Matches ``arviz.summary`` / ``arviz.rhat(method="rank")`` / ``arviz.ess(method="bulk"|"tail")``.
+    Elements holding NaN get NaN diagnostics, as in ArviZ.
+    """
+    x = _as_3d(draws)
+    n_elem = x.shape[0]
+    flat = x.reshape(n_elem, -1)
+    mean = flat.mean(axis=1, dtype=np.float64)
+    sd = flat.std(axis=1, ddof=1, dtype=np.float64) if flat.shape[1] > 1 else np.full(n_elem, np.nan)
+    split_z, split_sorted, all_sorted = _sorted_parts(x)
+    if all_sorted.shape[1] >= 1:
+        hdi_low, hdi_high = hdi_sorted(all_sorted)
+    else:
+        hdi_low, hdi_high = np.full(n_elem, np.nan), np.full(n_elem, np.nan)
+    r_hat, ess_bulk, ess_tail = _diagnose(x, split_z, split_sorted, all_sorted)
     p_below = None
     if threshold is not None:
         p_below = (flat < threshold).mean(axis=1, dtype=np.float64)

@@ -18,7 +18,7 @@ import os
 import sys
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -45,6 +45,10 @@ from speclet_core.errors import StoreError
 
 log = logging.getLogger(__name__)
 
+# Called with the NetCDF's path once it is written, before the summaries and the manifest: tests set it
+# to stop a writer in the middle of ``put`` (and kill it there). Always None in the application.
+after_netcdf: Callable[[Path], None] | None = None
+
 POSTERIOR_FILE = "posterior.nc"
 SUMMARY_FILE = "summary.parquet"
 GENE_SUMMARY_FILE = "gene_summary.parquet"
@@ -55,9 +59,6 @@ SAMPLE_GROUPS = frozenset(
 )
 SAMPLE_DIMS = ("chain", "draw")
 LABEL_DIMS = ("gene", "lineage", "cell_line", "sgrna")
-# Test hook (never set in production): seconds to sleep after the NetCDF is written, before the
-# summaries and the manifest, so a test can kill a writer in the middle of ``put``.
-TEST_PAUSE_ENV = "SPECLET_STORE_TEST_PAUSE_S"
 VERSIONED_PACKAGES = ("arviz", "xarray", "numpy", "scipy", "pandas", "pyarrow", "h5netcdf", "h5py", "pymc",
                       "pytensor", "nutpie", "speclet")
 
@@ -223,11 +224,45 @@ def _timed_summary(draws: np.ndarray, threshold: float | None) -> tuple[ElementS
     return result, time.perf_counter() - started
 
 
-def _pause_for_tests() -> None:
-    pause = os.environ.get(TEST_PAUSE_ENV)
-    if pause:
-        print(f"model_store: test hook {TEST_PAUSE_ENV}: pausing {pause} s", file=sys.stderr, flush=True)
-        time.sleep(float(pause))
+ROLE_DIMS = {"gene_effect": {"gene"}, "gene_lineage_effect": {"gene", "lineage"},
+             "gene_cell_line_effect": {"gene", "cell_line"}}
+
+
+def check_roles(idata: Any, roles: dict[str, Any]) -> None:
+    """Check the model's roles against the posterior; one error lists every mismatch."""
+    if "posterior" not in list(idata.groups()):
+        raise StoreError("cannot store a fit without a posterior group: expected an InferenceData from sampling")
+    post = idata["posterior"]
+    problems: list[str] = []
+    missing_dims = [d for d in SAMPLE_DIMS if d not in post.dims]
+    if missing_dims:
+        problems.append(f"the posterior has no {' or '.join(missing_dims)} dimension (found {list(post.dims)})")
+    if not roles.get("gene_effect"):
+        problems.append("roles name no gene_effect variable: every model declares its gene-level effect")
+    for role, wanted in ROLE_DIMS.items():
+        name = roles.get(role)
+        if not name:
+            continue
+        if name not in post.data_vars:
+            problems.append(f"role {role} names {name!r}, which is not in the posterior "
+                            f"(variables: {', '.join(map(str, post.data_vars)) or 'none'})")
+            continue
+        da = post[name]
+        element_dims = {str(d) for d in da.dims if d not in SAMPLE_DIMS}
+        if element_dims != wanted or da.dtype.kind not in "iuf":
+            problems.append(f"role {role} variable {name!r} has dims {list(da.dims)} and dtype {da.dtype}; "
+                            f"expected numbers with dims chain, draw, {', '.join(sorted(wanted))}")
+    for role in ("hyperparameters", "covariate_slopes"):
+        for name in roles.get(role) or []:
+            if name not in post.data_vars:
+                problems.append(f"role {role} lists {name!r}, which is not in the posterior")
+    for dim in ("gene", "cell_line", "lineage", "sgrna"):
+        if dim in post.coords:
+            labels = [str(v) for v in post.coords[dim].values]
+            if len(set(labels)) != len(labels):
+                problems.append(f"coordinate {dim} has repeated labels; each {dim} must appear once")
+    if problems:
+        raise StoreError("the fit's posterior does not match its model's roles:\n" + "\n".join(f"  - {p}" for p in problems))
 
 
 def write_fit_files(folder: Path, idata: Any, *, root_attrs: dict[str, Any], roles: dict[str, Any],
@@ -327,7 +362,8 @@ def write_fit_files(folder: Path, idata: Any, *, root_attrs: dict[str, Any], rol
     report.files.append(POSTERIOR_FILE)
     report.timings["netcdf_write_s"] = io_s  # reading blocks from the source and writing them
     report.timings["stream_wall_s"] = time.perf_counter() - t0  # NetCDF written, posterior summarised
-    _pause_for_tests()
+    if after_netcdf is not None:
+        after_netcdf(path)
 
     t1 = time.perf_counter()
     stats = [s for s in stats if math.prod(s.shape) > 0]

@@ -2,43 +2,42 @@
 
 import streamlit as st
 
-from pages import common
-from pages import results_common as rc
+from model_store.stats import HDI_PROB
+from pages import adapter, widgets
 from speclet_core import charts
-from speclet_core.analysis import results
+from speclet_core.analysis import compare, fitview, ranking, sentences
 
-fit = rc.open_results_page("Compare models")
+fit = widgets.open_results_page("Compare models")
 st.caption(
     "Compare fits of the same readings (e.g. different models of one selection). LOO estimates how well each fit "
     "predicts a reading it did not see (expected log predictive density, ELPD: higher is better); the ranking "
     "table shows whether the conclusions, which genes are the strongest dependencies, change."
 )
-fingerprint = (fit.manifest.get("request") or {}).get("data_fingerprint")
-same = [m for m in common.get_store().list() if (m.get("request") or {}).get("data_fingerprint") == fingerprint]
+same = compare.fits_of_same_data(fit.manifest, adapter.get_store().list())
 if len(same) < 2:
-    rc.stop_with("Only this fit was made on these readings. Fit another model to the same screen, genes and lineages "
+    adapter.stop_with("Only this fit was made on these readings. Fit another model to the same screen, genes and lineages "
                  "on the Fit page, then compare them here.")
-default = [fit.fit_id] + [m["fit_id"] for m in same if m["fit_id"] != fit.fit_id][:1]
-chosen = rc.fit_picker("Fits to compare (same readings)", same, key="compare_fits", multi=True, default=default)
+default = [fit.fit_id] + [m.fit_id for m in same if m.fit_id != fit.fit_id][:1]
+chosen = widgets.fit_picker("Fits to compare (same readings)", same, key="compare_fits", multi=True, default=default)
 if len(chosen) < 2:
-    rc.stop_with("Pick at least two fits.")
-fits = [rc.get_fit(fid, fit) for fid in chosen]
-names = [results.fit_label(f.manifest) for f in fits]
-approx = [n for f, n in zip(fits, names, strict=True) if results.is_approximate(f.manifest)]
+    adapter.stop_with("Pick at least two fits.")
+fits = [adapter.get_fit(fid, fit) for fid in chosen]
+names = [fitview.fit_label(f.manifest) for f in fits]
+approx = [n for f, n in zip(fits, names, strict=True) if fitview.is_approximate(f.manifest)]
 if approx:
     st.warning(f"{', '.join(approx)}: approximate posterior (ADVI) — first look only; its LOO and ranks are rough.",
                icon=":material/warning:")
 
 st.subheader("Predictive accuracy (PSIS-LOO)")
-with_ll = [f for f in fits if "log_likelihood" in (f.manifest.get("groups") or {})]
-missing = [results.fit_label(f.manifest) for f in fits if f not in with_ll]
+with_ll = [f for f in fits if f.manifest.has_group("log_likelihood")]
+missing = [fitview.fit_label(f.manifest) for f in fits if f not in with_ll]
 if missing:
     st.info(f"No pointwise log-likelihood was stored for {', '.join(missing)} (it is left out of very large fits), "
             "so LOO leaves them out.")
 if len(with_ll) >= 2:
-    table = common.guarded(rc.loo, tuple(f.fit_id for f in with_ll), tuple(with_ll))
-    common.chart_with_data(charts.loo_chart(table, title="ELPD (LOO) ± 1 standard error"), table, "loo", key="loo")
-    for sentence in results.describe_loo(table):
+    table = adapter.guarded(adapter.loo, tuple(f.fit_id for f in with_ll), tuple(with_ll))
+    widgets.chart_with_data(charts.loo_chart(table, title="ELPD (LOO) ± 1 standard error"), table, "loo", key="loo")
+    for sentence in sentences.describe_loo(table):
         st.markdown(f"- {sentence}")
     st.dataframe(table, hide_index=True, width="stretch",
                  column_config={c: st.column_config.NumberColumn(format="%.2f")
@@ -49,11 +48,12 @@ if len(with_ll) >= 2:
 
 st.subheader("How the gene ranking changes")
 top_n = int(st.number_input("Genes to follow (the top of each fit's ranking)", 3, 50, 15, key="compare_top"))
-tables = {n: common.guarded(rc.ranking_table, f.fit_id, f, None, 10, -0.5, 0.89) for f, n in zip(fits, names, strict=True)}
-wide, long = common.guarded(results.ranking_changes, tables, top_n=top_n)
-common.chart_with_data(charts.rank_change_chart(long, names, title="Expected rank of each gene in each fit"),
+tables = {n: adapter.guarded(adapter.ranking_table, f.fit_id, f, None, ranking.DEFAULT_TOP_K,
+                                   ranking.DEFAULT_THRESHOLD, HDI_PROB) for f, n in zip(fits, names, strict=True)}
+wide, long = adapter.guarded(compare.ranking_changes, tables, top_n=top_n)
+widgets.chart_with_data(charts.rank_change_chart(long, names, title="Expected rank of each gene in each fit"),
                        wide, "ranking_changes", key="rank-changes")
-for sentence in results.rank_agreement(wide, names, top_n=top_n):
+for sentence in compare.rank_agreement(wide, names, top_n=top_n):
     st.markdown(f"- {sentence}")
 st.caption("Ranks are re-computed among the genes all fits share (1 = strongest dependency). Lines that cross are "
            "genes whose order depends on the model.")

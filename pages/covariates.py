@@ -2,21 +2,21 @@
 
 import streamlit as st
 
-from pages import common
-from pages import results_common as rc
+from model_store.stats import HDI_PROB
+from pages import adapter, widgets
 from speclet_core import charts
-from speclet_core.analysis import results
+from speclet_core.analysis import covariates, forest, sentences
 
-fit = rc.open_results_page("Covariates")
-roles = rc.roles(fit)
-slopes = [s for s in roles.get("covariate_slopes") or [] if s in results.COVARIATES]
+fit = widgets.open_results_page("Covariates")
+roles = adapter.roles(fit)
+slopes = [s for s in roles.get("covariate_slopes") or [] if s in covariates.COVARIATES]
 if not slopes:
-    rc.stop_with(f"Model **{fit.manifest.get('model')}** has no RNA-expression or copy-number slope. Fit gene_rna "
+    adapter.stop_with(f"Model **{fit.manifest.model}** has no RNA-expression or copy-number slope. Fit gene_rna "
                  "(expression) or gene_cn (copy number) on the Fit page to see how the knockout effect depends on them.")
 slope = slopes[0]
 if len(slopes) > 1:
     slope = st.segmented_control("Covariate", slopes, default=slopes[0], key="cov_slope", bind="query-params") or slope
-info = results.COVARIATES[slope]
+info = covariates.COVARIATES[slope]
 explain = {
     "rna_slope": "A negative slope means the knockout hurts more in cell lines that express the gene more, which is "
                  "what a real dependency on the gene's product looks like.",
@@ -26,34 +26,35 @@ explain = {
 st.caption(f"The model adds a gene-specific slope on {info.model_scale}. {explain}")
 
 st.subheader(f"Slopes per gene ({slope})")
-summary = rc.gene_summary(fit.fit_id, fit)
-genes = rc.gene_choice(summary, key="cov", default_n=20)
-rows = common.guarded(rc.forest, fit.fit_id, fit, slope, "gene", tuple(genes), 0.5, 0.89, "mean")
-truth = results.truth_values(rc.truth((fit.manifest.get("request") or {}).get("data_path")), slope, "gene")
+summary = adapter.gene_summary(fit.fit_id, fit)
+genes = widgets.gene_choice(summary, key="cov", default_n=20)
+rows = adapter.guarded(adapter.forest, fit.fit_id, fit, slope, "gene", tuple(genes), forest.INNER_PROB,
+                      HDI_PROB, "mean")
+truth = forest.truth_values(adapter.truth(fit.manifest.request.data_path), slope, "gene")
 if not truth.empty:
-    rows = results.add_truth(rows, truth)
-common.chart_with_data(charts.forest_chart(rows, label_title="gene", value_title=f"{slope} (per unit of {info.model_scale})",
-                                           title=f"{slope}: posterior mean, 50% and 89% intervals"),
+    rows = forest.add_truth(rows, truth)
+widgets.chart_with_data(charts.forest_chart(rows, label_title="gene", value_title=f"{slope} (per unit of {info.model_scale})",
+                                           title=f"{slope}: posterior mean, {forest.INNER_PROB:.0%} and {HDI_PROB:.0%} intervals"),
                        rows, f"{slope}_forest", key="cov-forest")
 if "truth" in rows.columns:
     st.markdown("Black diamonds: the true slopes (known only for synthetic screens). "
-                + results.describe_recovery(results.recovery(rows), 0.5, 0.89))
+                + sentences.describe_recovery(forest.recovery(rows), forest.INNER_PROB, HDI_PROB))
 
 st.subheader(f"LFC against {info.title}")
-if not rc.readings_wanted(fit, "Draw the readings and regression lines", key="cov_scatter"):
+if not widgets.readings_wanted(fit, "Draw the readings and regression lines", key="cov_scatter"):
     st.stop()
-readings, why = rc.try_readings(fit)
+readings, why = adapter.try_readings(fit)
 if readings is None:
-    rc.stop_with(f"The scatter plots need the fit's readings: {why}.")
+    adapter.stop_with(f"The scatter plots need the fit's readings: {why}.")
 by_strength = summary.sort_values("mean")["gene"].tolist()
 chosen = st.multiselect("Genes (up to 6)", by_strength, default=by_strength[:3], key="cov_genes", bind="query-params",
                         max_selections=6)
 if not chosen:
-    rc.stop_with("Pick at least one gene.")
-points, band, lines, x_title = common.guarded(rc.covariate_view, fit.fit_id, fit, slope, tuple(chosen))
+    adapter.stop_with("Pick at least one gene.")
+points, band, lines, x_title = adapter.guarded(adapter.covariate_view, fit.fit_id, fit, slope, tuple(chosen))
 chart = charts.covariate_chart(points, band, lines, x_title=x_title, genes=chosen,
                                title=f"Observed LFC and posterior regression lines against {x_title}")
-common.chart_with_data(chart, points, f"lfc_vs_{info.column}", key="cov-scatter")
+widgets.chart_with_data(chart, points, f"lfc_vs_{info.column}", key="cov-scatter")
 st.caption("Dots: observed readings, coloured by lineage. Blue line: the posterior mean of gene effect + slope × "
-           "covariate for an average cell line; blue band: its 89% interval; grey lines: single posterior draws. "
+           "covariate for an average cell line; blue band: its " f"{HDI_PROB:.0%} interval; grey lines: single posterior draws. "
            "The line flattens where the model clips extreme covariate values.")

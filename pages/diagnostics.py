@@ -1,24 +1,26 @@
 """Diagnostics: can this fit be trusted? Verdict first, then worst-first triage, then the plots."""
 
-import altair as alt
 import streamlit as st
 
-from pages import common
+from pages import adapter, widgets
+from speclet_core import charts
 from speclet_core.analysis import fitview
 from speclet_core.diagnostics import checks as fitcheck
+from speclet_core.diagnostics import verdict
 
 st.title("Diagnostics")
-fit = common.require_open_fit()
+fit = adapter.require_open_fit()
 manifest = fit.manifest
-summary = common.fit_summary(fit.fit_id)
-level, headline, reasons = fitcheck.verdict(fitcheck.merge_headline(manifest.get("diagnostics", {}), summary))
-show = {"converged": st.success, "look_closer": st.warning, "do_not_trust": st.error}[level]
-show(f"**{headline}**\n\n" + "\n".join(f"- {r}" for r in reasons))
+summary = adapter.fit_summary(fit.fit_id)
+judged = verdict.verdict_of(manifest)
+show = {"converged": st.success, "look_closer": st.warning, "do_not_trust": st.error}[judged.level]
+reasons = judged.reasons if judged.level != "converged" else (*judged.reasons, verdict.CONVERGED_NOTE)
+show(f"**{judged.headline}**\n\n" + "\n".join(f"- {r}" for r in reasons))
 st.caption(fitview.fit_caption(manifest))
 
 st.subheader("Parameters, worst first")
 overview = fitcheck.summarise_variables(summary)
-st.caption("One row per variable: how many of its elements break a threshold (R-hat > 1.01 or ESS < 400).")
+st.caption(f"One row per variable: how many of its elements break a threshold ({verdict.BREAK_RULE}).")
 st.dataframe(overview, hide_index=True, width="stretch", column_config={
     "max_r_hat": st.column_config.NumberColumn("max R-hat", format="%.3f"),
     "min_ess_bulk": st.column_config.NumberColumn("min bulk ESS", format="%.0f"),
@@ -39,41 +41,30 @@ if total > shown_rows and st.button(f"Show {min(200, total - shown_rows):,} more
 st.subheader("Trace and rank plots")
 st.caption("Trace: chains should overlap like fuzzy caterpillars; red ticks mark divergent draws. "
            "Rank: each chain's histogram should be flat.")
-hyper = list(manifest.get("roles", {}).get("hyperparameters", []))
-choices = common.element_choices(fit.fit_id, hyper)
+hyper = list(manifest.roles.hyperparameters)
+choices = adapter.element_choices(fit.fit_id, hyper)
 picked = st.multiselect("Parameters to plot (hyper-parameters, then the worst elements)", list(choices),
                         default=list(choices)[: min(3, len(choices))], key="diag_plot")
 for label in picked:
     variable, sel = choices[label]
-    draws = common.guarded(fit.draws, variable, **sel)
+    draws = adapter.guarded(fit.draws, variable, **sel)
     trace = fitcheck.draws_to_frame(draws)
     div = fitcheck.divergent_draws(fitcheck.read_sample_stat(fit, "diverging"))
     cols = st.columns([3, 2])
     with cols[0]:
-        lines = alt.Chart(trace, title=f"{label}: trace").mark_line(opacity=0.7, strokeWidth=1).encode(
-            x=alt.X("draw:Q"), y=alt.Y("value:Q", title=label, scale=alt.Scale(zero=False)),
-            color=alt.Color("chain:N"))
-        ticks = alt.Chart(div).mark_tick(color="red", thickness=2, size=12).encode(x="draw:Q", y=alt.value(0))
-        common.chart_with_data(lines + ticks if len(div) else lines, trace, f"trace_{label}", key=f"trace-{label}")
+        widgets.chart_with_data(charts.trace_chart(trace, div, label=label), trace, f"trace_{label}",
+                                key=f"trace-{label}")
     with cols[1]:
-        ranks = fitcheck.rank_histogram(draws)
-        bars = alt.Chart(ranks, title=f"{label}: rank plot").mark_bar().encode(
-            x=alt.X("bin:O", title="rank bin", axis=None), y=alt.Y("count:Q"),
-            color=alt.Color("chain:N", legend=None), row=alt.Row("chain:N", title="chain")
-        ).properties(height=36, width=300)
-        st.altair_chart(bars, width="stretch")
+        st.altair_chart(charts.rank_plot_chart(fitcheck.rank_histogram(draws), label=label), width="stretch")
 
 energy = fitcheck.read_sample_stat(fit, "energy")
 if energy is not None:
     st.subheader("Sampler: energy, step size, tree depth")
-    st.caption("Energy: the two histograms should look alike (BFMI ≥ 0.3); if the transitions are much narrower, "
+    st.caption(f"Energy: the two histograms should look alike (BFMI ≥ {verdict.BFMI_FLAG}); if the transitions are much narrower, "
                "the sampler explores the posterior slowly.")
     e = fitcheck.energy_frame(energy)
-    hist = alt.Chart(e, title="Energy").mark_bar(opacity=0.5, binSpacing=0).encode(
-        x=alt.X("value:Q", bin=alt.Bin(maxbins=50), title="energy (centred)"),
-        y=alt.Y("count():Q", stack=None), color=alt.Color("kind:N", title=None))
     c1, c2 = st.columns([3, 2])
     with c1:
-        common.chart_with_data(hist, e, "energy", key="energy")
+        widgets.chart_with_data(charts.energy_chart(e), e, "energy", key="energy")
     with c2:
         st.dataframe(fitcheck.sampler_table(fitcheck.read_sample_stats(fit)), hide_index=True, width="stretch")

@@ -2,16 +2,16 @@
 
 import streamlit as st
 
-from pages import common, panels
+from pages import adapter, widgets
 from speclet_core.analysis import fitview
-from speclet_core.fitting.engine import prepare_request
-from speclet_core.models.catalog import get_model, list_models
+from speclet_core.fitting.request import prepare_request
+from speclet_core.models.spec import get_model, list_models
 from speclet_core.records import FitMethod, SamplerSettings
 
-settings = common.get_settings()
+settings = adapter.get_settings()
 st.title("Fit models")
-key, path, screen = common.active_screen()
-genes, lineages, cells = panels.selection_widgets(screen)
+key, path, screen = adapter.active_screen()
+genes, lineages, cells = widgets.selection_widgets(screen)
 
 names = [s.name for s in list_models()]
 wanted = st.query_params.get("model")  # the model's name in the URL (not its display title)
@@ -19,7 +19,7 @@ name = st.selectbox("Model", names, index=names.index(wanted) if wanted in names
                     format_func=lambda n: f"{get_model(n).title}  ·  {n}")
 st.query_params["model"] = name
 spec = get_model(name)
-selection = common.guarded(common.selection_for, key, path, genes, lineages, cells)
+selection = adapter.guarded(adapter.selection_for, key, path, genes, lineages, cells)
 left, right = st.columns([3, 2])
 with left:
     st.markdown(spec.description)
@@ -28,7 +28,7 @@ with left:
     st.dataframe(fitview.terms_table(spec), hide_index=True, width="stretch")
 with right:
     st.markdown("**Model graph** (boxes: one value per gene, cell line, … ; ellipses: random variables)")
-    graph = common.guarded(common.model_graph, spec.name, key, selection.fingerprint, genes, lineages, cells)
+    graph = adapter.guarded(adapter.model_graph, spec.name, key, selection.fingerprint, genes, lineages, cells)
     st.graphviz_chart(graph, width="stretch")
 
 st.subheader("Sampler")
@@ -46,27 +46,27 @@ with c3.expander("Advanced settings"):
     draws = st.number_input("Kept draws per chain", 50, 20_000, 1000, step=100, key="draws", help=fields["draws"].description)
     target = st.slider("Target acceptance", 0.6, 0.99, 0.9, key="target_accept", help=fields["target_accept"].description)
 sampler = SamplerSettings(method=method, chains=chains, tune=tune, draws=draws, target_accept=target)
-cost = common.guarded(common.fit_cost, spec.name, key, selection.fingerprint, genes, lineages, cells, sampler)
+cost = adapter.guarded(adapter.fit_cost, spec.name, key, selection.fingerprint, genes, lineages, cells, sampler)
 st.caption(f"Selection: {selection.n_rows:,} readings · {len(selection.genes):,} genes · "
            f"{len(selection.cell_lines):,} cell lines · {len(selection.lineages)} lineages. Estimated cost: {cost}.")
 
 if settings.read_only:
     st.info("This server is in read-only demo mode: browse the stored fits below; new fits are switched off.")
 elif st.button("Start fit", type="primary", icon=":material/play_arrow:"):
-    request = common.guarded(prepare_request, path, name, genes=genes or "all", lineages=lineages or "all",
+    request = adapter.guarded(prepare_request, path, name, genes=genes or "all", lineages=lineages or "all",
                              cell_lines=cells or "all", sampler=sampler, seed=int(seed), settings=settings)
-    job, already, created = common.guarded(common.get_queue().submit_request, request, "dashboard")
+    job, already, created = adapter.guarded(adapter.get_queue().submit_request, request, "dashboard")
     if already:
-        common.set_open_fit(request.fit_id)
+        adapter.set_open_fit(request.fit_id)
         st.success("This exact fit is already stored, so nothing new was started: it is now open on every page.")
     elif not created:
         st.info("The same fit is already in the queue; follow it below.")
     else:
         st.success("Fit queued; follow it below. Pages will show it once it is done.")
-panels.queue_panel()
+widgets.queue_panel()
 
 st.subheader("Stored fits")
-store = common.get_store()
+store = adapter.get_store()
 manifests = store.list()
 f1, f2, f3 = st.columns(3)
 model_filter = f1.selectbox("Model", ["(any)", *names], key="filter_model")
@@ -83,5 +83,5 @@ else:
                          selection_mode="single-row", key="stored-fits", width="stretch")
     if event and event.selection.rows:
         fit_id = table.iloc[event.selection.rows[0]]["fit_id"]
-        common.set_open_fit(fit_id)
+        adapter.set_open_fit(fit_id)
         st.success(f"Opened fit `{fit_id[:12]}`. Check **Diagnostics** before reading the results.")

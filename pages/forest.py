@@ -2,13 +2,13 @@
 
 import streamlit as st
 
-from pages import common
-from pages import results_common as rc
+from model_store.stats import HDI_PROB
+from pages import adapter, widgets
 from speclet_core import charts
-from speclet_core.analysis import results
+from speclet_core.analysis import fitview, forest, sentences
 
-fit = rc.open_results_page("Forest plot")
-roles = rc.roles(fit)
+fit = widgets.open_results_page("Forest plot")
+roles = adapter.roles(fit)
 st.caption(
     "Each row is one posterior: the dot is its mean, the thick line the inner interval and the thin line the outer "
     "interval (highest-density intervals: under the model, the true value lies inside with that probability). "
@@ -23,69 +23,69 @@ if roles.get("gene_cell_line_effect"):
 view = st.segmented_control("Show", list(views), format_func=views.get, default="gene", key="forest_view",
                             bind="query-params") or "gene"
 c1, c2, c3 = st.columns(3)
-inner = c1.select_slider("Inner interval", [0.25, 0.5, 0.68, 0.8], value=0.5, format_func="{:.0%}".format,
+inner = c1.select_slider("Inner interval", [0.25, 0.5, 0.68, 0.8], value=forest.INNER_PROB, format_func="{:.0%}".format,
                          key="forest_inner", bind="query-params")
-outer = c2.select_slider("Outer interval", [0.8, 0.89, 0.9, 0.95, 0.99], value=0.89, format_func="{:.0%}".format,
+outer = c2.select_slider("Outer interval", [0.8, HDI_PROB, 0.9, 0.95, 0.99], value=HDI_PROB, format_func="{:.0%}".format,
                          key="forest_outer", bind="query-params")
-sort = c3.radio("Sort by", [s.value for s in results.ForestSort], horizontal=True, key="forest_sort",
+sort = c3.radio("Sort by", [s.value for s in forest.ForestSort], horizontal=True, key="forest_sort",
                 format_func={"mean": "posterior mean (strongest first)", "name": "name"}.get, bind="query-params")
-common.guarded(results.check_interval_probs, inner, outer)
+adapter.guarded(forest.check_interval_probs, inner, outer)
 
-summary = rc.gene_summary(fit.fit_id, fit)
+summary = adapter.gene_summary(fit.fit_id, fit)
 role = {"gene": "gene_effect", "lineage": "gene_lineage_effect", "cell_line": "gene_cell_line_effect"}[view]
 if view == "gene":
-    genes = common.guarded(rc.gene_choice, summary, key="forest")
-    rows = common.guarded(rc.forest, fit.fit_id, fit, roles[role], "gene", tuple(genes), inner, outer, sort)
+    genes = adapter.guarded(widgets.gene_choice, summary, key="forest")
+    rows = adapter.guarded(adapter.forest, fit.fit_id, fit, roles[role], "gene", tuple(genes), inner, outer, sort)
     label_title, gene = "gene", None
 else:
     by_strength = summary.sort_values("mean")["gene"].tolist()
     gene = st.selectbox("Gene", by_strength, key="forest_gene", bind="query-params",
                         help="Genes are listed strongest dependency first; type to search.")
-    rows = common.guarded(rc.forest, fit.fit_id, fit, roles[role], view, (gene,), inner, outer, sort)
+    rows = adapter.guarded(adapter.forest, fit.fit_id, fit, roles[role], view, (gene,), inner, outer, sort)
     label_title = view.replace("_", " ")
     if view == "cell_line":
         lineages = sorted(rows["lineage"].unique())
         picked = st.multiselect("Lineages (empty = all)", lineages, key="forest_lineages", bind="query-params")
         if picked:
-            rows = results.subset_rows(rows, rows.loc[rows["lineage"].isin(picked), "label"])
-        if len(rows) > results.MAX_FOREST_ROWS:
-            st.caption(f"{len(rows):,} cell lines: showing the {results.MAX_FOREST_ROWS} strongest; pick lineages "
+            rows = forest.subset_rows(rows, rows.loc[rows["lineage"].isin(picked), "label"])
+        if len(rows) > forest.MAX_FOREST_ROWS:
+            st.caption(f"{len(rows):,} cell lines: showing the {forest.MAX_FOREST_ROWS} strongest; pick lineages "
                        "to see the others.")
-            rows = results.subset_rows(rows, results.pick_labels(rows, "label", "strongest", results.MAX_FOREST_ROWS))
+            rows = forest.subset_rows(rows, forest.pick_labels(rows, "label", "strongest", forest.MAX_FOREST_ROWS))
 
 # Truth overlay: only synthetic screens have a truth table beside them.
-request = fit.manifest.get("request") or {}
-truth_table = common.guarded(rc.truth, request.get("data_path"))
-truth = results.truth_values(truth_table, role, view, gene=gene)
+truth_table = adapter.guarded(adapter.truth, fit.manifest.request.data_path)
+truth = forest.truth_values(truth_table, role, view, gene=gene)
 if not truth.empty:
-    rows = results.add_truth(rows, truth)
+    rows = forest.add_truth(rows, truth)
 
 # Compare with another stored fit of the same genes (e.g. partial vs no pooling: shrinkage).
-others = [m for m in common.get_store().list() if m["fit_id"] != fit.fit_id
-          and set(m.get("genes") or []) & set(rows["label"] if view == "gene" else [gene])
-          and (m.get("roles") or {}).get(role)]
-other_id = rc.fit_picker("Compare with another fit (optional)", others, key="forest_compare") if others else None
+others = [m for m in adapter.get_store().list() if m.fit_id != fit.fit_id
+          and set(m.genes) & set(rows["label"] if view == "gene" else [gene])
+          and m.roles.variable_of(role)]
+other_id = widgets.fit_picker("Compare with another fit (optional)", others, key="forest_compare") if others else None
 
 what = {"gene": "genes", "lineage": "lineages", "cell_line": "cell lines"}[view]
 title = f"{views[view]}" + (f": {gene}" if gene else "")
 if other_id:
-    other = rc.get_fit(other_id, fit)
+    other = adapter.get_fit(other_id, fit)
     labels = tuple(rows["label"]) if view == "gene" else (gene,)
-    shared = tuple(g for g in labels if g in set(other.manifest.get("genes") or [])) if view == "gene" else labels
-    rows_b = common.guarded(rc.forest, other_id, other, other.manifest["roles"][role], view, shared, inner, outer, sort)
-    name_a, name_b = results.fit_label(fit.manifest), results.fit_label(other.manifest)
-    both = common.guarded(results.combine_forests, {name_a: rows, name_b: rows_b})
-    common.chart_with_data(charts.forest_chart(both, label_title=label_title, title=title, compare=True), both,
+    shared = tuple(g for g in labels if g in set(other.manifest.genes)) if view == "gene" else labels
+    rows_b = adapter.guarded(adapter.forest, other_id, other, other.manifest.roles.variable_of(role), view, shared, inner, outer,
+                             sort)
+    name_a, name_b = fitview.fit_label(fit.manifest), fitview.fit_label(other.manifest)
+    both = adapter.guarded(forest.combine_forests, {name_a: rows, name_b: rows_b})
+    widgets.chart_with_data(charts.forest_chart(both, label_title=label_title, title=title, compare=True), both,
                            f"forest_compare_{view}", key="forest-compare")
-    shrink = common.guarded(results.shrinkage_table, rows, rows_b)
-    st.markdown(results.describe_shrinkage(shrink, "This fit", "the other fit"))
+    shrink = adapter.guarded(forest.shrinkage_table, rows, rows_b)
+    st.markdown(sentences.describe_shrinkage(shrink, "This fit", "the other fit"))
     st.caption("Side by side, one row per fit. A fit that pools information (partial pooling) usually gives "
                "narrower intervals and pulls noisy estimates towards their group: that is shrinkage.")
 else:
-    common.chart_with_data(charts.forest_chart(rows, label_title=label_title, title=title), rows, f"forest_{view}",
+    widgets.chart_with_data(charts.forest_chart(rows, label_title=label_title, title=title), rows, f"forest_{view}",
                            key="forest")
 
 if "truth" in rows.columns:
-    rec = results.recovery(rows)
+    rec = forest.recovery(rows)
     st.markdown(":material/verified: **Parameter recovery** (black diamonds are the true values; known only for "
-                "synthetic screens). " + results.describe_recovery(rec, inner, outer, what))
+                "synthetic screens). " + sentences.describe_recovery(rec, inner, outer, what))

@@ -2,47 +2,47 @@
 
 import streamlit as st
 
-from pages import common
-from pages import results_common as rc
+from model_store.stats import HDI_PROB
+from pages import adapter, widgets
 from speclet_core import charts
-from speclet_core.analysis import results
+from speclet_core.analysis import heatmap
 
-fit = rc.open_results_page("Heatmap")
-roles = rc.roles(fit)
+fit = widgets.open_results_page("Heatmap")
+roles = adapter.roles(fit)
 kinds = {}
 if roles.get("gene_cell_line_effect"):
     kinds["gene_cell_line"] = "Gene × cell line"
 if roles.get("gene_lineage_effect"):
     kinds["gene_lineage"] = "Gene × lineage"
 if not kinds:
-    rc.stop_with(f"Model **{fit.manifest.get('model')}** estimates one effect per gene only, so there is no gene × "
+    adapter.stop_with(f"Model **{fit.manifest.model}** estimates one effect per gene only, so there is no gene × "
                  "cell-line matrix to draw. Fit a model with lineage or cell-line effects (e.g. gene_lineage) on the "
                  "Fit page, or look at the Forest plot.")
 
 kind = st.segmented_control("Matrix", list(kinds), format_func=kinds.get, default=next(iter(kinds)),
                             key="heat_kind", bind="query-params") or next(iter(kinds))
 c1, c2 = st.columns(2)
-stat = c1.radio("Colour shows", [s.value for s in results.HeatStat], horizontal=True, key="heat_stat",
+stat = c1.radio("Colour shows", [s.value for s in heatmap.HeatStat], horizontal=True, key="heat_stat",
                 bind="query-params",
                 format_func={"mean": "posterior mean", "sd": "uncertainty (sd)",
                              "p_below": "P(effect < −0.5)"}.get)
-order = c2.radio("Order genes by", [o.value for o in results.GeneOrder], horizontal=True, key="heat_order",
+order = c2.radio("Order genes by", [o.value for o in heatmap.GeneOrder], horizontal=True, key="heat_order",
                  bind="query-params",
                  format_func={"cluster": "similar profiles (clustering)", "mean": "mean (strongest first)",
                               "name": "name"}.get)
-summary = rc.gene_summary(fit.fit_id, fit)
-genes = rc.gene_choice(summary, key="heat", default_n=25, max_n=200)
-view = common.guarded(rc.heatmap, fit.fit_id, fit, kind, tuple(genes), stat, order)
+summary = adapter.gene_summary(fit.fit_id, fit)
+genes = widgets.gene_choice(summary, key="heat", default_n=25, max_n=200)
+view = adapter.guarded(adapter.heatmap, fit.fit_id, fit, kind, tuple(genes), stat, order)
 
 captions = {
     "mean": "Red: knocking the gene out lowers fitness in that cell line (a dependency); blue: cells grow; white: "
-            "no effect. Faded cells are uncertain: their 89% interval includes 0.",
+            "no effect. Faded cells are uncertain: their " f"{HDI_PROB:.0%} interval includes 0.",
     "sd": "Darker: the posterior is wider, i.e. the data say less about that cell (few or noisy readings).",
     "p_below": "The probability, under the model, that the effect is below −0.5 (a clear loss of fitness): dark red "
                "means almost certainly a dependency.",
 }
 st.caption(captions[stat] + " Hover a cell for gene, " + ("cell line" if kind == "gene_cell_line" else "lineage")
-           + ", lineage, posterior mean and 89% interval.")
+           + ", lineage, posterior mean and " f"{HDI_PROB:.0%} interval.")
 if kind == "gene_cell_line":
     st.caption("Cell lines are grouped by lineage (coloured band on top) and, within a lineage, ordered from the "
                "strongest dependency to the weakest over the genes shown.")
@@ -55,4 +55,4 @@ if view.per_column > 1:
             "lineage (hover to see which). Show fewer genes to see single cell lines.", icon=":material/info:")
 column_title = "cell line" if kind == "gene_cell_line" else "lineage"
 chart = charts.lineage_heatmap(view, column_title=column_title, title=f"{kinds[kind]}: {charts.HEAT_STAT_TITLES[stat]}")
-common.chart_with_data(chart, view.cells, f"heatmap_{kind}_{stat}", key="heatmap")
+widgets.chart_with_data(chart, view.cells, f"heatmap_{kind}_{stat}", key="heatmap")

@@ -2,12 +2,12 @@
 
 import streamlit as st
 
-from pages import common
+from pages import adapter
 from speclet_core.analysis import fitview
 from speclet_core.data.sources import describe_screen_key, resolve_screen_path, save_upload
 from speclet_core.errors import SpecletError
 
-settings = common.get_settings()
+settings = adapter.get_settings()
 st.title("speclet")
 st.markdown(
     "speclet finds the genes a cancer lineage depends on in CRISPR knockout screens such as DepMap. "
@@ -16,7 +16,7 @@ st.markdown(
     "in which lineages, and how sure we are."
 )
 
-key, path, screen = common.active_screen()
+key, path, screen = adapter.active_screen()
 summary = screen.summarise()
 with st.container(border=True):
     st.subheader(f"Active screen: {describe_screen_key(key)}")
@@ -37,7 +37,7 @@ with st.container(border=True):
         st.caption("A synthetic screen (30 genes, 120 cell lines, 6 lineages) with known true effects, so you can "
                    "see whether a model recovers them.")
         if key != "demo" and st.button("Switch to the demo screen"):
-            common.set_screen_key("demo")
+            adapter.set_screen_key("demo")
             st.rerun()
     with tabs[1]:
         if settings.read_only or not settings.allow_uploads:
@@ -54,9 +54,9 @@ with st.container(border=True):
                     new_key, new_screen = save_upload(upload.name, upload.getvalue(), settings)
                 except SpecletError as exc:
                     st.error("This table cannot be used yet. Fix these problems and upload it again:")
-                    common.show_error(exc)
+                    adapter.show_error(exc)
                 else:
-                    common.set_screen_key(new_key)
+                    adapter.set_screen_key(new_key)
                     st.success(f"{upload.name}: {len(new_screen.data):,} readings loaded.")
                     st.rerun()
     with tabs[2]:
@@ -71,14 +71,14 @@ with st.container(border=True):
                 try:
                     resolve_screen_path(candidate, settings)
                 except SpecletError as exc:
-                    common.show_error(exc)
+                    adapter.show_error(exc)
                 else:
-                    common.set_screen_key(candidate)
+                    adapter.set_screen_key(candidate)
                     st.rerun()
 
 st.subheader("Fits")
-queue = common.get_queue()
-store = common.get_store()
+queue = adapter.get_queue()
+store = adapter.get_store()
 stored = store.list()
 first = fitview.first_start_message(len(stored), queue.list(limit=20))
 if first:
@@ -94,7 +94,7 @@ else:
     rows = event.selection.rows if event else []
     if rows:
         chosen = recent.iloc[rows[0]]["fit_id"]
-        common.set_open_fit(chosen)
+        adapter.set_open_fit(chosen)
         st.success(f"Opened fit `{chosen[:12]}`: see Diagnostics first, then the Results pages.")
     else:
         st.caption("Select a row to open that fit on every page.")

@@ -2,26 +2,25 @@
 
 import streamlit as st
 
-from pages import common
-from pages import results_common as rc
+from model_store.stats import HDI_PROB
+from pages import adapter, widgets
 from speclet_core import charts
-from speclet_core.analysis import results
+from speclet_core.analysis import sentences
 
-fit = rc.open_results_page("Predictive checks")
-groups = fit.manifest.get("groups") or {}
+fit = widgets.open_results_page("Predictive checks")
 st.caption(
     "If the model describes the screen well, readings simulated from the fitted model (the posterior predictive) "
     "look like the observed ones. Black steps: the observed LFC histogram. Blue: the range of histograms of "
-    "simulated screens (89% of them fall inside the band; the line is their average). Observed bars outside the "
+    "simulated screens (" f"{HDI_PROB:.0%} of them fall inside the band; the line is their average). Observed bars outside the "
     "band show a feature of the data the model does not reproduce (e.g. heavier tails)."
 )
-if "lfc" not in groups.get("posterior_predictive", {}) or "lfc" not in groups.get("observed_data", {}):
-    rc.stop_with("This fit stored no posterior predictive draws of the LFC, so there is nothing to compare. Refit it "
+if fit.manifest.shape_of("posterior_predictive", "lfc") is None or fit.manifest.shape_of("observed_data", "lfc") is None:
+    adapter.stop_with("This fit stored no posterior predictive draws of the LFC, so there is nothing to compare. Refit it "
                  "(fits made by speclet store them).")
 
-hist, stats = common.guarded(rc.ppc_overall, fit.fit_id, fit)
+hist, stats = adapter.guarded(adapter.ppc_overall, fit.fit_id, fit)
 st.subheader("All readings")
-common.chart_with_data(charts.ppc_chart(hist, title="Observed vs predicted LFC, all readings"), hist, "ppc_all",
+widgets.chart_with_data(charts.ppc_chart(hist, title="Observed vs predicted LFC, all readings"), hist, "ppc_all",
                        key="ppc-all")
 note = (f"Based on {hist.attrs['n_draws']:,} simulated screens and {hist.attrs['n_readings']:,} readings"
         + (f" (every {hist.attrs['stride']}th reading)" if hist.attrs.get("stride", 1) > 1 else "") + ".")
@@ -31,7 +30,7 @@ if "prior_mean" in hist.columns:
 else:
     note += " No prior predictive draws were recorded for this fit."
 st.caption(note)
-st.markdown(results.describe_ppc(stats))
+st.markdown(sentences.describe_ppc(stats))
 st.dataframe(
     stats, hide_index=True, width="stretch",
     column_config={
@@ -45,15 +44,15 @@ st.dataframe(
 )
 
 st.subheader("Per gene or lineage")
-if not rc.readings_wanted(fit, "Check per gene or lineage", key="ppc_split"):
+if not widgets.readings_wanted(fit, "Check per gene or lineage", key="ppc_split"):
     st.stop()
-readings, why = rc.try_readings(fit)
+readings, why = adapter.try_readings(fit)
 if readings is None:
     st.info(f"Per-gene and per-lineage checks are not available: {why}.")
     st.stop()
 by = st.segmented_control("Split by", ["gene", "lineage"], default="gene", key="ppc_by", bind="query-params") or "gene"
 if by == "gene":
-    summary = rc.gene_summary(fit.fit_id, fit)
+    summary = adapter.gene_summary(fit.fit_id, fit)
     options = summary.sort_values("mean")["gene"].tolist()
     default = options[:6]
 else:
@@ -62,9 +61,9 @@ else:
 chosen = st.multiselect(f"{by.capitalize()}s (up to 12; genes are listed strongest dependency first)", options,
                         default=default, key=f"ppc_{by}s", bind="query-params", max_selections=12)
 if not chosen:
-    rc.stop_with(f"Pick at least one {by}.")
-per_group = common.guarded(rc.ppc_groups, fit.fit_id, fit, by, tuple(chosen))
-common.chart_with_data(charts.ppc_chart(per_group, facet="group", title=f"Observed vs predicted LFC per {by}"),
+    adapter.stop_with(f"Pick at least one {by}.")
+per_group = adapter.guarded(adapter.ppc_groups, fit.fit_id, fit, by, tuple(chosen))
+widgets.chart_with_data(charts.ppc_chart(per_group, facet="group", title=f"Observed vs predicted LFC per {by}"),
                        per_group, f"ppc_by_{by}", key="ppc-groups")
 st.caption("Each panel has its own density scale. A gene whose observed histogram sits outside its band is "
            "described poorly: e.g. its guides disagree more than the model allows, or it matters in one lineage only.")

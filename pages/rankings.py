@@ -2,15 +2,15 @@
 
 import streamlit as st
 
-from pages import common
-from pages import results_common as rc
+from model_store.stats import HDI_PROB
+from pages import adapter, widgets
 from speclet_core import charts
-from speclet_core.analysis import ranking, results
+from speclet_core.analysis import pairs, ranking, sentences
 
 ALL = "all lineages"
-fit = rc.open_results_page("Rankings")
-roles = rc.roles(fit)
-lineages = list(fit.manifest.get("lineages") or [])
+fit = widgets.open_results_page("Rankings")
+roles = adapter.roles(fit)
+lineages = list(fit.manifest.lineages)
 has_lineage = bool(roles.get("gene_lineage_effect")) and len(lineages) > 0
 fields = ranking.RankingOptions.model_fields
 st.caption(
@@ -24,7 +24,7 @@ top_k = int(c1.number_input("k for P(top-k)", 1, 500, ranking.DEFAULT_TOP_K, key
                             help=fields["top_k"].description))
 threshold = float(c2.number_input("Threshold (LFC)", -5.0, 0.0, ranking.DEFAULT_THRESHOLD, step=0.1,
                                   key="rank_threshold", bind="query-params", help=fields["threshold"].description))
-hdi = float(c3.select_slider("Interval", [0.5, 0.8, 0.89, 0.95], value=ranking.DEFAULT_HDI_PROB, key="rank_hdi",
+hdi = float(c3.select_slider("Interval", [0.5, 0.8, HDI_PROB, 0.95], value=HDI_PROB, key="rank_hdi",
                              format_func="{:.0%}".format, bind="query-params", help=fields["hdi_prob"].description))
 scope = None
 if has_lineage:
@@ -32,12 +32,12 @@ if has_lineage:
                                 help="All lineages ranks the gene-level effect; a lineage ranks the gene × lineage effect.")
     scope = None if picked_scope == ALL else picked_scope
 
-table = common.guarded(rc.ranking_table, fit.fit_id, fit, scope, top_k, threshold, hdi)
+table = adapter.guarded(adapter.ranking_table, fit.fit_id, fit, scope, top_k, threshold, hdi)
 where = f" in {scope}" if scope else ""
 st.subheader(f"Ranking{where}")
 shown = table.head(40)
 chart = charts.rank_interval_chart(shown, top_k=top_k, title=f"Rank intervals ({hdi:.0%}) of the top {len(shown)} genes")
-common.chart_with_data(chart, table, f"ranking{('_' + scope) if scope else ''}", key="rank-chart")
+widgets.chart_with_data(chart, table, f"ranking{('_' + scope) if scope else ''}", key="rank-chart")
 st.caption(f"Dot: expected rank; line: the {hdi:.0%} rank interval. A long line means the data cannot pin down the "
            f"gene's place. Colour: P(top-{top_k}). The CSV holds all {len(table):,} genes.")
 st.dataframe(
@@ -58,25 +58,25 @@ st.dataframe(
 
 st.subheader("Which gene is the stronger dependency?")
 by_rank = table["gene"].tolist()
-picked = st.multiselect(f"Genes to compare (up to {results.MAX_PAIRWISE_SHOWN}; default: the top 8)", by_rank,
+picked = st.multiselect(f"Genes to compare (up to {pairs.MAX_PAIRWISE_SHOWN}; default: the top 8)", by_rank,
                         default=by_rank[: min(8, len(by_rank))], key="rank_pairs", bind="query-params",
-                        max_selections=results.MAX_PAIRWISE_SHOWN)
+                        max_selections=pairs.MAX_PAIRWISE_SHOWN)
 if len(picked) >= 2:
     ordered = tuple(g for g in by_rank if g in set(picked))
-    comparison = common.guarded(rc.pairwise, fit.fit_id, fit, ordered, scope, hdi)
-    cells = results.pairwise_cells(comparison)
-    common.chart_with_data(charts.pairwise_chart(cells, ordered, title=f"P(row gene is a stronger dependency{where})"),
+    comparison = adapter.guarded(adapter.pairwise, fit.fit_id, fit, ordered, scope, hdi)
+    cells = pairs.pairwise_cells(comparison)
+    widgets.chart_with_data(charts.pairwise_chart(cells, ordered, title=f"P(row gene is a stronger dependency{where})"),
                            cells, "pairwise", key="pairwise")
     st.caption("Each cell: the share of posterior draws in which the row gene's effect is more negative than the "
                "column gene's. Red: the row gene is the stronger dependency; blue: the column gene is; white: a toss-up.")
-    for sentence in results.pairwise_sentences(comparison):
+    for sentence in sentences.pairwise_sentences(comparison):
         st.markdown(f"- {sentence}")
 else:
     st.caption("Pick at least two genes.")
 
 st.subheader("Lineage-selective dependencies")
 if not has_lineage or len(lineages) < 2:
-    st.info(f"Model **{fit.manifest.get('model')}** has no gene × lineage effect fitted to several lineages, so it "
+    st.info(f"Model **{fit.manifest.model}** has no gene × lineage effect fitted to several lineages, so it "
             "cannot say which dependencies are lineage-selective. Fit gene_lineage (or the flagship model) to two or "
             "more lineages.")
     st.stop()
@@ -84,11 +84,11 @@ c1, c2 = st.columns(2)
 lineage = c1.selectbox("Dependencies selective for", lineages, key="rank_contrast", bind="query-params")
 versus = c2.selectbox("Compared with", [None, *[x for x in lineages if x != lineage]], key="rank_versus",
                       format_func=lambda x: "the average of the other lineages" if x is None else x)
-contrast = common.guarded(rc.contrast_table, fit.fit_id, fit, lineage, versus, top_k, threshold, hdi)
+contrast = adapter.guarded(adapter.contrast_table, fit.fit_id, fit, lineage, versus, top_k, threshold, hdi)
 st.caption(f"Difference = the gene's effect in {lineage} minus its effect in "
            f"{versus or 'the other lineages (each lineage counts once)'}. P(selective) is the share of draws in which "
            f"the difference is negative: the gene hurts {lineage} more. Sorted by P(selective), then by the difference.")
-for sentence in results.contrast_sentences(contrast):
+for sentence in sentences.contrast_sentences(contrast):
     st.markdown(f"- {sentence}")
 st.dataframe(
     contrast.drop(columns=["lineage", "versus"]), hide_index=True, width="stretch", height=320,

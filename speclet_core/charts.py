@@ -13,7 +13,9 @@ from typing import Any, Final
 import altair as alt
 import pandas as pd
 
-EFFECT_SCHEME = "redblue"
+from model_store.stats import HDI_PROB
+
+EFFECT_SCHEME: Final = "redblue"
 MAX_MARKS = 50_000
 
 
@@ -61,10 +63,11 @@ def effect_heatmap(
 ) -> alt.Chart:
     """A rect heatmap; diverging red-blue centred on 0 for effects, sequential for probabilities."""
     _check_size(df)
+    limits: Any = list(domain) if domain else alt.Undefined
     if diverging:
-        scale = alt.Scale(scheme=EFFECT_SCHEME, domainMid=0, **({"domain": list(domain)} if domain else {}))
+        scale = alt.Scale(scheme=EFFECT_SCHEME, domainMid=0, domain=limits)
     else:
-        scale = alt.Scale(scheme="reds", **({"domain": list(domain)} if domain else {}))
+        scale = alt.Scale(scheme="reds", domain=limits)
     enc = {
         "x": alt.X(f"{x}:N", sort=list(x_sort) if x_sort is not None else "ascending", title=x_title or x,
                    axis=alt.Axis(labelLimit=120)),
@@ -128,11 +131,11 @@ def forest_chart(rows: pd.DataFrame, *, label_title: str, value_title: str = "ef
                  title: str = "", compare: bool = False) -> alt.TopLevelMixin:
     """Forest plot: thin line = outer interval, thick line = inner interval, dot = posterior mean.
 
-    ``rows`` come from ``results.forest_rows`` (or ``combine_forests`` with ``compare=True``, one
+    ``rows`` come from ``forest.forest_rows`` (or ``combine_forests`` with ``compare=True``, one
     row offset per fit); a ``truth`` column adds black diamonds at the true values.
     """
     _check_size(rows)
-    inner, outer = rows.attrs.get("inner", 0.5), rows.attrs.get("outer", 0.89)
+    inner, outer = rows.attrs.get("inner", 0.5), rows.attrs.get("outer", HDI_PROB)
     y = alt.Y("label:N", sort=alt.EncodingSortField("order", op="min"), title=label_title,
               axis=alt.Axis(labelLimit=180, labelOverlap=False))
     colour: Any
@@ -212,8 +215,8 @@ def pairwise_chart(cells: pd.DataFrame, genes: Sequence[str], *, title: str = ""
 HEAT_STAT_TITLES = {"mean": "posterior mean", "sd": "posterior sd", "p_below": "P(effect < −0.5)"}
 
 
-def lineage_heatmap(view, *, column_title: str, title: str = "") -> alt.VConcatChart:  # view: results.HeatmapView
-    """Gene × cell-line heatmap from ``results.heatmap_view``, with a lineage colour band on top.
+def lineage_heatmap(view, *, column_title: str, title: str = "") -> alt.VConcatChart:  # view: analysis.heatmap.HeatmapView
+    """Gene × cell-line heatmap from ``heatmap.heatmap_view``, with a lineage colour band on top.
 
     Mean: red = dependency, blue = positive, centred on 0, uncertain cells faded; sd: darker =
     more uncertain; P(effect < −0.5): darker red = more certainly a dependency.
@@ -247,7 +250,8 @@ def lineage_heatmap(view, *, column_title: str, title: str = "") -> alt.VConcatC
         "color": alt.Color("value:Q", scale=scale, title=HEAT_STAT_TITLES.get(stat, stat),
                            legend=alt.Legend(orient="right")),
         "tooltip": ["gene:N", alt.Tooltip("column:N", title=column_title), "lineage:N", number("mean", "posterior mean"),
-                    number("hdi_low", "89% low"), number("hdi_high", "89% high")]
+                    number("hdi_low", f"{HDI_PROB:.0%} low"),
+                    number("hdi_high", f"{HDI_PROB:.0%} high")]
         + ([number("value", HEAT_STAT_TITLES.get(stat, stat))] if stat != "mean" else [])
         + ([alt.Tooltip("n_cell_lines:Q", title="cell lines averaged"), alt.Tooltip("cell_lines:N", title="cell lines")]
            if view.per_column > 1 else []),
@@ -298,7 +302,7 @@ def ppc_chart(hist: pd.DataFrame, *, title: str = "", facet: str | None = None,
 def covariate_chart(points: pd.DataFrame, band: pd.DataFrame, lines: pd.DataFrame, *, x_title: str,
                     genes: Sequence[str], columns: int = 3, title: str = "") -> alt.ConcatChart:
     """Per gene: observed LFC against a covariate (dots by lineage) with posterior regression lines
-    (thin grey: single draws; blue: mean with its 89% band)."""
+    (thin grey: single draws; blue: mean with its HDI band)."""
     _check_size(points)
     panels = []
     for gene in genes:
@@ -313,8 +317,8 @@ def covariate_chart(points: pd.DataFrame, band: pd.DataFrame, lines: pd.DataFram
             x=x, y="lfc:Q", detail="draw:N")
         area = alt.Chart(b).mark_area(opacity=0.25, color=PREDICTED_COLOUR).encode(x=x, y="low:Q", y2="high:Q")
         mean = alt.Chart(b).mark_line(strokeWidth=2.5, color=PREDICTED_COLOUR).encode(
-            x=x, y="mean:Q", tooltip=[number("x", x_title), number("mean", "line"), number("low", "89% low"),
-                                      number("high", "89% high")])
+            x=x, y="mean:Q", tooltip=[number("x", x_title), number("mean", "line"),
+                                      number("low", f"{HDI_PROB:.0%} low"), number("high", f"{HDI_PROB:.0%} high")])
         panels.append(alt.layer(dots, spaghetti, area, mean).properties(title=gene, width=220, height=200))
     return alt.concat(*panels, columns=columns).properties(title=title).configure_legend(orient="top")
 
@@ -349,3 +353,36 @@ def loo_chart(table: pd.DataFrame, *, title: str = "") -> alt.TopLevelMixin:
         base.mark_point(filled=True, size=80, opacity=1).encode(x="elpd_loo:Q"),
         data=data,
     ).properties(title=title, height=alt.Step(28))
+
+
+# --------------------------------------------------------------------------- diagnostics (trace, rank, energy)
+
+
+def trace_chart(trace: pd.DataFrame, divergent: pd.DataFrame, *, label: str) -> alt.TopLevelMixin:
+    """Each chain's draws in order (lines), red ticks at divergent draws; ``trace`` has chain, draw, value.
+
+    One line mark per chain, so the draws are not counted against ``MAX_MARKS``.
+    """
+    lines = alt.Chart(trace, title=f"{label}: trace").mark_line(opacity=0.7, strokeWidth=1).encode(
+        x=alt.X("draw:Q"), y=alt.Y("value:Q", title=label, scale=alt.Scale(zero=False)),
+        color=alt.Color("chain:N"))
+    if not len(divergent):
+        return lines
+    ticks = alt.Chart(divergent).mark_tick(color="red", thickness=2, size=12).encode(x="draw:Q", y=alt.value(0))
+    return lines + ticks
+
+
+def rank_plot_chart(ranks: pd.DataFrame, *, label: str) -> alt.Chart:
+    """One histogram of pooled ranks per chain (rows); flat bars mean the chains agree."""
+    _check_size(ranks)
+    return alt.Chart(ranks, title=f"{label}: rank plot").mark_bar().encode(
+        x=alt.X("bin:O", title="rank bin", axis=None), y=alt.Y("count:Q"),
+        color=alt.Color("chain:N", legend=None), row=alt.Row("chain:N", title="chain")
+    ).properties(height=36, width=300)
+
+
+def energy_chart(energy: pd.DataFrame) -> alt.Chart:
+    """Overlaid histograms of the centred energy and of its transitions (``kind``, ``value``), binned in Vega."""
+    return alt.Chart(energy, title="Energy").mark_bar(opacity=0.5, binSpacing=0).encode(
+        x=alt.X("value:Q", bin=alt.Bin(maxbins=50), title="energy (centred)"),
+        y=alt.Y("count():Q", stack=None), color=alt.Color("kind:N", title=None))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 ALL = "all"
 ALL_WORDS = frozenset({"", "all", "*"})
@@ -17,14 +17,17 @@ MAX_SHOWN = 8
 
 
 def means_all(value: object) -> bool:
-    """Whether a value asks for every label: None, ``all``, ``*`` or empty (also as a one-item list)."""
+    """Whether a value asks for every label: None, ``all``, ``*`` or an empty string (also as a one-item list).
+
+    An empty list is not "all": it means nothing was chosen, which callers refuse with a clear message.
+    """
     if value is None:
         return True
     if isinstance(value, str):
         return value.strip().lower() in ALL_WORDS
     if isinstance(value, Sequence):
         items = [str(v).strip() for v in value if str(v).strip()]
-        return not items or (len(items) == 1 and items[0].lower() in ALL_WORDS)
+        return len(items) == 1 and items[0].lower() in ALL_WORDS
     return False
 
 
@@ -39,8 +42,16 @@ def parse_labels(value: str | Sequence[str] | None) -> list[str] | None:
     return list(dict.fromkeys(s for s in (i.strip() for i in items) if s))
 
 
-def _fold(text: str) -> str:
+def fold_label(text: str) -> str:
+    """A label without case, spaces, ``_`` or ``-`` (``head_and-Neck`` → ``headandneck``)."""
     return re.sub(r"[\s_\-]+", "", text).casefold()
+
+
+def join_labels(values: Sequence[object], n: int = MAX_SHOWN) -> str:
+    """``A, B, C and 4 more``: the first ``n`` labels of a list for a message."""
+    items = list(values)
+    shown = ", ".join(str(v) for v in items[:n])
+    return shown + (f" and {len(items) - n} more" if len(items) > n else "")
 
 
 def close_matches(label: str, known: Sequence[str], n: int = 3) -> list[str]:
@@ -51,11 +62,21 @@ def close_matches(label: str, known: Sequence[str], n: int = 3) -> list[str]:
     return [by_upper[c] for c in difflib.get_close_matches(str(label).upper(), list(by_upper), n=n, cutoff=0.6)]
 
 
-def describe_unknown(unknown: Sequence[str], known: Sequence[str], what: str, where: str) -> str:
-    """``2 genes not in the screen: 'KRSA' (did you mean KRAS?), 'XYZ'``, capped at ``MAX_SHOWN`` labels."""
+def describe_unknown(
+    unknown: Sequence[str],
+    known: Sequence[str],
+    what: str,
+    where: str,
+    *,
+    hints: Mapping[str, Sequence[str]] | None = None,
+) -> str:
+    """``2 genes not in the screen: 'KRSA' (did you mean KRAS?), 'XYZ'``, capped at ``MAX_SHOWN`` labels.
+
+    ``hints`` adds known labels to suggest first for an unknown one (e.g. a lineage's newer name).
+    """
     parts = []
     for u in list(unknown)[:MAX_SHOWN]:
-        close = close_matches(u, known)
+        close = list(dict.fromkeys([*(hints or {}).get(u, ()), *close_matches(u, known)]))[:3]
         parts.append(repr(str(u)) + (f" (did you mean {', '.join(close)}?)" if close else ""))
     more = f" and {len(unknown) - MAX_SHOWN} more" if len(unknown) > MAX_SHOWN else ""
     plural = "s" if len(unknown) != 1 else ""
@@ -75,13 +96,13 @@ def match_labels(
     for k in sorted(exact):
         by_case.setdefault(k.casefold(), k)
         if fold:
-            by_fold.setdefault(_fold(k), k)
+            by_fold.setdefault(fold_label(k), k)
     matched: list[str] = []
     unknown: list[str] = []
     for r in requested:
         r = str(r).strip()
         if not r:
             continue
-        hit = r if r in exact else by_case.get(r.casefold()) or (by_fold.get(_fold(r)) if fold else None)
+        hit = r if r in exact else by_case.get(r.casefold()) or (by_fold.get(fold_label(r)) if fold else None)
         (matched if hit is not None else unknown).append(hit if hit is not None else r)
     return list(dict.fromkeys(matched)), list(dict.fromkeys(unknown))

@@ -76,7 +76,7 @@ class FitRequest(Record):
     """Everything that determines a fit. ``fit_id`` hashes all of it except where the data lives."""
 
     data_path: str = Field(description="Screen table the worker reads (not part of the fit id).")
-    data_fingerprint: str = Field(description="sha256 of the selected readings (speclet_core.data.screen).")
+    data_fingerprint: str = Field(description="sha256 of the selected readings (speclet_core.data.fingerprint).")
     selection: Selection = Selection()
     model: str = Field(description="Model name in the catalog.")
     model_version: str = Field(description="Model version; part of the fit id.")

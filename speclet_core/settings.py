@@ -35,22 +35,14 @@ class Settings:
         "",
         "Screen table the app opens first; empty means the built-in demo screen.",
     )
-    workers: int = _env_field(
-        "SPECLET_WORKERS", 1, "Worker processes started by `make run` / `serve`."
-    )
-    max_concurrent_fits: int = _env_field(
-        "SPECLET_MAX_CONCURRENT_FITS", 1, "Fits one worker runs at the same time."
-    )
-    max_rows: int = _env_field(
-        "SPECLET_MAX_ROWS", 2_000_000, "Largest number of readings (rows) one fit may use."
-    )
+    workers: int = _env_field("SPECLET_WORKERS", 1, "Worker processes started by `make run` / `serve`.")
+    max_concurrent_fits: int = _env_field("SPECLET_MAX_CONCURRENT_FITS", 1, "Fits one worker runs at the same time.")
+    max_rows: int = _env_field("SPECLET_MAX_ROWS", 2_000_000, "Largest number of readings (rows) one fit may use.")
     max_genes: int = _env_field("SPECLET_MAX_GENES", 2_000, "Largest number of genes one fit may use.")
     fit_timeout_s: int = _env_field(
         "SPECLET_FIT_TIMEOUT_S", 3_600, "A fit running longer than this is stopped and marked failed."
     )
-    fit_memory_mb: int = _env_field(
-        "SPECLET_FIT_MEMORY_MB", 0, "Memory limit of one fit process in MiB (0: no limit)."
-    )
+    fit_memory_mb: int = _env_field("SPECLET_FIT_MEMORY_MB", 0, "Memory limit of one fit process in MiB (0: no limit).")
     upload_limit_mb: int = _env_field(
         "SPECLET_UPLOAD_LIMIT_MB", 200, "Largest screen table a browser may upload, in MiB."
     )

@@ -49,7 +49,8 @@ def real_fit(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """
     from model_store import ModelStore
     from speclet_core.data.demo import ensure_demo_screen
-    from speclet_core.fitting.engine import prepare_request, run_fit
+    from speclet_core.fitting.engine import run_fit
+    from speclet_core.fitting.request import prepare_request
     from speclet_core.records import SamplerSettings
     from speclet_core.settings import Settings
 
@@ -59,10 +60,10 @@ def real_fit(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     request = prepare_request(
         screen, "gene_lineage", sampler=SamplerSettings(chains=2, tune=400, draws=400), seed=5, settings=settings
     )
-    result = run_fit(request)
+    result = run_fit(request, settings=settings)
     ModelStore(settings.fits_dir).put(
         request.fit_id, result.idata, request=request.model_dump(mode="json"), roles=result.spec.roles(),
-        diagnostics=result.diagnostics, timings=result.timings,
+        diagnostics=result.diagnostics, timings=result.timings, provenance=result.provenance,
     )
     return data_dir, request.fit_id
 

@@ -9,20 +9,24 @@ from typing import Any
 
 import pandas as pd
 
-VERDICT_BADGES = {
-    "converged": "✅ converged",
-    "look_closer": "⚠️ look closer",
-    "do_not_trust": "⛔ do not trust",
-    "approximate": "≈ approximate (first look)",
-}
+from model_store.manifest import FitManifest
+from speclet_core.diagnostics.verdict import VerdictSource, badge_of
 
 
-def verdict_badge(manifest_or_diagnostics: dict[str, Any]) -> str:
-    """A short badge for a fit's diagnostics verdict; approximate fits are never 'converged'."""
-    d = manifest_or_diagnostics.get("diagnostics", manifest_or_diagnostics) or {}
-    if d.get("approximate"):
-        return VERDICT_BADGES["approximate"]
-    return VERDICT_BADGES.get(str(d.get("verdict")), "? unknown")
+def verdict_badge(fit: VerdictSource) -> str:
+    """A short badge for a fit's stored verdict; approximate fits are never 'converged'."""
+    return badge_of(fit)
+
+
+def is_approximate(manifest: FitManifest) -> bool:
+    """True for quick (ADVI) fits, whose intervals are a first look only."""
+    return manifest.approximate
+
+
+def fit_label(manifest: FitManifest) -> str:
+    """A short name for a fit in pickers and legends: model, size, id prefix."""
+    method = "quick" if manifest.approximate else "NUTS"
+    return f"{manifest.model} · {len(manifest.genes)} genes · {method} · {manifest.fit_id[:8]}"
 
 
 def _when(ts: Any) -> str:
@@ -50,27 +54,26 @@ def _count_labels(value: Any, limit: int = 4) -> str:
     return "all" if value in (None, "all") else f"{len(value)}: {_labels(value, limit)}"
 
 
-def recent_fits_table(manifests: Sequence[dict[str, Any]]) -> pd.DataFrame:
+def recent_fits_table(manifests: Sequence[FitManifest]) -> pd.DataFrame:
     """One row per stored fit: when, model, genes, lineages, verdict, sampling time, fit id."""
     rows = []
     for m in manifests:
-        request = m.get("request", {})
-        sampler = request.get("sampler", {})
-        selection = request.get("selection", {})
+        sampler = m.request.sampler
+        selection = m.request.selection
         # a model without a lineage term has no lineage coordinate: fall back to what was selected
-        genes = m.get("genes") or selection.get("genes") or "all"
-        lineages = m.get("lineages") or selection.get("lineages") or "all"
+        genes = m.genes or selection.get("genes") or "all"
+        lineages = m.lineages or selection.get("lineages") or "all"
         rows.append(
             {
-                "created": _when(m.get("created_utc")),
-                "model": m.get("model", request.get("model", "?")),
+                "created": _when(m.created_utc),
+                "model": m.model,
                 "genes": _count_labels(genes),
                 "lineages": _count_labels(lineages, 3),
                 "method": "quick (approximate)" if sampler.get("method") == "quick" else
                 f"NUTS {sampler.get('chains', '?')}×{sampler.get('draws', '?')}",
                 "diagnostics": verdict_badge(m),
-                "fit time (s)": round(float((m.get("timings") or {}).get("total_s", float("nan"))), 1),
-                "fit_id": m.get("fit_id", ""),
+                "fit time (s)": round(float(m.timings.get("total_s", float("nan"))), 1),
+                "fit_id": m.fit_id,
             }
         )
     columns = ["created", "model", "genes", "lineages", "method", "diagnostics", "fit time (s)", "fit_id"]
@@ -78,15 +81,15 @@ def recent_fits_table(manifests: Sequence[dict[str, Any]]) -> pd.DataFrame:
 
 
 def filter_manifests(
-    manifests: Iterable[dict[str, Any]], model: str | None = None, gene: str | None = None, lineage: str | None = None
-) -> list[dict[str, Any]]:
+    manifests: Iterable[FitManifest], model: str | None = None, gene: str | None = None, lineage: str | None = None
+) -> list[FitManifest]:
     out = []
     for m in manifests:
-        if model and m.get("model") != model:
+        if model and m.model != model:
             continue
-        if gene and gene not in (m.get("genes") or []):
+        if gene and gene not in m.genes:
             continue
-        if lineage and lineage not in (m.get("lineages") or []):
+        if lineage and lineage not in m.lineages:
             continue
         out.append(m)
     return out
@@ -153,13 +156,13 @@ def model_graph_source(model: str, selection: Any) -> str:
     """Graphviz DOT source of the model built on ``selection`` (boxes are the named dims)."""
     import pymc as pm
 
-    from speclet_core.models.catalog import get_model
+    from speclet_core.models.spec import get_model
 
     return str(pm.model_to_graphviz(get_model(model).build(selection)).source)
 
 
-def fit_caption(manifest: dict[str, Any]) -> str:
+def fit_caption(manifest: FitManifest) -> str:
     row = recent_fits_table([manifest]).iloc[0]
-    return (f"Model **{row['model']}** (v{manifest.get('model_version', '?')}) · genes {row['genes']} · lineages "
+    return (f"Model **{row['model']}** (v{manifest.model_version}) · genes {row['genes']} · lineages "
             f"{row['lineages']} · {row['method']} · fitted {row['created']} in {row['fit time (s)']} s · "
-            f"fit `{manifest.get('fit_id', '')[:12]}`")
+            f"fit `{manifest.fit_id[:12]}`")

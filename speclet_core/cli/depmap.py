@@ -12,7 +12,8 @@ HELP = "DepMap release files → screen table (streams the log-fold-change matri
 
 
 def register_cli(subparsers: argparse._SubParsersAction, commands: dict) -> None:
-    from speclet_core.depmap.importer import CopyNumberScale, Library
+    from speclet_core.depmap.omics import CopyNumberScale
+    from speclet_core.depmap.release import Library
 
     p = subparsers.add_parser("import-depmap", help=HELP, description=HELP)
     p.add_argument("--release-dir", required=True, help="folder with the release's CSV files (22Q2+ or 20Q–21Q)")
@@ -39,7 +40,7 @@ def register_cli(subparsers: argparse._SubParsersAction, commands: dict) -> None
 
 
 def _genes_from(args: argparse.Namespace) -> list[str]:
-    from speclet_core.depmap.importer import parse_gene_list
+    from speclet_core.depmap.selection import parse_gene_list
 
     genes = parse_gene_list(args.genes or "")
     if args.gene_list:
@@ -57,7 +58,10 @@ def _genes_from(args: argparse.Namespace) -> list[str]:
 
 
 def _cmd_import_depmap(args: argparse.Namespace) -> int:
-    from speclet_core.depmap.importer import TerminalProgress, import_depmap, metadata_path_for, write_screen
+    from speclet_core.depmap.importer import import_depmap
+    from speclet_core.depmap.output import metadata_path_for, write_screen
+    from speclet_core.depmap.progress import TerminalProgress
+    from speclet_core.settings import Settings
 
     out = Path(args.out).expanduser()
     metadata_path_for(out)  # a bad output name fails now, not after a long import
@@ -66,7 +70,7 @@ def _cmd_import_depmap(args: argparse.Namespace) -> int:
     try:
         result = import_depmap(
             args.release_dir, genes, args.lineages, library=args.library, cache=args.cache,
-            progress=bar, cn_scale=args.cn_scale,
+            progress=bar, cn_scale=args.cn_scale, settings=Settings.from_env(),
         )
     finally:
         if bar is not None:

@@ -12,9 +12,15 @@ import sys
 import time
 from collections.abc import Callable
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from speclet_core.cli.args import positive_int
 from speclet_core.errors import JobError, SpecletError
+from speclet_core.queue.records import JobRecord, JobStatus
+from speclet_core.settings import Settings
+
+if TYPE_CHECKING:
+    from speclet_core.queue.jobs import JobQueue
 
 EXIT_FIT_FAILED = 1
 WAIT_POLL_S = 0.5
@@ -63,7 +69,7 @@ def register_cli(
     p = subparsers.add_parser("jobs", help="list jobs, or cancel one")
     jsub = p.add_subparsers(dest="jobs_command", required=True)
     pl = jsub.add_parser("list", help="jobs, newest first")
-    pl.add_argument("--status", choices=["queued", "running", "done", "failed", "cancelled"], default=None)
+    pl.add_argument("--status", choices=[s.value for s in JobStatus], default=None)
     pl.add_argument("--limit", type=positive_int, default=20)
     pc = jsub.add_parser("cancel", help="cancel a queued or running job")
     pc.add_argument("job_id")
@@ -76,10 +82,9 @@ def register_cli(
 def _cmd_fit(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
-    from speclet_core.fitting.engine import prepare_request
+    from speclet_core.fitting.request import prepare_request
     from speclet_core.queue.jobs import JobQueue
     from speclet_core.records import SamplerSettings
-    from speclet_core.settings import Settings
 
     settings = Settings.from_env()
     if settings.read_only:
@@ -117,9 +122,9 @@ def _user() -> str:
         return "unknown"
 
 
-def _wait(queue, job_id: str, settings) -> int:  # type: ignore[no-untyped-def]
+def _wait(queue: JobQueue, job_id: str, settings: Settings) -> int:
     """Follow a job on stderr until it ends; 0 when stored, 1 when it failed or was cancelled."""
-    from speclet_core.queue.jobs import JobStatus, worker_status
+    from speclet_core.queue.jobs import worker_status
 
     tty = sys.stderr.isatty()
     warned_no_worker = False
@@ -152,9 +157,7 @@ def _wait(queue, job_id: str, settings) -> int:  # type: ignore[no-untyped-def]
         return 130
 
 
-def _describe(job) -> str:  # type: ignore[no-untyped-def]
-    from speclet_core.queue.jobs import JobStatus
-
+def _describe(job: JobRecord) -> str:
     if job.status == JobStatus.QUEUED:
         return "queued, waiting for a worker"
     phase = str(job.phase or "starting")
@@ -188,7 +191,6 @@ def _status_line(text: str, tty: bool, last: str, *, final: bool = False) -> str
 
 def _cmd_worker(args: argparse.Namespace) -> int:
     from speclet_core.queue.worker import Worker, setup_logging
-    from speclet_core.settings import Settings
 
     settings = Settings.from_env()
     path = setup_logging(settings)
@@ -198,7 +200,6 @@ def _cmd_worker(args: argparse.Namespace) -> int:
 
 def _cmd_jobs(args: argparse.Namespace) -> int:
     from speclet_core.queue.jobs import JobQueue
-    from speclet_core.settings import Settings
 
     with JobQueue.from_settings(Settings.from_env()) as queue:
         if args.jobs_command == "cancel":

@@ -15,14 +15,9 @@ from typing import Any
 
 import pandas as pd
 
-from speclet_core.analysis.ranking import (
-    DEFAULT_HDI_PROB,
-    DEFAULT_THRESHOLD,
-    DEFAULT_TOP_K,
-    contrast_lineage,
-    rank_genes,
-    ranking_options,
-)
+from model_store.stats import HDI_PROB
+from speclet_core.analysis.contrasts import contrast_lineage
+from speclet_core.analysis.ranking import DEFAULT_THRESHOLD, DEFAULT_TOP_K, rank_genes, ranking_options
 from speclet_core.cli.args import positive_int
 from speclet_core.errors import AnalysisError, SpecletError
 
@@ -38,7 +33,7 @@ def rank_stored_fit(
     versus: str | None = None,
     top_k: int = DEFAULT_TOP_K,
     threshold: float = DEFAULT_THRESHOLD,
-    hdi_prob: float = DEFAULT_HDI_PROB,
+    hdi_prob: float = HDI_PROB,
 ) -> pd.DataFrame:
     """The ranking table of a stored fit (``model_store.StoredFit``), using the model's roles.
 
@@ -50,14 +45,14 @@ def rank_stored_fit(
     if versus is not None and contrast is None:
         raise AnalysisError("--versus only applies with --contrast LINEAGE")
     manifest = fit.manifest
-    roles = manifest.get("roles") or {}
-    where = f"fit {fit.fit_id[:12]} (model {manifest.get('model', '?')})"
+    roles = manifest.roles
+    where = f"fit {fit.fit_id[:12]} (model {manifest.model})"
     if lineage is None and contrast is None:
-        var = roles.get("gene_effect")
+        var = roles.gene_effect
         if not var:
             raise AnalysisError(f"{where} declares no gene-level effect in its roles; the fit cannot be ranked")
         return rank_genes(fit.draws(var, load=False), top_k=top_k, threshold=threshold, hdi_prob=hdi_prob)
-    var = roles.get("gene_lineage_effect")
+    var = roles.gene_lineage_effect
     if not var:
         flag = "--lineage" if lineage is not None else "--contrast"
         raise AnalysisError(
@@ -155,8 +150,8 @@ def register_cli(subparsers: argparse._SubParsersAction, commands: dict) -> None
         help=f"P(effect < T) column; with --contrast, P(difference < T) (default {DEFAULT_THRESHOLD})",
     )
     p.add_argument(
-        "--hdi-prob", type=float, default=DEFAULT_HDI_PROB, metavar="P",
-        help=f"mass of the HDI and rank intervals (default {DEFAULT_HDI_PROB})",
+        "--hdi-prob", type=float, default=HDI_PROB, metavar="P",
+        help=f"mass of the HDI and rank intervals (default {HDI_PROB})",
     )
     p.add_argument("--out", metavar="FILE", help="CSV file to write (default: stdout)")
     commands["rank"] = _cmd_rank

@@ -9,15 +9,20 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
+
+from speclet_core.settings import Settings
+
+if TYPE_CHECKING:
+    from model_store import ModelStore
 
 EXIT_DAMAGED = 1
 
 
-def _store() -> Any:
+def _store() -> ModelStore:
     from model_store import ModelStore
 
-    return ModelStore.default()
+    return ModelStore(Settings.from_env().fits_dir)
 
 
 def _size(n: int) -> str:
@@ -32,7 +37,7 @@ def _size(n: int) -> str:
 def _cmd_list(args: argparse.Namespace) -> int:
     manifests = _store().list(model=args.model, gene=args.gene, lineage=args.lineage, status=args.status)
     if args.json:
-        print(json.dumps(manifests, indent=1))
+        print(json.dumps([m.to_dict() for m in manifests], indent=1))
         return 0
     if not manifests:
         print("no stored fits" + (" match the filters" if any((args.model, args.gene, args.lineage, args.status))
@@ -42,17 +47,17 @@ def _cmd_list(args: argparse.Namespace) -> int:
              f"{'GENES':>6} {'LINEAGES':>8} {'CELL_LINES':>10} {'SIZE':>10}"
     print(header)
     for m in manifests:
-        created = str(m.get("created_utc", ""))[:19].replace("T", " ")
-        print(f"{m['fit_id']:<64}  {created:<19}  {str(m.get('model')):<20} {str(m.get('model_version')):<8} "
-              f"{str(m.get('status')):<7} {len(m.get('genes', [])):>6} {len(m.get('lineages', [])):>8} "
-              f"{len(m.get('cell_lines', [])):>10} {_size(int(m.get('total_bytes', 0))):>10}")
+        created = m.created_utc[:19].replace("T", " ")
+        print(f"{m.fit_id:<64}  {created:<19}  {m.model:<20} {m.model_version:<8} "
+              f"{m.status.value:<7} {len(m.genes):>6} {len(m.lineages):>8} "
+              f"{len(m.cell_lines):>10} {_size(m.total_bytes):>10}")
     return 0
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
     store = _store()
     fit_id = store.resolve(args.fit_id)
-    print(json.dumps(store.manifest(fit_id), indent=1, sort_keys=True))
+    print(store.manifest(fit_id).to_json())
     problems = store.problems(fit_id)
     for p in problems:
         print(f"error: {p.message}", file=sys.stderr)

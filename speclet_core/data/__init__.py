@@ -1,1 +1,1 @@
-"""Screen tables: reading and validation, selection and fingerprint, covariates, where screens come from, synthetic and demo screens."""
+"""Screen tables: columns, reading, validation, the Screen, selection, fingerprint, covariates, sources, synthetic and demo screens."""

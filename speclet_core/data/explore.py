@@ -7,8 +7,10 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from speclet_core.data.screen import Screen, select_labels
+from speclet_core.data.screen import Screen
+from speclet_core.data.selection import select_labels
 from speclet_core.errors import SelectionError
+from speclet_core.labels import parse_labels
 
 
 def select_rows(
@@ -17,7 +19,7 @@ def select_rows(
     lineages: Sequence[str] | None = None,
     cell_lines: Sequence[str] | None = None,
 ) -> pd.DataFrame:
-    """Rows of the chosen genes / lineages / cell lines (empty or None: all), for exploring."""
+    """Rows of the chosen genes / lineages / cell lines (``None``, empty or ``all``: all), for exploring."""
     d = screen.data
     mask = np.ones(len(d), dtype=bool)
     for column, labels, available, what in (
@@ -25,8 +27,9 @@ def select_rows(
         ("lineage", lineages, screen.lineages, "lineage"),
         ("depmap_id", cell_lines, screen.cell_lines, "cell line"),
     ):
-        if labels:
-            mask &= d[column].isin(select_labels(labels, available, what)).to_numpy()
+        wanted = parse_labels(labels)
+        if wanted:  # exploring: nothing chosen shows everything
+            mask &= d[column].isin(select_labels(wanted, available, what)).to_numpy()
     sub = d.loc[mask]
     if sub.empty:
         raise SelectionError("the selection has no readings; widen the gene, lineage or cell-line choice")

@@ -7,7 +7,7 @@ exposing or accepting an arbitrary path:
 - ``config``: the file named by ``SPECLET_SCREEN``;
 - ``upload-<16 hex>``: a validated upload, stored as Parquet under ``<data dir>/uploads``;
 - ``import-<16 hex>``: a DepMap release import made in the app, Parquet under ``<data dir>/imports``
-  (written by ``speclet_core.depmap.importer.save_import``);
+  (written by ``speclet_core.depmap.output.save_import``);
 - ``path:<path>``: a file inside ``SPECLET_ALLOWED_DATA_DIRS`` (checked on every use).
 """
 

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from speclet_core.data.screen import prepare_covariates
+from speclet_core.data.covariates import prepare_covariates
 
 GENE_SYMBOLS = (
     "KRAS", "BRAF", "NRAS", "PIK3CA", "CTNNB1", "APC", "TP53", "MYC", "EGFR", "ERBB2",

@@ -1,1 +1,1 @@
-"""DepMap releases: file layout, streaming the LFC matrix, the importer that turns a release into a screen table."""
+"""DepMap releases: file layout (release), streaming the matrices (matrix), what an import keeps (selection, readings, omics), its progress and run state, the importer, and the written table (output)."""

@@ -107,20 +107,23 @@ def _empty(spec: MatrixSpec, cols: Sequence[int]) -> pa.Table:
     return pa.table({column_name(i): pa.array([], type=types[column_name(i)]) for i in cols})
 
 
-def _wanted(spec: MatrixSpec, value_cols: Sequence[int], text_cols: Sequence[int]) -> list[int]:
-    return list(dict.fromkeys([spec.key_col, *text_cols, *value_cols]))
+@dataclass(frozen=True)
+class RowRequest:
+    """Which rows of a matrix to read (by key; all if ``keys`` is ``None``) and which columns (by position)."""
+
+    keys: frozenset[str] | None
+    value_cols: tuple[int, ...]
+    text_cols: tuple[int, ...] = ()
+
+    def columns(self, spec: MatrixSpec) -> list[int]:
+        """The key column, then the text and value columns, each once."""
+        return list(dict.fromkeys([spec.key_col, *self.text_cols, *self.value_cols]))
 
 
-def read_rows_csv(
-    spec: MatrixSpec,
-    keys: Collection[str] | None,
-    value_cols: Sequence[int],
-    text_cols: Sequence[int] = (),
-    *,
-    tick: Tick | None = None,
-) -> pa.Table:
-    """Stream the CSV, keeping rows whose key is in ``keys`` (all if ``None``) and the given columns."""
-    cols = _wanted(spec, value_cols, text_cols)
+def read_rows_csv(spec: MatrixSpec, rows: RowRequest, *, tick: Tick | None = None) -> pa.Table:
+    """Stream the CSV, keeping the requested rows and columns."""
+    cols = rows.columns(spec)
+    keys = rows.keys
     names = [column_name(i) for i in range(spec.n_columns)]
     read_opts = pacsv.ReadOptions(column_names=names, skip_rows=1, block_size=spec.block_size, use_threads=True)
     convert_opts = pacsv.ConvertOptions(
@@ -257,17 +260,10 @@ def build_cache(spec: MatrixSpec, cache_file: Path, *, tick: Tick | None = None)
         tmp.unlink(missing_ok=True)
 
 
-def read_rows_cached(
-    spec: MatrixSpec,
-    cache_file: Path,
-    keys: Collection[str] | None,
-    value_cols: Sequence[int],
-    text_cols: Sequence[int] = (),
-    *,
-    tick: Tick | None = None,
-) -> pa.Table:
+def read_rows_cached(spec: MatrixSpec, cache_file: Path, rows: RowRequest, *, tick: Tick | None = None) -> pa.Table:
     """Like ``read_rows_csv`` from the Parquet cache: only row groups holding wanted rows are read."""
-    cols = _wanted(spec, value_cols, text_cols)
+    cols = rows.columns(spec)
+    keys = rows.keys
     wanted_names = [column_name(i) for i in cols]
     try:
         pf = pq.ParquetFile(cache_file)

@@ -17,10 +17,10 @@ punctuation, so ``passes_QC``, ``PassesQC`` and ``passes qc`` are one column. Th
 from __future__ import annotations
 
 import csv
-import difflib
 import gzip
 import io
 import re
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -29,8 +29,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from speclet_core.data.screen import NA_VALUES
+from speclet_core.data.columns import NA_VALUES
 from speclet_core.errors import DataReadError, DataValidationError, SpecletError
+from speclet_core.labels import close_matches, join_labels
 
 
 class DepMapImportError(SpecletError, ValueError):
@@ -110,7 +111,8 @@ SYMBOL_RE = re.compile(r"^\s*(.*?)\s*\(\s*[^()]*\)\s*$")
 NAME_SHOWN = 30
 
 
-def _norm(name: object) -> str:
+def normalise_name(name: object) -> str:
+    """A column name without case or punctuation: ``passes_QC``, ``PassesQC`` and ``passes qc`` are one."""
     return re.sub(r"[^0-9a-z]", "", str(name).lower())
 
 
@@ -267,16 +269,16 @@ def resolve_columns(
     """Logical name → the table's actual column; every missing required column is reported at once."""
     by_norm: dict[str, str] = {}
     for col in df.columns:
-        by_norm.setdefault(_norm(col), str(col))
+        by_norm.setdefault(normalise_name(col), str(col))
     out: dict[str, str] = {}
     problems = []
     for logical, spellings in {**required, **optional}.items():
-        hit = next((by_norm[_norm(s)] for s in spellings if _norm(s) in by_norm), None)
+        hit = next((by_norm[normalise_name(s)] for s in spellings if normalise_name(s) in by_norm), None)
         if hit is not None:
             out[logical] = hit
         elif logical in required:
             found = ", ".join(str(c) for c in df.columns[:NAME_SHOWN]) or "(no columns)"
-            close = difflib.get_close_matches(spellings[0], [str(c) for c in df.columns], n=1, cutoff=0.6)
+            close = close_matches(spellings[0], [str(c) for c in df.columns], n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
             also = f" (also accepted: {', '.join(spellings[1:])})" if len(spellings) > 1 else ""
             problems.append(
@@ -320,10 +322,10 @@ def read_dropped_guides(path: Path) -> set[str]:
     raw = read_small_csv(path)
     if raw.shape[1] == 0:
         return set()
-    by_norm = {_norm(c): c for c in raw.columns}
-    col = next((by_norm[_norm(s)] for s in DROPPED_GUIDE_COLUMNS if _norm(s) in by_norm), raw.columns[0])
+    by_norm = {normalise_name(c): c for c in raw.columns}
+    col = next((by_norm[normalise_name(s)] for s in DROPPED_GUIDE_COLUMNS if normalise_name(s) in by_norm), raw.columns[0])
     values = _text(raw[col]).dropna()
-    named = any(_norm(col) == _norm(s) for s in DROPPED_GUIDE_COLUMNS) or str(col).startswith("Unnamed")
+    named = any(normalise_name(col) == normalise_name(s) for s in DROPPED_GUIDE_COLUMNS) or str(col).startswith("Unnamed")
     # a header-less one-column list: its first guide was read as the column name
     extra = {str(col).strip()} if raw.shape[1] == 1 and not named else set()
     return set(values.tolist()) | extra
@@ -376,86 +378,36 @@ def read_header(path: Path) -> list[str]:
     return next(csv.reader(io.StringIO(text)))
 
 
-# --------------------------------------------------------------------------- matching names
-
-# Legacy (CCLE) lineage words and their OncoTree lineage names: hints only, never applied silently.
-LINEAGE_HINTS: dict[str, tuple[str, ...]] = {
-    "colorectal": ("Bowel",),
-    "central_nervous_system": ("CNS/Brain",),
-    "blood": ("Myeloid", "Lymphoid"),
-    "lymphocyte": ("Lymphoid",),
-    "plasma_cell": ("Lymphoid",),
-    "esophagus": ("Esophagus/Stomach",),
-    "gastric": ("Esophagus/Stomach",),
-    "stomach": ("Esophagus/Stomach",),
-    "urinary_tract": ("Bladder/Urinary Tract",),
-    "bladder": ("Bladder/Urinary Tract",),
-    "upper_aerodigestive": ("Head and Neck",),
-    "bile_duct": ("Biliary Tract",),
-    "ovary": ("Ovary/Fallopian Tube",),
-    "peripheral_nervous_system": ("Peripheral Nervous System",),
-    "soft_tissue": ("Soft Tissue",),
-    "skin": ("Skin",),
-    "lung": ("Lung",),
-    "breast": ("Breast",),
-    "pancreas": ("Pancreas",),
-    "liver": ("Liver",),
-    "kidney": ("Kidney",),
-    "bone": ("Bone",),
-    "uterus": ("Uterus",),
-    "prostate": ("Prostate",),
-    "thyroid": ("Thyroid",),
-    "cervix": ("Cervix",),
-    "eye": ("Eye",),
-}
+# --------------------------------------------------------------------------- the small tables together
 
 
-def _fold(text: str) -> str:
-    return re.sub(r"[\s_\-]+", " ", text.strip().casefold())
+@dataclass(frozen=True)
+class ReleaseTables:
+    """The small tables of a release and the log-fold-change matrix's header."""
+
+    files: ReleaseFiles
+    guides: pd.DataFrame
+    sequences: pd.DataFrame
+    models: pd.DataFrame
+    lfc_header: list[str]
 
 
-def _lineage_hints(word: str, available: Sequence[str]) -> list[str]:
-    folded = {_fold(a): a for a in available}
-    hints: list[str] = []
-    for legacy, oncotree in LINEAGE_HINTS.items():
-        if _fold(word) == _fold(legacy):
-            hints.extend(folded[_fold(o)] for o in oncotree if _fold(o) in folded)
-        elif _fold(word) in {_fold(o) for o in oncotree} and _fold(legacy) in folded:
-            hints.append(folded[_fold(legacy)])
-    return list(dict.fromkeys(hints))
+def read_tables(files: ReleaseFiles) -> ReleaseTables:
+    """Guide map, sequence map and cell lines, after checking the matrix's header names each sequence once."""
+    header = read_header(files.lfc)
+    seq_ids = [h.strip() for h in header[1:]]
+    dups = sorted(s for s, n in Counter(seq_ids).items() if n > 1)
+    if dups:
+        raise DataValidationError(
+            str(files.lfc), [f"repeated column name{'s' if len(dups) > 1 else ''} {join_labels(dups)} in the header"]
+        )
+    if not seq_ids:
+        raise DataValidationError(str(files.lfc), ["no sequence columns after the guide column; download it again"])
+    return ReleaseTables(files, read_guide_map(files), read_sequence_map(files), read_models(files), header)
 
 
-def match_names(
-    requested: Sequence[str], available: Sequence[str], what: str, *, fold: bool
-) -> tuple[list[str], list[str]]:
-    """Requested labels matched exactly, else ignoring case (and, with ``fold``, ``_``/``-``/spaces).
-
-    Returns ``(matched, problems)``; a problem names an unknown label with its close matches.
-    """
-    exact = set(available)
-    by_case: dict[str, str] = {}
-    for a in sorted(available):
-        by_case.setdefault(a.casefold(), a)
-    by_fold: dict[str, str] = {}
-    if fold:
-        for a in sorted(available):
-            by_fold.setdefault(_fold(a), a)
-    matched: list[str] = []
-    problems: list[str] = []
-    for r in requested:
-        r = str(r).strip()
-        if not r:
-            continue
-        hit = r if r in exact else by_case.get(r.casefold()) or (by_fold.get(_fold(r)) if fold else None)
-        if hit is not None:
-            matched.append(hit)
-            continue
-        close = _lineage_hints(r, available) if what == "lineage" else []
-        for c in difflib.get_close_matches(r, list(available), n=3, cutoff=0.6):
-            if c not in close:
-                close.append(c)
-        if not close:
-            upper = {a.upper(): a for a in available}
-            close = [upper[c] for c in difflib.get_close_matches(r.upper(), list(upper), n=3, cutoff=0.6)]
-        problems.append(f"unknown {what} '{r}'" + (f" (close: {', '.join(close[:3])})" if close else ""))
-    return list(dict.fromkeys(matched)), problems
+def sequence_table(t: ReleaseTables) -> pd.DataFrame:
+    """The LFC matrix's columns joined to their screen map row and cell line."""
+    cols = pd.DataFrame({"position": np.arange(1, len(t.lfc_header)), "sequence_id": [h.strip() for h in t.lfc_header[1:]]})
+    cols = cols.merge(t.sequences, on="sequence_id", how="left", indicator="in_map")
+    return cols.merge(t.models, on="model_id", how="left", indicator="in_models")

@@ -1,7 +1,8 @@
-"""Diagnostics views of a stored fit: verdict, worst-first triage, trace / rank / energy data.
+"""Diagnostics views of a stored fit: worst-first triage, trace / rank / energy data.
 
 Pure functions over xarray / pandas; the Diagnostics page only renders what these return.
-Thresholds follow Vehtari et al. (2021): R-hat ≤ 1.01, bulk ESS ≥ 400, no divergences.
+The thresholds that mark an element as breaking come from ``speclet_core.diagnostics.verdict``
+(the fit's verdict itself is stored with it: ``verdict.verdict_of``).
 """
 
 from __future__ import annotations
@@ -12,67 +13,10 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-RHAT_MAX = 1.01
-ESS_MIN = 400
+from model_store.stats import bfmi
+from speclet_core.diagnostics.verdict import ESS_FLAG, ESS_TAIL_FLAG, RHAT_FLAG
+
 MAX_TRACE_POINTS = 4_000  # per variable element, all chains together
-
-
-def verdict(diagnostics: dict[str, Any]) -> tuple[str, str, list[str]]:
-    """(level, headline, reasons): level is ``converged``, ``look_closer`` or ``do_not_trust``.
-
-    The verdict is recomputed from the numbers so it cannot disagree with them; an
-    approximate (quick) fit is never called converged.
-    """
-    reasons: list[str] = []
-    rhat = diagnostics.get("max_rhat")
-    ess = diagnostics.get("min_ess_bulk")
-    ess_tail = diagnostics.get("min_ess_tail")
-    div = int(diagnostics.get("divergences") or 0)
-    bfmi = diagnostics.get("bfmi_min")
-    depth = int(diagnostics.get("treedepth_hits") or 0)
-    if diagnostics.get("approximate"):
-        return ("look_closer", "Approximate fit: a first look only",
-                ["This fit used a quick variational approximation (ADVI). Its intervals are usually too narrow and "
-                 "R-hat/ESS do not apply. Run full NUTS before drawing conclusions."])
-    severe = False
-    if div:
-        reasons.append(f"{div} divergent transition{'s' if div > 1 else ''}: the sampler could not follow the "
-                       "posterior everywhere, so some regions may be missed. Re-fit with a higher target acceptance.")
-        severe = severe or div > 10
-    if rhat is not None and rhat > RHAT_MAX:
-        reasons.append(f"largest R-hat is {rhat:.3f} (should be ≤ {RHAT_MAX}): chains disagree; run more draws.")
-        severe = severe or rhat > 1.1
-    if ess is not None and ess < ESS_MIN:
-        reasons.append(f"smallest bulk ESS is {ess:.0f} (should be ≥ {ESS_MIN}): estimates are noisy; run more draws.")
-        severe = severe or ess < 100
-    if ess_tail is not None and ess_tail < ESS_MIN:
-        reasons.append(f"smallest tail ESS is {ess_tail:.0f} (should be ≥ {ESS_MIN}): interval edges are imprecise.")
-    if bfmi is not None and bfmi < 0.3:
-        reasons.append(f"lowest BFMI is {bfmi:.2f} (should be ≥ 0.3): the sampler explores the energy poorly.")
-    if depth:
-        reasons.append(f"{depth} draws hit the maximum tree depth: sampling was inefficient (not a bias by itself).")
-    if not reasons:
-        return ("converged", "Converged: the diagnostics give no reason for doubt",
-                [f"R-hat ≤ {RHAT_MAX}, bulk and tail ESS ≥ {ESS_MIN}, no divergences."])
-    if severe:
-        return "do_not_trust", "Do not trust this fit yet", reasons
-    return "look_closer", "Look closer before relying on this fit", reasons
-
-
-def merge_headline(diagnostics: dict[str, Any], summary: pd.DataFrame) -> dict[str, Any]:
-    """The fit's diagnostics with R-hat / ESS taken as the worst of the sampler's and the stored summary's."""
-    out = dict(diagnostics)
-    if summary.empty:
-        return out
-    worst = {
-        "max_rhat": (summary["r_hat"].max(), max),
-        "min_ess_bulk": (summary["ess_bulk"].min(), min),
-        "min_ess_tail": (summary["ess_tail"].min(), min),
-    }
-    for key, (value, pick) in worst.items():
-        if pd.notna(value):
-            out[key] = float(value) if out.get(key) is None else float(pick(out[key], value))
-    return out
 
 
 STAT_COLUMNS = frozenset({"mean", "sd", "hdi_5.5%", "hdi_94.5%", "r_hat", "ess_bulk", "ess_tail", "p_below"})
@@ -96,7 +40,7 @@ def label_elements(df: pd.DataFrame) -> pd.Series:
 
 
 def _breaks(df: pd.DataFrame) -> pd.Series:
-    return (df["r_hat"] > RHAT_MAX) | (df["ess_bulk"] < ESS_MIN) | (df["ess_tail"] < ESS_MIN)
+    return (df["r_hat"] > RHAT_FLAG) | (df["ess_bulk"] < ESS_FLAG) | (df["ess_tail"] < ESS_TAIL_FLAG)
 
 
 def summarise_variables(summary: pd.DataFrame) -> pd.DataFrame:
@@ -180,9 +124,9 @@ def rank_histogram(draws: xr.DataArray, bins: int = 20) -> pd.DataFrame:
     values = np.asarray(draws.transpose("chain", "draw").values, dtype=float)
     n_chain, n_draw = values.shape
     flat = values.ravel()
-    ranks = np.empty(flat.size)
-    ranks[np.argsort(flat, kind="mergesort")] = np.arange(flat.size)
-    ranks = ranks.reshape(n_chain, n_draw)
+    flat_ranks = np.empty(flat.size)
+    flat_ranks[np.argsort(flat, kind="mergesort")] = np.arange(flat.size)
+    ranks = flat_ranks.reshape(n_chain, n_draw)
     edges = np.linspace(0, flat.size, bins + 1)
     rows = []
     for c in range(n_chain):
@@ -213,17 +157,12 @@ def energy_frame(energy: xr.DataArray, max_points: int = 8_000) -> pd.DataFrame:
     )
 
 
-def bfmi(energy: xr.DataArray) -> np.ndarray:
-    """Bayesian fraction of missing information per chain."""
-    e = np.asarray(energy.transpose("chain", "draw").values, dtype=float)
-    return np.square(np.diff(e, axis=1)).sum(axis=1) / e.shape[1] / e.var(axis=1)  # as arviz.bfmi
-
-
 def sampler_table(sample_stats: xr.Dataset) -> pd.DataFrame:
     """Per chain: step size, mean / max tree depth, divergences, BFMI."""
     rows = []
     n_chain = sample_stats.sizes.get("chain", 0)
-    b = bfmi(sample_stats["energy"]) if "energy" in sample_stats else np.full(n_chain, np.nan)
+    has_energy = "energy" in sample_stats
+    b = bfmi(sample_stats["energy"].transpose("chain", "draw").values) if has_energy else np.full(n_chain, np.nan)
     for c in range(n_chain):
         s = sample_stats.isel(chain=c)
         row: dict[str, Any] = {"chain": c}
@@ -244,15 +183,15 @@ def sampler_table(sample_stats: xr.Dataset) -> pd.DataFrame:
 
 
 def style_table(df: pd.DataFrame) -> Any:
-    """Numbers rounded; R-hat > 1.01 and ESS < 400 highlighted."""
+    """Numbers rounded; the values that break a threshold (``verdict.BREAK_RULE``) highlighted."""
     shown = df.drop(columns=coordinate_columns(df) + ["variable"], errors="ignore")
     bad = "background-color: #f8d7da"
     styler = shown.style.format(precision=3, subset=[c for c in shown.columns if shown[c].dtype.kind == "f"])
     if "r_hat" in shown:
-        styler = styler.map(lambda v: bad if v > RHAT_MAX else "", subset=["r_hat"])
-    ess_cols = [c for c in ("ess_bulk", "ess_tail") if c in shown]
-    if ess_cols:
-        styler = styler.map(lambda v: bad if v < ESS_MIN else "", subset=ess_cols)
+        styler = styler.map(lambda v: bad if v > RHAT_FLAG else "", subset=["r_hat"])
+    for col, least in (("ess_bulk", ESS_FLAG), ("ess_tail", ESS_TAIL_FLAG)):
+        if col in shown:
+            styler = styler.map(lambda v, least=least: bad if v < least else "", subset=[col])
     return styler
 
 
@@ -263,7 +202,7 @@ def read_sample_stats(fit: Any) -> Any:
 
 def read_sample_stat(fit: Any, name: str) -> Any:
     """One sampler statistic (e.g. ``diverging``, ``energy``), or None when the fit has none."""
-    if "sample_stats" not in (fit.manifest.get("groups") or {}):
+    if not fit.manifest.has_group("sample_stats"):
         return None
     ds = fit.dataset("sample_stats")
     return ds[name].load() if name in ds else None

@@ -1,1 +1,7 @@
-"""The model catalog: specs and registry, building blocks, and the catalog entries."""
+"""The models: specs and the registry (``spec``), building blocks (``blocks``), the catalog entries (``catalog``).
+
+Importing any of them imports this package first, which registers every catalog entry, so
+``speclet_core.models.spec.get_model`` always sees the whole catalog.
+"""
+
+from speclet_core.models import catalog as catalog  # registers the entries

@@ -1,8 +1,8 @@
 """The job queue: fit requests waiting for, running in, or finished by a worker.
 
 The queue lives in ``SPECLET_DATA_DIR/queue`` as a diskcache (SQLite) database whose
-rows are JSON only: ``JSONOnlyDisk`` refuses to read or write anything pickled, so a
-shared server never unpickles what another user wrote. Every state change is a
+rows are JSON only (``speclet_core.queue.disk``), so a shared server never unpickles
+what another user wrote. Every state change is a
 read-modify-write inside ``cache.transact()`` (SQLite ``BEGIN IMMEDIATE``), so two
 workers can never claim one job.
 
@@ -25,23 +25,21 @@ few small rows whatever the history's length, and listing the newest jobs reads 
 from __future__ import annotations
 
 import builtins
-import json
 import os
-import re
 import socket
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from enum import StrEnum
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
-import diskcache
-from diskcache.core import MODE_BINARY, MODE_RAW, UNKNOWN
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import ValidationError
 
+from model_store.ids import FIT_ID_RE
 from speclet_core.errors import JobError
-from speclet_core.records import FitRequest, SamplerSettings
+from speclet_core.queue.disk import TAMPER_FIX, open_cache
+from speclet_core.queue.records import ACTIVE_STATUSES, JobRecord, JobStatus, SubmitOutcome
+from speclet_core.records import FitPhase, FitRequest
 from speclet_core.settings import Settings
 
 QUEUE_SCHEMA_VERSION = 1
@@ -49,7 +47,6 @@ MAX_REQUEUES = 3  # a fit that keeps killing its worker (e.g. the machine runs o
 LABEL_MAX = 120
 ERROR_MAX = 2_000
 TRACEBACK_MAX = 50_000
-_JOB_ID_RE = re.compile(r"^[0-9a-f]{64}$")
 
 KEY_PREFIX_JOB = "job:"
 KEY_QUEUED = "index:queued"
@@ -58,191 +55,6 @@ KEY_SEQ = "index:seq"
 KEY_PREFIX_ORDER = "order:"
 KEY_WORKERS = "workers"
 KEY_SCHEMA = "schema"
-
-# The first fit offered on an empty installation: the demo screen, the fastest model
-# that shows lineage structure, a short NUTS run (minutes on a laptop, not hours).
-FIRST_FIT_MODELS = ("gene_lineage", "sgrna_gene_lineage")  # first registered one wins
-FIRST_FIT_SAMPLER = SamplerSettings(chains=4, tune=1000, draws=1000)  # R-hat ≤ 1.01 needs more than 500 here
-FIRST_FIT_LABEL = "first start (demo screen)"
-
-
-class JobStatus(StrEnum):
-    QUEUED = "queued"
-    RUNNING = "running"
-    DONE = "done"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-
-ACTIVE_STATUSES = frozenset({JobStatus.QUEUED, JobStatus.RUNNING})
-
-
-class JobPhase(StrEnum):
-    """What a running job is doing; the same words as ``speclet_core.fitting.engine.FitPhase``."""
-
-    LOADING = "loading"
-    COMPILING = "compiling"
-    TUNING = "tuning"
-    SAMPLING = "sampling"
-    SAVING = "saving"
-
-
-class _Record(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class AttemptRecord(_Record):
-    """How an earlier attempt of a job ended (kept when the request is submitted again)."""
-
-    attempt: int
-    status: JobStatus
-    error: str | None = None
-    submitted_at: float
-    started_at: float | None = None
-    finished_at: float | None = None
-    worker_id: str | None = None
-
-
-class JobRecord(_Record):
-    """One fit request in the queue: its state, progress, and how it ended."""
-
-    job_id: str = Field(description="Equal to the fit id: one job per fit.")
-    request: FitRequest
-    label: str = Field(default="", description="Who or what submitted it (free text, shown in the job list).")
-    status: JobStatus = JobStatus.QUEUED
-    phase: JobPhase | None = Field(default=None, description="What a running fit is doing now.")
-    draws_done: int = Field(default=0, ge=0, description="Draws finished in the current phase (all chains).")
-    draws_total: int = Field(default=0, ge=0, description="Draws the current phase will make (all chains).")
-    divergences: int = Field(default=0, ge=0, description="Divergent transitions so far.")
-    eta_s: float | None = Field(default=None, description="Estimated seconds left, from the current draw rate.")
-    submitted_at: float = Field(description="Unix time of the (latest) submission.")
-    started_at: float | None = None
-    finished_at: float | None = None
-    heartbeat_at: float | None = Field(default=None, description="Unix time the worker last said it is alive.")
-    worker_id: str | None = None
-    process_id: int | None = Field(default=None, description="Process id of the running fit, on the worker's machine.")
-    error: str | None = Field(default=None, description="Short message for the person who submitted the fit.")
-    traceback: str | None = Field(default=None, description="Full traceback, for the log.")
-    verdict: str | None = Field(default=None, description="Convergence verdict of a done fit.")
-    attempt: int = Field(default=1, ge=1, description="1 for the first submission; +1 for each re-submission.")
-    requeues: int = Field(default=0, ge=0, description="Times this attempt went back to the queue as its worker died.")
-    cancel_requested: bool = False
-    seq: int = Field(default=0, ge=0, description="Submission order: larger is newer.")
-    history: tuple[AttemptRecord, ...] = ()
-
-    @model_validator(mode="after")
-    def _id_is_fit_id(self) -> JobRecord:
-        if self.job_id != self.request.fit_id:
-            raise ValueError(
-                f"job id {self.job_id[:12]}… is not the fit id of its request ({self.request.fit_id[:12]}…)"
-            )
-        return self
-
-    @property
-    def fit_id(self) -> str:
-        return self.job_id
-
-    @property
-    def active(self) -> bool:
-        return self.status in ACTIVE_STATUSES
-
-    @property
-    def progress(self) -> float | None:
-        """Fraction of the current phase done (0–1), when the phase counts draws."""
-        if self.draws_total <= 0:
-            return None
-        return min(1.0, self.draws_done / self.draws_total)
-
-    def as_attempt(self) -> AttemptRecord:
-        return AttemptRecord(
-            attempt=self.attempt,
-            status=self.status,
-            error=self.error,
-            submitted_at=self.submitted_at,
-            started_at=self.started_at,
-            finished_at=self.finished_at,
-            worker_id=self.worker_id,
-        )
-
-
-# --------------------------------------------------------------------------- JSON-only storage
-
-
-class SubmitOutcome(NamedTuple):
-    """What a submission did: the job, whether the fit was already stored, whether this call queued it."""
-
-    job: JobRecord
-    already_stored: bool
-    created: bool
-
-
-class JSONOnlyDisk(diskcache.Disk):
-    """diskcache serialisation that stores and reads JSON only.
-
-    Plain ``diskcache.JSONDisk`` still unpickles a row whose mode says "pickle"; this one
-    refuses such rows (and non-string keys) with a ``JobError`` instead.
-    """
-
-    def put(self, key: Any) -> tuple[Any, bool]:
-        if type(key) is not str:
-            raise JobError(f"job queue keys must be text, got {type(key).__name__}")
-        return super().put(key)
-
-    def get(self, key: Any, raw: bool) -> Any:
-        if not raw:
-            raise JobError(
-                f"{self._directory}: the job queue holds a pickled key; refusing to unpickle it. {_TAMPER_FIX}"
-            )
-        return super().get(key, raw)
-
-    def store(self, value: Any, read: bool, key: Any = UNKNOWN) -> tuple[Any, ...]:
-        if read:
-            raise JobError("the job queue stores JSON values only, not files")
-        data = json.dumps(value, separators=(",", ":"), allow_nan=False).encode("utf-8")
-        return super().store(data, False, key=key)
-
-    def fetch(self, mode: int, filename: str | None, value: Any, read: bool) -> Any:
-        if read or mode not in (MODE_RAW, MODE_BINARY):
-            raise JobError(
-                f"{self._directory}: a job queue row is stored as mode {mode} (pickle or text), not JSON; "
-                f"refusing to read it. {_TAMPER_FIX}"
-            )
-        data = super().fetch(mode, filename, value, False)
-        if not isinstance(data, bytes):
-            raise JobError(f"{self._directory}: a job queue row is not JSON bytes; refusing to read it. {_TAMPER_FIX}")
-        try:
-            return json.loads(data)
-        except (UnicodeDecodeError, ValueError):
-            raise JobError(f"{self._directory}: a job queue row is not valid JSON. {_TAMPER_FIX}") from None
-
-
-_TAMPER_FIX = "Someone or something wrote to it directly; stop the workers and delete the queue folder to start afresh."
-
-
-def open_cache(queue_dir: Path) -> diskcache.Cache:
-    """Open (creating, mode 0700) the queue's diskcache with JSON-only rows and no eviction."""
-    queue_dir = Path(queue_dir)
-    queue_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    try:
-        os.chmod(queue_dir, 0o700)
-    except PermissionError:
-        pass  # someone else's folder we may still use: SQLite tells us if we cannot
-    try:
-        return diskcache.Cache(
-            str(queue_dir),
-            disk=JSONOnlyDisk,
-            timeout=30,
-            eviction_policy="none",
-            statistics=0,
-            tag_index=0,
-            cull_limit=0,
-            disk_min_file_size=2**26,  # every row inside SQLite, so each transaction covers it
-        )
-    except OSError as exc:
-        raise JobError(
-            f"{queue_dir}: cannot open the job queue ({exc}); check the folder exists and is writable"
-        ) from None
-
 
 # --------------------------------------------------------------------------- worker ids
 
@@ -284,13 +96,13 @@ class JobQueue:
     fits_dir
         The model store's root, to return stored fits at once; defaults to ``queue_dir/../fits``.
     settings
-        Read-only mode and heartbeat timeout; defaults to ``Settings.from_env()``.
+        Read-only mode and heartbeat timeout (read once at the entry point and passed down).
     """
 
-    def __init__(self, queue_dir: Path | str, *, fits_dir: Path | str | None = None, settings: Settings | None = None):
+    def __init__(self, queue_dir: Path | str, *, settings: Settings, fits_dir: Path | str | None = None):
         self.queue_dir = Path(queue_dir)
         self.fits_dir = Path(fits_dir) if fits_dir is not None else self.queue_dir.parent / "fits"
-        self.settings = settings if settings is not None else Settings.from_env()
+        self.settings = settings
         self._cache = open_cache(self.queue_dir)
         if self._cache.get(KEY_SCHEMA) is None:
             self._cache.add(KEY_SCHEMA, QUEUE_SCHEMA_VERSION)
@@ -324,7 +136,7 @@ class JobQueue:
         except ValidationError as exc:
             raise JobError(
                 f"{self.queue_dir}: job {job_id} is not a valid job record ({exc.error_count()} problems, first: "
-                f"{exc.errors()[0]['msg']}); it was written by another speclet version or damaged. {_TAMPER_FIX}"
+                f"{exc.errors()[0]['msg']}); it was written by another speclet version or damaged. {TAMPER_FIX}"
             ) from None
 
     def _save(self, job: JobRecord) -> None:
@@ -376,7 +188,7 @@ class JobQueue:
 
     @staticmethod
     def _check_id(job_id: str) -> str:
-        if not isinstance(job_id, str) or not _JOB_ID_RE.fullmatch(job_id):
+        if not isinstance(job_id, str) or not FIT_ID_RE.fullmatch(job_id):
             raise JobError(f"invalid job id {str(job_id)[:80]!r}: expected the 64-character fit id (hexadecimal)")
         return job_id
 
@@ -402,7 +214,7 @@ class JobQueue:
             )
         if not isinstance(request, FitRequest):
             raise JobError(
-                "submit expects a FitRequest (from speclet_core.fitting.engine.prepare_request), "
+                "submit expects a FitRequest (from speclet_core.fitting.request.prepare_request), "
                 f"got {type(request).__name__}"
             )
         label = " ".join(str(label).split())[:LABEL_MAX]
@@ -513,7 +325,7 @@ class JobQueue:
                 claimed = job.model_copy(update={
                     "status": JobStatus.RUNNING, "worker_id": worker_id, "started_at": now, "heartbeat_at": now,
                 "process_id": None,
-                    "phase": JobPhase.LOADING, "draws_done": 0, "draws_total": 0, "divergences": 0, "eta_s": None,
+                    "phase": FitPhase.LOADING, "draws_done": 0, "draws_total": 0, "divergences": 0, "eta_s": None,
                 })
                 self._save(claimed)
                 self._append_id(KEY_RUNNING, job_id)
@@ -542,7 +354,7 @@ class JobQueue:
         job_id: str,
         worker_id: str,
         *,
-        phase: JobPhase | str | None,
+        phase: FitPhase | str | None,
         draws_done: int = 0,
         draws_total: int = 0,
         divergences: int = 0,
@@ -551,7 +363,7 @@ class JobQueue:
         """Record a running fit's progress (also a heartbeat); None if the job is no longer this worker's."""
         return self._update_running(
             job_id, worker_id,
-            phase=JobPhase(phase) if phase is not None else None,
+            phase=FitPhase(phase) if phase is not None else None,
             draws_done=max(0, int(draws_done)), draws_total=max(0, int(draws_total)),
             divergences=max(0, int(divergences)), eta_s=None if eta_s is None else max(0.0, float(eta_s)),
         )
@@ -563,7 +375,7 @@ class JobQueue:
             if job is None or job.status != JobStatus.RUNNING or job.worker_id != worker_id or job.cancel_requested:
                 return False
             self._save(job.model_copy(update={
-                "phase": JobPhase.SAVING, "heartbeat_at": time.time(), "eta_s": None,
+                "phase": FitPhase.SAVING, "heartbeat_at": time.time(), "eta_s": None,
             }))
             return True
 
@@ -688,13 +500,12 @@ def _clip(text: str | None, limit: int) -> str | None:
 # --------------------------------------------------------------------------- helpers for the app and serve
 
 
-def worker_status(settings: Settings | None = None) -> dict[str, Any]:
+def worker_status(settings: Settings) -> dict[str, Any]:
     """Whether a live worker is seen: ``{"alive", "last_seen_s", "workers": [...], "queued", "running"}``.
 
     A worker is alive when it heart-beat within ``heartbeat_timeout_s``. ``last_seen_s`` is the
     age of the most recent heartbeat of any worker (None if no worker was ever seen).
     """
-    settings = settings or Settings.from_env()
     with JobQueue.from_settings(settings) as queue:
         now = time.time()
         workers = []
@@ -709,33 +520,3 @@ def worker_status(settings: Settings | None = None) -> dict[str, Any]:
         "start_command": "python -m speclet_core worker",
         **counts,
     }
-
-
-def ensure_first_fit(settings: Settings | None = None) -> JobRecord | None:
-    """On an empty installation, queue the demo screen's default fit; else do nothing.
-
-    Returns the submitted job, or None when the store already has fits, the queue has
-    jobs, or the server is read-only.
-    """
-    settings = settings or Settings.from_env()
-    if settings.read_only:
-        return None
-    from model_store import ModelStore
-
-    with JobQueue.from_settings(settings) as queue:
-        if queue.has_jobs() or ModelStore(settings.fits_dir).list():
-            return None
-        from speclet_core.data.demo import ensure_demo_screen
-        from speclet_core.fitting.engine import prepare_request
-        from speclet_core.models.catalog import list_models
-
-        known = [m.name for m in list_models()]
-        model = next((m for m in FIRST_FIT_MODELS if m in known), None)
-        if model is None:
-            raise JobError(
-                f"no model for the first fit: expected one of {', '.join(FIRST_FIT_MODELS)}; found {', '.join(known)}"
-            )
-        demo = ensure_demo_screen(settings.data_dir)
-        request = prepare_request(demo, model, sampler=FIRST_FIT_SAMPLER, seed=1, settings=settings)
-        job, _ = queue.submit(request, FIRST_FIT_LABEL)
-        return job

@@ -151,7 +151,7 @@ def serve(settings: Settings, *, app: Path | None = None) -> int:
 
 def _first_fit(settings: Settings) -> None:
     """Queue the demo fit on an empty installation; a problem here must not stop the dashboard."""
-    from speclet_core.queue.jobs import ensure_first_fit
+    from speclet_core.queue.bootstrap import ensure_first_fit
 
     try:
         job = ensure_first_fit(settings)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ctypes
+import dataclasses
 import fcntl
 import logging
 import os
@@ -32,13 +33,14 @@ import sys
 import threading
 import time
 import traceback
-from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import IO, Any
 
 from speclet_core.errors import SpecletError
-from speclet_core.queue.jobs import JobPhase, JobQueue, JobRecord, JobStatus, make_worker_id
+from speclet_core.queue.jobs import JobQueue, make_worker_id
+from speclet_core.queue.records import JobRecord, JobStatus
+from speclet_core.records import FitPhase
 from speclet_core.settings import Settings
 
 KILL_GRACE_S = 3.0  # SIGTERM → SIGKILL: a fit has this long to stop by itself
@@ -59,7 +61,7 @@ class StopReason(StrEnum):
     SHUTDOWN = "shutdown"
 
 
-@dataclass
+@dataclasses.dataclass
 class _Running:
     job: JobRecord
     proc: subprocess.Popen[bytes]
@@ -422,7 +424,7 @@ class _ProgressWriter:
         now = time.monotonic()
         phase = str(getattr(progress, "phase", "") or "")
         try:
-            job_phase: JobPhase | None = JobPhase(phase)
+            job_phase: FitPhase | None = FitPhase(phase)
         except ValueError:
             job_phase = None
         done = int(getattr(progress, "draws_done", 0) or 0)
@@ -467,9 +469,9 @@ def _limit_memory(memory_mb: int) -> None:
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
-def run_one(job_id: str, worker_id: str, data_dir: Path, memory_mb: int = 0) -> int:
+def run_one(job_id: str, worker_id: str, settings: Settings) -> int:
     """Run one claimed job in this process: fit, store, record the outcome. Returns the exit status."""
-    settings = Settings(data_dir=data_dir, fit_memory_mb=memory_mb)
+    memory_mb = settings.fit_memory_mb
     queue = JobQueue.from_settings(settings)
     job = queue.attach_process(job_id, worker_id, os.getpid())
     if job is None:
@@ -481,13 +483,13 @@ def run_one(job_id: str, worker_id: str, data_dir: Path, memory_mb: int = 0) -> 
         from model_store import ModelStore
         from speclet_core.fitting.engine import run_fit
 
-        result = run_fit(job.request, progress=_ProgressWriter(queue, job_id, worker_id))
+        result = run_fit(job.request, settings=settings, progress=_ProgressWriter(queue, job_id, worker_id))
         if not queue.begin_saving(job_id, worker_id):
             print("the job was cancelled or taken over before saving: nothing stored", flush=True)
             return EXIT_NOT_MINE
         ModelStore(settings.fits_dir).put(
             job_id, result.idata, request=job.request.model_dump(mode="json"), roles=result.spec.roles(),
-            diagnostics=result.diagnostics, timings=result.timings,
+            diagnostics=result.diagnostics, timings=result.timings, provenance=result.provenance,
         )
         verdict = result.diagnostics.get("verdict") if isinstance(result.diagnostics, dict) else None
         queue.finish(job_id, worker_id, JobStatus.DONE, verdict=verdict)
@@ -529,7 +531,9 @@ def _child_main(argv: list[str]) -> int:
     p.add_argument("--parent-pid", type=int, required=True)
     args = parser.parse_args(argv)
     _die_with_parent(args.parent_pid)
-    return run_one(args.job_id, args.worker_id, args.data_dir, args.memory_mb)
+    # the supervisor's data folder and memory limit win over this process's environment
+    settings = dataclasses.replace(Settings.from_env(), data_dir=args.data_dir, fit_memory_mb=args.memory_mb)
+    return run_one(args.job_id, args.worker_id, settings)
 
 
 if __name__ == "__main__":

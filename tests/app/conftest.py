@@ -17,6 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "model_store"))
 from store_helpers import DIAGNOSTICS, make_idata, put_example
 
 from model_store import ModelStore
+from speclet_core.diagnostics.verdict import judge
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -59,7 +60,9 @@ def fake_fit(data_dir: Path) -> str:
 @pytest.fixture
 def divergent_fit(data_dir: Path) -> str:
     """A stored posterior whose sampler reported 25 divergences."""
-    diagnostics = {**DIAGNOSTICS, "divergences": 25, "verdict": "do_not_trust"}
+    numbers = {**DIAGNOSTICS, "divergences": 25}
+    judged = judge(numbers, total_draws=2 * 50)  # make_idata: 2 chains of 50 draws
+    diagnostics = {**numbers, "verdict": judged.level.value, "reasons": list(judged.reasons)}
     fit_id, _ = put_example(ModelStore(data_dir / "fits"), seed=2, idata=make_idata(seed=2), diagnostics=diagnostics)
     return fit_id
 

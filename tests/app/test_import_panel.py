@@ -13,7 +13,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from depmap_releases import write_current_release
 
 from speclet_core.data.screen import load_screen
-from speclet_core.depmap.importer import import_depmap, read_import_metadata
+from speclet_core.depmap.importer import import_depmap
+from speclet_core.depmap.output import read_import_metadata
+from speclet_core.settings import Settings
 
 
 @pytest.fixture
@@ -31,10 +33,10 @@ def _caption_text(at) -> str:  # type: ignore[no-untyped-def]
 
 def test_import_makes_the_imported_table_the_active_screen(open_page, allowed: Path, data_dir: Path,  # type: ignore[no-untyped-def]
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    from pages import import_panel
+    from pages import widgets
 
     shown: list[tuple[float, str]] = []  # what the progress bar was fed
-    real_progress = import_panel.st.progress
+    real_progress = widgets.st.progress
 
     def recording_progress(value, text=None, **kw):  # type: ignore[no-untyped-def]
         bar = real_progress(value, text=text, **kw)
@@ -47,7 +49,7 @@ def test_import_makes_the_imported_table_the_active_screen(open_page, allowed: P
         bar.progress = update
         return bar
 
-    monkeypatch.setattr(import_panel.st, "progress", recording_progress)
+    monkeypatch.setattr(widgets.st, "progress", recording_progress)
     at = open_page("data")
     assert "30 genes" in _caption_text(at)  # the demo screen
     at.text_input(key="dmi-dir").set_value("release_24q2").run()
@@ -79,7 +81,7 @@ def test_import_makes_the_imported_table_the_active_screen(open_page, allowed: P
     key = at.session_state["screen_key"]
     assert key.startswith("import-") and at.query_params["screen"] in (key, [key])
     path = data_dir / "imports" / f"{key}.parquet"
-    expected = import_depmap(allowed / "release_24q2", "KRAS,BRAF,HLA-A", "Skin,Bowel").data
+    expected = import_depmap(allowed / "release_24q2", "KRAS,BRAF,HLA-A", "Skin,Bowel", settings=Settings.from_env()).data
     stored = load_screen(path).data
     assert len(stored) == len(expected) == 14
     pd.testing.assert_frame_equal(stored.reset_index(drop=True), expected, check_dtype=False)
@@ -142,7 +144,7 @@ def test_bad_folders_and_names_are_messages(open_page, allowed: Path, tmp_path: 
     at.text_area(key="dmi-genes-text").set_value("KRSA").run()
     at.button(key="dmi-import").click().run()
     assert not at.exception
-    assert "unknown gene 'KRSA' (close: KRAS)" in at.error[0].value
+    assert "1 gene not in AvanaGuideMap.csv: 'KRSA' (did you mean KRAS?)" in at.error[0].value
     assert at.session_state["screen_key"] == "demo"
     assert not (data_dir / "imports").exists() or not any((data_dir / "imports").iterdir())
 

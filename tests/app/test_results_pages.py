@@ -22,7 +22,8 @@ from streamlit.testing.v1 import AppTest
 from model_store import ModelStore
 from speclet_core.analysis import ranking
 from speclet_core.data.demo import write_synthetic
-from speclet_core.data.screen import load_screen, select_screen
+from speclet_core.data.screen import load_screen
+from speclet_core.data.selection import select_screen
 from speclet_core.data.synthetic import SyntheticScreen, simulate_screen
 from speclet_core.records import FitRequest, SamplerSettings, Selection
 
@@ -68,7 +69,7 @@ class TruthfulFits:
         g, c = self.sel.index("hugo_symbol"), self.sel.index("depmap_id")
         sg = value("sgrna_effect", "sgrna").loc[d["sgrna"].astype(str)].to_numpy()
         cl = value("cell_line_effect", "cell_line").loc[d["depmap_id"].astype(str)].to_numpy()
-        from speclet_core.data.screen import prepare_covariates
+        from speclet_core.data.covariates import prepare_covariates
 
         z = prepare_covariates(d)[0]
         cn = value("cn_slope", "gene").loc[genes].to_numpy()
@@ -110,7 +111,7 @@ class TruthfulFits:
         }
         if constant_data:  # as speclet_core.fitting.engine stores them: each reading's labels and model-scale covariates
             d = self.sel.data
-            from speclet_core.data.screen import prepare_covariates
+            from speclet_core.data.covariates import prepare_covariates
 
             groups["constant_data"] = {
                 "gene": d["hugo_symbol"].astype(str).to_numpy(dtype=object),
@@ -338,9 +339,9 @@ def test_ppc_without_the_screen_table_still_shows_the_overall_check(open_page: C
 
 def test_per_reading_views_of_big_fits_wait_to_be_asked_for(open_page: Callable[..., AppTest], gl_fit: str,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    from pages import results_panels
+    from pages import widgets
 
-    monkeypatch.setattr(results_panels, "AUTO_READINGS_MAX", 100)  # the tiny fit has 342 readings: "big"
+    monkeypatch.setattr(widgets, "AUTO_READINGS_MAX", 100)  # the tiny fit has 342 readings: "big"
     at = open_page("ppc", fit=gl_fit)
     assert at.toggle(key="ppc_split").value is False
     assert len(charts_data(at)) == 1  # the overall check only: the screen table was not reloaded
@@ -360,7 +361,7 @@ def test_labels_stored_with_the_fit_replace_the_screen_table(open_page: Callable
     at = open_page("covariates", fit=fit_id, cov_genes=["KRAS"])
     scatter = chart(at, "z-score of expression within the gene")
     points = scatter[scatter["lineage"].notna()]
-    from speclet_core.data.screen import prepare_covariates
+    from speclet_core.data.covariates import prepare_covariates
 
     z = prepare_covariates(fits.sel.data)[0]
     np.testing.assert_allclose(np.sort(points["x"]), np.sort(z.loc[z["hugo_symbol"] == "KRAS", "rna_expr_z"]))
@@ -380,7 +381,7 @@ def test_compare_ranks_fits_by_loo_and_shows_rank_changes(open_page: Callable[..
     loo = chart(at, "ELPD (LOO)")
     best = loo.sort_values("rank")["fit"].iloc[0]
     assert best.startswith("gene_lineage") and "a clear difference" in text_of(at)
-    manifests = {m["fit_id"]: m for m in fits.store.list()}
+    manifests = {m.fit_id: m for m in fits.store.list()}
     assert set(at.multiselect(key="compare_fits").value) == {gl_fit, simple} and len(manifests) == 2
     slopes = chart(at, "Expected rank of each gene")
     assert slopes["fit"].nunique() == 2 and slopes.groupby("fit")["gene"].nunique().eq(8).all()  # top 15 of 8 genes
@@ -430,17 +431,17 @@ def real_fit_id(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch)
 
 @pytest.mark.slow
 def test_result_pages_on_a_real_fit(open_page: Callable[..., AppTest], real_fit_id: str) -> None:
-    from speclet_core.analysis import results
+    from speclet_core.analysis import forest
     from speclet_core.settings import Settings
 
     stored = ModelStore(Settings.from_env().fits_dir).get(real_fit_id)
-    truth = results.load_truth(stored.manifest["request"]["data_path"])
+    truth = forest.load_truth(stored.manifest.request.data_path)
     planted = truth[truth["parameter"] == "lineage_selective"]
 
     at = open_page("forest", fit=real_fit_id)
     rows = chart(at, "Gene-level effect")
     assert len(rows) == 30 and rows["truth"].notna().all()
-    rec = results.recovery(rows)
+    rec = forest.recovery(rows)
     assert rec["inside_outer"] >= 0.7 and rec["rmse"] < 0.3  # the model recovers the demo's gene effects
 
     lineage = str(planted["lineage"].iloc[0])

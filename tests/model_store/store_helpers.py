@@ -7,6 +7,7 @@ from typing import Any
 import arviz as az
 import numpy as np
 
+from model_store.manifest import FitManifest
 from speclet_core.records import FitRequest, SamplerSettings, Selection
 
 GENES = ["KRAS", "C18orf54", "HLA-A", "BRAF", "MYC", "TP53", "CTNNB1"]
@@ -92,7 +93,7 @@ TIMINGS = {"load_s": 0.1, "compile_s": 2.0, "sample_s": 5.0, "total_s": 7.1}
 
 
 def put_example(store: Any, seed: int = 1, idata: az.InferenceData | None = None,
-                diagnostics: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
+                diagnostics: dict[str, Any] | None = None) -> tuple[str, FitManifest]:
     request = make_request(seed=seed)
     manifest = store.put(
         request.fit_id, make_idata(seed) if idata is None else idata, request=request.model_dump(mode="json"),

@@ -8,7 +8,7 @@ import arviz as az
 import numpy as np
 import pytest
 
-from model_store.stats import ess, hdi, summarise_draws
+from model_store.stats import bfmi, ess, hdi, hdi_sorted, rhat_ess, summarise_draws
 
 
 def _ar1(rng: np.random.Generator, n_elem: int, chains: int, draws: int) -> np.ndarray:
@@ -90,3 +90,46 @@ def test_first_lags_and_fft_give_the_same_ess() -> None:
     few, every = ess(x, direct_lags=4), ess(x, direct_lags=10_000)
     np.testing.assert_allclose(few, every, rtol=1e-10)
     assert np.ptp(every) > 1000  # from sticky to anti-correlated chains
+
+
+@pytest.mark.parametrize("n_draws", [1000, 333, 25, 7])
+def test_rhat_ess_match_arviz_in_blocks(n_draws: int) -> None:
+    """AR(1) chains, a stuck chain, a constant and ties; blocks of a few elements give the same numbers."""
+    rng = np.random.default_rng(1)
+    x = _ar1(rng, 30, 4, n_draws)
+    x[:5, 0] += 0.7
+    x[10] = 2.0
+    x[11] = np.round(x[11])
+    rhat, bulk, tail = rhat_ess(x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = [np.array([f(a) for a in x]) for f in (
+            lambda a: az.rhat(a, method="rank"),
+            lambda a: az.ess(a, method="bulk"),
+            lambda a: az.ess(a, method="tail"),
+        )]
+    for got, want in zip((rhat, bulk, tail), expected, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-9, equal_nan=True)
+    blocked = rhat_ess(x, block_values=7 * 4 * n_draws)  # 5 blocks, the last one short
+    for got, whole in zip(blocked, (rhat, bulk, tail), strict=True):
+        np.testing.assert_array_equal(got, whole)
+    assert np.isnan(rhat[10]) and bulk[10] == 4 * 2 * (n_draws // 2)
+
+
+def test_bfmi_matches_arviz() -> None:
+    rng = np.random.default_rng(2)
+    energy = rng.normal(size=(4, 500)).cumsum(axis=1) * 0.05 + rng.normal(size=(4, 500))
+    energy[3] = rng.normal(size=500).cumsum()  # a chain whose energy explores poorly
+    got = bfmi(energy)
+    np.testing.assert_allclose(got, az.bfmi(energy), rtol=1e-12)
+    assert got.shape == (4,) and got[3] < 0.2 < got[:3].min()
+    with pytest.raises(ValueError, match="chain, draw"):
+        bfmi(energy.ravel())
+
+
+def test_hdi_sorted_takes_any_leading_shape() -> None:
+    x = np.sort(np.random.default_rng(4).gamma(2.0, 1.0, size=(3, 5, 400)), axis=-1)
+    low, high = hdi_sorted(x, 0.8)
+    assert low.shape == high.shape == (3, 5)
+    for i, j in np.ndindex(3, 5):
+        assert (low[i, j], high[i, j]) == tuple(az.hdi(x[i, j], hdi_prob=0.8))

@@ -15,6 +15,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 import xarray as xr
+from pydantic import ValidationError
 from store_helpers import (
     CELL_LINES,
     DIAGNOSTICS,
@@ -27,8 +28,9 @@ from store_helpers import (
     put_example,
 )
 
+import model_store.manifest as manifest_module
 import model_store.store as store_module
-from model_store import FitStatus, FloatDtype, MatrixKind, MatrixStat, ModelStore, StorageOptions
+from model_store import FitManifest, FitStatus, FloatDtype, MatrixKind, MatrixStat, ModelStore, StorageOptions
 from model_store.ids import IDENTITY_KEYS
 from speclet_core.errors import CorruptFitError, FitNotFoundError, SpecletError, StoreError
 
@@ -130,13 +132,13 @@ def test_round_trip_lossless_with_float64(tmp_path: Path) -> None:
         assert set(stored.groups()) == set(idata.groups())
         for group in idata.groups():
             _assert_same_group(stored[group], idata[group])
-        assert fit.manifest["storage"]["float_dtype"] == "float64"
+        assert fit.manifest.storage["float_dtype"] == "float64"
 
 
 def test_round_trip_float32_default(store: ModelStore) -> None:
     idata = make_idata(seed=4)
     fit_id, manifest = put_example(store, idata=idata)
-    assert manifest["storage"]["float_dtype"] == "float32"
+    assert manifest.storage["float_dtype"] == "float32"
     with store.get(fit_id) as fit:
         stored = fit.open_idata()
         for group in ("posterior", "posterior_predictive", "log_likelihood"):
@@ -151,7 +153,7 @@ def test_round_trip_float32_default(store: ModelStore) -> None:
 
 def test_file_opens_with_plain_arviz_and_xarray_with_real_labels(store: ModelStore) -> None:
     fit_id, manifest = put_example(store)
-    path = Path(manifest["posterior_path"])
+    path = Path(str(manifest.posterior_path))
     assert path == store.path_of(fit_id) / "posterior.nc"
     idata = az.from_netcdf(path)
     assert list(idata.posterior.coords["gene"].values) == GENES
@@ -177,6 +179,25 @@ def test_file_opens_with_plain_arviz_and_xarray_with_real_labels(store: ModelSto
     assert attrs["inference_library"] == "nutpie"  # the InferenceData's own attributes are kept too
 
 
+def test_the_store_writes_the_fits_provenance_and_its_own_facts_win(store: ModelStore) -> None:
+    """The store is the one provenance writer: the fit's own facts become root attrs, its ids cannot be forged."""
+    request = make_request(seed=5)
+    provenance = {"model_title": "Hierarchical", "data_path": request.data_path, "selection_counts": {"genes": 7},
+                  "approximate": "false", "notes": {"log_likelihood": "stored"}, "fit_id": "0" * 64,
+                  "package_versions": {"numpy": "0.0"}}
+    manifest = store.put(request.fit_id, make_idata(), request=request.model_dump(mode="json"), roles=ROLES,
+                         diagnostics=DIAGNOSTICS, timings=TIMINGS, provenance=provenance)
+    with xr.open_dataset(str(manifest.posterior_path)) as root:
+        attrs = dict(root.attrs)
+    assert attrs["model_title"] == "Hierarchical" and attrs["data_path"] == "/data/screen.csv"
+    assert attrs["approximate"] == "false" and json.loads(attrs["notes"]) == {"log_likelihood": "stored"}
+    assert json.loads(attrs["selection_counts"]) == {"genes": 7}
+    assert attrs["fit_id"] == request.fit_id  # the store's own keys win over the fit's
+    assert json.loads(attrs["package_versions"])["numpy"] == np.__version__
+    assert manifest.provenance["package_versions"]["numpy"] == np.__version__
+    assert manifest.provenance["model_title"] == "Hierarchical"
+
+
 def test_blocks_and_chunks_do_not_change_the_result(tmp_path: Path) -> None:
     """Tiny blocks (many per variable, summarised inline) give the same files as big ones (summarised in threads)."""
     idata = make_idata(seed=6)
@@ -199,8 +220,8 @@ def test_compressed_files_hold_the_same_values(tmp_path: Path) -> None:
     packed = ModelStore(tmp_path / "b", options=StorageOptions(compression_level=4))
     fit_a, ma = put_example(plain, idata=idata)
     fit_b, mb = put_example(packed, idata=idata)
-    assert ma["storage"]["compression"] == "none" and mb["storage"]["compression"] == "gzip-4+shuffle"
-    assert mb["sizes"]["posterior.nc"] < ma["sizes"]["posterior.nc"]
+    assert ma.storage["compression"] == "none" and mb.storage["compression"] == "gzip-4+shuffle"
+    assert mb.sizes["posterior.nc"] < ma.sizes["posterior.nc"]
     with plain.get(fit_a) as a, packed.get(fit_b) as b:
         np.testing.assert_array_equal(a.draws("gene_effect").values, b.draws("gene_effect").values)
         assert b.dataset()["gene_effect"].encoding["zlib"] is True
@@ -250,7 +271,7 @@ def test_summaries_match_arviz_and_the_draws(store: ModelStore) -> None:
         gl = post32["gene_lineage_effect"]
         np.testing.assert_allclose(p.to_numpy(), (gl < -0.5).mean(("chain", "draw")).values)
 
-    head = manifest["element_diagnostics"]
+    head = manifest.element_diagnostics
     assert head["max_r_hat"] == pytest.approx(every["r_hat"].max())
     assert head["min_ess_bulk"] == pytest.approx(every["ess_bulk"].min())
     worst = head["worst"]["r_hat"][0]
@@ -282,7 +303,7 @@ def test_model_without_two_way_effects_has_no_matrices(store: ModelStore) -> Non
     roles = {**ROLES, "gene_cell_line_effect": None, "gene_lineage_effect": None}
     manifest = store.put(request.fit_id, idata, request=request.model_dump(mode="json"), roles=roles,
                          diagnostics={**DIAGNOSTICS, "verdict": "look_closer"}, timings=TIMINGS)
-    assert manifest["status"] == "flagged"
+    assert manifest.status == "flagged"
     with store.get(request.fit_id) as fit:
         with pytest.raises(StoreError, match="has no gene_cell_line_effect variable"):
             fit.matrix("gene_cell_line")
@@ -310,11 +331,11 @@ def test_list_filters_and_orders_newest_first(store: ModelStore) -> None:
     store.put(c_request.fit_id, other, request={**c_request.model_dump(mode="json")}, roles=ROLES,
               diagnostics=DIAGNOSTICS, timings=TIMINGS)
     c = c_request.fit_id
-    assert [m["fit_id"] for m in store.list()] == [c, b, a]
-    assert [m["fit_id"] for m in store.list(status="flagged")] == [b]
-    assert [m["fit_id"] for m in store.list(status=FitStatus.OK)] == [c, a]
-    assert [m["fit_id"] for m in store.list(gene="EGFR")] == [c]
-    assert {m["fit_id"] for m in store.list(gene="KRAS", lineage="skin")} == {a, b, c}
+    assert [m.fit_id for m in store.list()] == [c, b, a]
+    assert [m.fit_id for m in store.list(status="flagged")] == [b]
+    assert [m.fit_id for m in store.list(status=FitStatus.OK)] == [c, a]
+    assert [m.fit_id for m in store.list(gene="EGFR")] == [c]
+    assert {m.fit_id for m in store.list(gene="KRAS", lineage="skin")} == {a, b, c}
     assert store.list(lineage="lung") == []
     assert store.list(model="other") == []
     with pytest.raises(StoreError, match="expected one of ok, flagged"):
@@ -323,7 +344,7 @@ def test_list_filters_and_orders_newest_first(store: ModelStore) -> None:
 
 def test_delete_and_disk_usage(store: ModelStore) -> None:
     fit_id, manifest = put_example(store)
-    assert store.disk_usage() == manifest["total_bytes"] + os.path.getsize(store.path_of(fit_id) / "manifest.json")
+    assert store.disk_usage() == manifest.total_bytes + os.path.getsize(store.path_of(fit_id) / "manifest.json")
     assert store.resolve(fit_id[:6]) == fit_id
     store.delete(fit_id)
     assert not store.exists(fit_id)
@@ -350,17 +371,13 @@ def test_reader_survives_a_concurrent_delete(store: ModelStore) -> None:
     fit.close()
 
 
-def test_default_store_follows_the_data_dir(_isolated_data_dir: Path) -> None:
-    assert ModelStore.default().root == _isolated_data_dir / "fits"
-
-
 # --------------------------------------------------------------------------- damage
 
 
 def test_truncated_netcdf_is_reported_by_get_and_verify(store: ModelStore) -> None:
     fit_id, manifest = put_example(store)
     good, _ = put_example(store, seed=2)
-    path = Path(manifest["posterior_path"])
+    path = Path(str(manifest.posterior_path))
     os.truncate(path, path.stat().st_size // 2)
     with pytest.raises(CorruptFitError, match=r"posterior\.nc is truncated: expected \d+ bytes, found \d+"):
         store.get(fit_id)
@@ -373,7 +390,7 @@ def test_truncated_netcdf_is_reported_by_get_and_verify(store: ModelStore) -> No
 def test_flipped_bits_are_caught_by_checksums(tmp_path: Path) -> None:
     store = ModelStore(tmp_path / "fits", options=StorageOptions(chunk_bytes=4096))  # one gene per chunk
     fit_id, manifest = put_example(store)
-    path = Path(manifest["posterior_path"])
+    path = Path(str(manifest.posterior_path))
     with h5py.File(path, "r") as h5:
         dset = h5["posterior/gene_cell_line_effect"]
         assert dset.chunks == (2, 50, 1, len(CELL_LINES))
@@ -416,9 +433,9 @@ def test_edited_or_missing_manifest(store: ModelStore) -> None:
 
 def test_damaged_fit_is_replaced_by_a_new_put(store: ModelStore) -> None:
     fit_id, manifest = put_example(store)
-    os.truncate(manifest["posterior_path"], 1000)
+    os.truncate(str(manifest.posterior_path), 1000)
     again, new = put_example(store)
-    assert again == fit_id and new["created_utc"] > manifest["created_utc"]
+    assert again == fit_id and new.created_utc > manifest.created_utc
     assert store.verify() == []
 
 
@@ -429,13 +446,13 @@ def _rewrite_manifest(store: ModelStore, fit_id: str, **changes: Any) -> None:
     path = store.path_of(fit_id) / "manifest.json"
     manifest = json.loads(path.read_text())
     manifest.update(changes)
-    manifest["manifest_sha256"] = store_module._manifest_hash(manifest)
+    manifest["manifest_sha256"] = manifest_module.manifest_hash(manifest)
     path.write_text(json.dumps(manifest))
 
 
 def test_newer_schema_says_so(store: ModelStore) -> None:
     fit_id, _ = put_example(store)
-    _rewrite_manifest(store, fit_id, schema_version=store_module.SCHEMA_VERSION + 1)
+    _rewrite_manifest(store, fit_id, schema_version=manifest_module.SCHEMA_VERSION + 1)
     with pytest.raises(StoreError, match="written by a newer speclet .* upgrade speclet"):
         store.get(fit_id)
     assert store.verify()[0].kind.value == "unsupported_schema"
@@ -451,11 +468,34 @@ def test_older_schema_migrates_or_says_so(store: ModelStore, monkeypatch: pytest
         status = "ok" if manifest["diagnostics"].get("verdict") == "converged" else "flagged"
         return {**manifest, "status": status, "schema_version": 1}
 
-    monkeypatch.setitem(store_module.MIGRATIONS, 0, from_0)
+    monkeypatch.setitem(manifest_module.MIGRATIONS, 0, from_0)
     with store.get(fit_id) as fit:
-        assert fit.manifest["status"] == "ok" and fit.manifest["schema_version"] == 1
+        assert fit.manifest.status == "ok" and fit.manifest.schema_version == 1
         assert len(fit.gene_summary()) == len(GENES)
     assert store.verify() == []
+
+
+def test_manifest_is_a_typed_record_validated_on_load(store: ModelStore) -> None:
+    fit_id, manifest = put_example(store)
+    loaded = store.manifest(fit_id)
+    assert isinstance(loaded, FitManifest) and loaded == manifest
+    assert loaded.shape_of("observed_data", "lfc") == (len(GENES) * len(CELL_LINES),)
+    assert loaded.shape_of("observed_data", "nothing") is None and not loaded.has_group("prior")
+    assert loaded.roles.variable_of("gene_lineage_effect") == "gene_lineage_effect"
+    assert loaded.diagnostics.verdict == "converged" and loaded.status is FitStatus.OK
+    with pytest.raises(ValidationError):  # frozen: pages cannot change a manifest they share
+        loaded.model = "other"
+    _rewrite_manifest(store, fit_id, roles={"gene_effect": "gene_effect", "colour": "blue"}, total_bytes="many")
+    with pytest.raises(CorruptFitError, match=r"does not describe a fit \(roles.colour: .*total_bytes: "):
+        store.get(fit_id)
+
+
+def test_put_refuses_what_the_manifest_could_not_hold(store: ModelStore) -> None:
+    request = make_request(seed=9)
+    with pytest.raises(StoreError, match="diagnostics.colour"):
+        store.put(request.fit_id, make_idata(), request=request.model_dump(mode="json"), roles=ROLES,
+                  diagnostics={**DIAGNOSTICS, "colour": "blue"}, timings=TIMINGS)
+    assert not store.exists(request.fit_id)
 
 
 def test_store_errors_are_speclet_errors() -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 from store_helpers import DIAGNOSTICS, GENES, put_example
 
 from model_store import ModelStore
+from speclet_core.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -21,7 +22,7 @@ def run_store(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_list_show_verify_delete(_isolated_data_dir: Path) -> None:
-    store = ModelStore.default()
+    store = ModelStore(Settings.from_env().fits_dir)
     r = run_store("list")
     assert r.returncode == 0 and r.stdout == "" and "no stored fits" in r.stderr
     ok_id, _ = put_example(store, seed=1)

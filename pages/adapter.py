@@ -1,0 +1,375 @@
+"""The one Streamlit adapter of the pages: settings, caches, URL state and error display.
+
+Settings are read once (``get_settings``). ``st.cache_resource`` holds handles (store, queue,
+screens, open fits) and large read-only values (summaries, heatmap matrices, a fit's readings and
+predictions), which would otherwise be copied on every rerun; ``st.cache_data`` holds the small
+tables the pages chart, keyed by fit id and options (the open ``StoredFit`` is passed unhashed as
+``_fit``). Every function here makes one core call; the pages only read widgets and render.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from model_store import ModelStore, StoredFit
+from speclet_core.analysis import covariates, ppc
+from speclet_core.analysis.compare import check_same_data, loo_table
+from speclet_core.analysis.contrasts import contrast_lineage
+from speclet_core.analysis.fitview import fit_label
+from speclet_core.analysis.forest import forest_rows, load_truth
+from speclet_core.analysis.heatmap import HEATMAP_STATS, HeatmapView, cell_line_lineages, cell_line_lineages_from_table
+from speclet_core.analysis.heatmap import heatmap_view as build_heatmap
+from speclet_core.analysis.pairs import PairwiseComparison, compare_pairs
+from speclet_core.analysis.ranking import rank_genes
+from speclet_core.analysis.readings import READING_LABELS, load_readings, readings_from_constant_data
+from speclet_core.data.screen import Screen, load_screen
+from speclet_core.data.sources import default_screen_key, resolve_screen_path
+from speclet_core.errors import DataValidationError, SpecletError
+from speclet_core.queue.jobs import JobQueue
+from speclet_core.settings import Settings
+
+T = TypeVar("T")
+
+
+@st.cache_resource
+def get_settings() -> Settings:
+    return Settings.from_env()
+
+
+@st.cache_resource
+def get_store() -> ModelStore:
+    settings = get_settings()
+    settings.fits_dir.mkdir(parents=True, exist_ok=True)
+    return ModelStore(settings.fits_dir)
+
+
+@st.cache_resource
+def get_queue() -> JobQueue:
+    return JobQueue.from_settings(get_settings())
+
+
+@st.cache_resource(max_entries=8)
+def _load_screen_cached(path: str, mtime_ns: int) -> Screen:
+    return load_screen(path)
+
+
+def screen_key() -> str:
+    """The active screen's key: URL first, then this session, then the default."""
+    key = st.query_params.get("screen") or st.session_state.get("screen_key") or default_screen_key(get_settings())
+    st.session_state["screen_key"] = key
+    return key
+
+
+def set_screen_key(key: str) -> None:
+    st.session_state["screen_key"] = key
+    st.query_params["screen"] = key
+
+
+def active_screen() -> tuple[str, Path, Screen]:
+    """(key, path, validated screen) of the active screen; shows the problem and stops the page on error."""
+    key = screen_key()
+    try:
+        path = resolve_screen_path(key, get_settings())
+        screen = _load_screen_cached(str(path), path.stat().st_mtime_ns)
+    except SpecletError as exc:
+        show_error(exc)
+        if key != "demo" and st.button("Go back to the demo screen"):
+            set_screen_key("demo")
+            st.rerun()
+        st.stop()
+    return key, path, screen
+
+
+def open_fit_id() -> str | None:
+    """The open fit from ``?fit=``; kept in the URL when moving between pages."""
+    fit = st.query_params.get("fit")
+    if fit:
+        st.session_state["fit_id"] = fit
+    elif st.session_state.get("fit_id"):
+        st.query_params["fit"] = st.session_state["fit_id"]
+    return st.session_state.get("fit_id")
+
+
+def set_open_fit(fit_id: str) -> None:
+    st.session_state["fit_id"] = fit_id
+    st.query_params["fit"] = fit_id
+
+
+@st.cache_resource(max_entries=16)
+def _stored_fit(fit_id: str) -> StoredFit:
+    return get_store().get(fit_id)  # stored fits never change; a deleted one is checked below
+
+
+def require_open_fit() -> StoredFit:
+    """The open fit, or a friendly pointer to where fits are opened (and stop the page)."""
+    fit_id = open_fit_id()
+    if not fit_id:
+        st.info("No fit is open. Open one on the **Fit models** page (or the Home page's recent fits).")
+        st.page_link("pages/fit.py", label="Go to Fit models", icon=":material/play_arrow:")
+        st.stop()
+    try:
+        if not get_store().exists(fit_id):
+            _stored_fit.clear()
+            get_store().get(fit_id)  # raises the store's "not found" / "invalid id" message
+        fit = _stored_fit(fit_id)
+    except SpecletError as exc:
+        show_error(exc)
+        st.stop()
+    return fit
+
+
+def show_error(exc: Exception) -> None:
+    """A readable message for a core error (never a traceback)."""
+    if isinstance(exc, DataValidationError):
+        st.error(f"**{exc.source}** has {len(exc.problems)} problem(s):\n\n" + "\n".join(f"- {p}" for p in exc.problems))
+    else:
+        st.error(str(exc))
+
+
+def guarded(func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Call a core function; on a ``SpecletError`` show it and stop the page."""
+    try:
+        return func(*args, **kwargs)
+    except SpecletError as exc:
+        show_error(exc)
+        st.stop()
+        raise  # unreachable: st.stop() raises
+
+
+@st.cache_resource(max_entries=4)
+def _selection_cached(path: str, mtime_ns: int, genes: tuple, lineages: tuple, cells: tuple) -> Any:
+    from speclet_core.data.selection import select_screen
+
+    screen = _load_screen_cached(path, mtime_ns)
+    return select_screen(screen, list(genes) or None, list(lineages) or None, list(cells) or None)
+
+
+def selection_for(key: str, path: Path, genes: list[str], lineages: list[str], cells: list[str]) -> Any:
+    """The validated ``ScreenSelection`` (with fingerprint) of the current widgets."""
+    return _selection_cached(str(path), path.stat().st_mtime_ns, tuple(genes), tuple(lineages), tuple(cells))
+
+
+@st.cache_data(max_entries=32, show_spinner="Building the model graph…")
+def _model_graph(model: str, key: str, fingerprint: str, genes: tuple, lineages: tuple, cells: tuple) -> str:
+    from speclet_core.analysis.fitview import model_graph_source
+
+    path = resolve_screen_path(key, get_settings())
+    selection = selection_for(key, path, list(genes), list(lineages), list(cells))
+    return model_graph_source(model, selection)
+
+
+def model_graph(model: str, key: str, fingerprint: str, genes: list, lineages: list, cells: list) -> str:
+    return _model_graph(model, key, fingerprint, tuple(genes), tuple(lineages), tuple(cells))
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _fit_cost(model: str, key: str, fingerprint: str, genes: tuple, lineages: tuple, cells: tuple,
+              sampler_json: str) -> str:
+    from speclet_core.fitting.cost import estimate_cost
+    from speclet_core.records import SamplerSettings
+
+    path = resolve_screen_path(key, get_settings())
+    selection = selection_for(key, path, list(genes), list(lineages), list(cells))
+    return estimate_cost(selection, model, SamplerSettings.model_validate_json(sampler_json)).describe()
+
+
+def fit_cost(model: str, key: str, fingerprint: str, genes: list, lineages: list, cells: list, sampler: Any) -> str:
+    """The fitting engine's cost estimate (rows × parameters → time and memory), as one sentence."""
+    return _fit_cost(model, key, fingerprint, tuple(genes), tuple(lineages), tuple(cells), sampler.model_dump_json())
+
+
+@st.cache_resource(max_entries=4, show_spinner="Reading the fit's summary…")
+def fit_summary(fit_id: str) -> pd.DataFrame:
+    """The stored per-element summary (one row per parameter element; millions for big fits).
+
+    Cached as a resource (shared, not copied on every hit): treat it as read-only.
+    """
+    return get_store().get(fit_id).summary()
+
+
+def element_choices(fit_id: str, hyper: list[str], k: int = 12) -> dict[str, tuple[str, dict[str, Any]]]:
+    """Plot choices, label → (variable, selection): hyper-parameters first, then the ``k`` worst elements."""
+    from speclet_core.diagnostics.checks import element_selection, rank_worst
+
+    summary = fit_summary(fit_id)
+    rows = pd.concat([rank_worst(summary, k=50, variables=hyper), rank_worst(summary, k=k)])
+    return {r["parameter"]: element_selection(r) for _, r in rows.drop_duplicates("parameter").iterrows()}
+
+
+# --------------------------------------------------------------------------- the open fit's manifest
+
+
+def roles(fit: StoredFit) -> dict[str, Any]:
+    """The model's roles: which variable is the gene effect, the gene × lineage effect, the slopes, …"""
+    return fit.manifest.roles.to_dict()
+
+
+def n_readings(fit: StoredFit) -> int:
+    return int(np.prod(fit.manifest.shape_of("observed_data", "lfc") or (0,)))
+
+
+def stop_with(message: str) -> None:
+    """Say why the rest of the page cannot be shown, and stop it."""
+    st.info(message)
+    st.stop()
+
+
+# --------------------------------------------------------------------------- cached reads of one fit
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def other_fit(fit_id: str) -> StoredFit:
+    """Another stored fit (for comparisons), kept open like the open fit."""
+    return get_store().get(fit_id)
+
+
+def get_fit(fit_id: str, current: StoredFit) -> StoredFit:
+    return current if fit_id == current.fit_id else other_fit(fit_id)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def gene_summary(fit_id: str, _fit: StoredFit) -> pd.DataFrame:
+    return _fit.gene_summary()
+
+
+@st.cache_resource(max_entries=4, show_spinner="Reading the posterior matrices…")
+def matrices(fit_id: str, _fit: StoredFit, kind: str) -> dict[str, pd.DataFrame]:
+    """Every statistic of a gene × cell-line / gene × lineage matrix (read-only: shared between sessions)."""
+    return {s: _fit.matrix(kind, s) for s in HEATMAP_STATS}
+
+
+@st.cache_data(max_entries=16, show_spinner="Ordering the heatmap…")
+def heatmap(fit_id: str, _fit: StoredFit, kind: str, genes: tuple[str, ...], stat: str, order: str) -> HeatmapView:
+    mapping = lineage_of(fit_id, _fit) if kind == "gene_cell_line" else None
+    return build_heatmap(matrices(fit_id, _fit, kind), genes, stat=stat, order=order, column_lineage=mapping)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def truth(data_path: str | None) -> pd.DataFrame | None:
+    return load_truth(data_path)
+
+
+@st.cache_resource(max_entries=2, show_spinner="Reloading the fit's readings from its screen table…")
+def readings(fit_id: str, _fit: StoredFit) -> pd.DataFrame:
+    """The fit's readings with labels and covariates (read-only): stored with the fit, else reloaded from its
+    screen table; ``AnalysisError`` when neither is available."""
+    observed = _fit.dataset("observed_data")["lfc"].to_numpy()
+    if _fit.manifest.has_group("constant_data"):
+        post = _fit.dataset("posterior")
+        coords = {d: [str(x) for x in post[d].values] for d in READING_LABELS if d in post.coords}
+        table = readings_from_constant_data(_fit.dataset("constant_data"), observed, coords)
+        if table is not None:
+            return table
+    return load_readings(_fit.manifest.request.model_dump(), n_readings=observed.size, observed=observed)
+
+
+def try_readings(fit: StoredFit) -> tuple[pd.DataFrame | None, str | None]:
+    """(readings, None) or (None, why not): pages that can do without them say so instead of stopping."""
+    try:
+        return readings(fit.fit_id, fit), None
+    except SpecletError as exc:
+        return None, str(exc)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def lineage_of(fit_id: str, _fit: StoredFit) -> dict[str, str]:
+    """Cell line → lineage: from the posterior's coordinate, else from the screen table (else empty)."""
+    mapping = cell_line_lineages(_fit.dataset("posterior"))
+    cells = list(_fit.manifest.cell_lines)
+    if not mapping and cells:
+        try:
+            mapping = cell_line_lineages_from_table(_fit.manifest.request.data_path, cells)
+        except SpecletError:
+            mapping = {}
+    if not mapping and cells:  # the table is gone: the labels stored with the fit (slower for huge fits)
+        table, _ = try_readings(_fit)
+        mapping = cell_line_lineages(None, table)
+    return mapping
+
+
+@st.cache_data(max_entries=32, show_spinner="Computing intervals…")
+def forest(fit_id: str, _fit: StoredFit, var: str, along: str, genes: tuple[str, ...], inner: float, outer: float,
+           sort: str) -> pd.DataFrame:
+    """Forest rows of ``var`` for ``genes`` (along gene), or of one gene along lineage / cell line."""
+    if along == "gene":
+        draws = _fit.draws(var, gene=list(genes))
+        mapping = None
+    else:
+        draws = _fit.draws(var, gene=genes[0])
+        mapping = lineage_of(fit_id, _fit) if along == "cell_line" else None
+    return forest_rows(draws, along, inner=inner, outer=outer, sort=sort, lineage_of=mapping)
+
+
+@st.cache_data(max_entries=16, show_spinner="Ranking genes in every posterior draw…")
+def ranking_table(fit_id: str, _fit: StoredFit, lineage: str | None, top_k: int, threshold: float,
+                  hdi_prob: float) -> pd.DataFrame:
+    var = roles(_fit)["gene_lineage_effect"] if lineage else roles(_fit)["gene_effect"]
+    return rank_genes(_fit.draws(var, load=False), lineage=lineage, top_k=top_k, threshold=threshold,
+                      hdi_prob=hdi_prob)
+
+
+@st.cache_data(max_entries=16, show_spinner="Contrasting lineages…")
+def contrast_table(fit_id: str, _fit: StoredFit, lineage: str, versus: str | None, top_k: int, threshold: float,
+                   hdi_prob: float) -> pd.DataFrame:
+    draws = _fit.draws(roles(_fit)["gene_lineage_effect"], load=False)
+    return contrast_lineage(draws, lineage, versus=versus, top_k=top_k, threshold=threshold, hdi_prob=hdi_prob)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def pairwise(fit_id: str, _fit: StoredFit, genes: tuple[str, ...], lineage: str | None,
+             hdi_prob: float) -> PairwiseComparison:
+    var = roles(_fit)["gene_lineage_effect"] if lineage else roles(_fit)["gene_effect"]
+    return compare_pairs(_fit.draws(var, gene=list(genes)), list(genes), lineage=lineage, hdi_prob=hdi_prob)
+
+
+@st.cache_resource(max_entries=2, show_spinner="Reading posterior predictions…")
+def predictions(fit_id: str, _fit: StoredFit) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(observed, predicted (sample, reading), prior or None) as float32, thinned to ``ppc.PPC_CACHE_VALUES``."""
+    observed = np.asarray(_fit.dataset("observed_data")["lfc"].values, dtype=np.float32).ravel()
+
+    def thinned(group: str) -> np.ndarray | None:
+        if _fit.manifest.shape_of(group, "lfc") is None:
+            return None
+        return ppc.thin_predictions(_fit.dataset(group)["lfc"], observed.size)
+
+    return observed, thinned("posterior_predictive"), thinned("prior_predictive")
+
+
+@st.cache_data(max_entries=8, show_spinner="Comparing observed and predicted readings…")
+def ppc_overall(fit_id: str, _fit: StoredFit) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(histogram, statistics) over every reading (every k-th beyond ``ppc.PPC_MAX_VALUES`` values)."""
+    observed, predicted, prior = predictions(fit_id, _fit)
+    return ppc.ppc_overall(observed, predicted, prior)
+
+
+@st.cache_data(max_entries=16, show_spinner="Comparing observed and predicted readings…")
+def ppc_groups(fit_id: str, _fit: StoredFit, by: str, chosen: tuple[str, ...]) -> pd.DataFrame:
+    observed, predicted, _ = predictions(fit_id, _fit)
+    table = readings(fit_id, _fit)
+    return ppc.ppc_by_group(observed, predicted, table[by], list(chosen))
+
+
+@st.cache_data(max_entries=16, show_spinner="Drawing posterior regression lines…")
+def covariate_view(fit_id: str, _fit: StoredFit, slope: str, genes: tuple[str, ...]
+                   ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, str]:
+    """(points, band, lines, x-axis title) of LFC against the covariate of ``slope`` for ``genes``."""
+    info = covariates.COVARIATES[slope]
+    table = readings(fit_id, _fit)
+    scale = covariates.covariate_scale(table, info)
+    points = covariates.covariate_points(table, info, genes)
+    x_range = {str(g): (float(p["x"].min()), float(p["x"].max())) for g, p in points.groupby("gene", observed=True)}
+    band, lines = covariates.regression_lines(_fit.draws(roles(_fit)["gene_effect"], gene=list(genes)),
+                                              _fit.draws(slope, gene=list(genes)), scale, x_range, info)
+    return points, band, lines, covariates.covariate_title(table, info)
+
+
+@st.cache_data(max_entries=8, show_spinner="Computing leave-one-out scores (PSIS-LOO)…")
+def loo(fit_ids: tuple[str, ...], _fits: tuple[StoredFit, ...]) -> pd.DataFrame:
+    check_same_data([f.manifest for f in _fits])
+    return loo_table({fit_label(f.manifest): f.open_idata() for f in _fits})

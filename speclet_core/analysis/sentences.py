@@ -1,0 +1,157 @@
+"""Plain-language sentences about posterior results: pairs, contrasts, recovery, shrinkage, checks, LOO.
+
+Conventions: probabilities read as shares of posterior draws ("in 97% of posterior draws"), and a
+difference is "clear" when one side wins in at least ``CLEAR`` of the draws.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from speclet_core.errors import AnalysisError
+
+CLEAR = 0.75  # a pairwise/contrast probability this far from 0.5 is "clear"
+
+
+def describe_pair(gene_a: str, gene_b: str, p: float, *, n_samples: int | None = None, clear: float = CLEAR) -> str:
+    """A sentence for P(effect_a < effect_b) = ``p``.
+
+    >>> describe_pair("KRAS", "BRAF", 0.97)
+    'KRAS is a stronger dependency than BRAF in 97% of posterior draws'
+
+    The stronger gene is named first; when neither is stronger in at least ``clear`` of the draws
+    the sentence says there is no clear difference. Probabilities above 99.9% read "more than
+    99.9%" ("all N" when every one of ``n_samples`` draws agrees).
+    """
+    p = _check_probability(p)
+    if not 0.5 <= clear < 1.0:
+        raise AnalysisError(f"clear must be in [0.5, 1), got {clear}")
+    if max(p, 1.0 - p) < clear:
+        return f"no clear difference between {gene_a} and {gene_b} ({gene_a} stronger in {_percent(p)} of posterior draws)"
+    strong, weak, q = (gene_a, gene_b, p) if p >= 0.5 else (gene_b, gene_a, 1.0 - p)
+    return f"{strong} is a stronger dependency than {weak} in {_share(q, n_samples)}"
+
+
+def describe_contrast(
+    gene: str, lineage: str, p: float, *, versus: str | None = None, n_samples: int | None = None, clear: float = CLEAR
+) -> str:
+    """A sentence for P(effect of ``gene`` in ``lineage`` < effect elsewhere) = ``p``.
+
+    >>> describe_contrast("SOX10", "skin", 0.97)
+    'SOX10 is a stronger dependency in skin than in the other lineages in 97% of posterior draws'
+    """
+    p = _check_probability(p)
+    if not 0.5 <= clear < 1.0:
+        raise AnalysisError(f"clear must be in [0.5, 1), got {clear}")
+    other = "the other lineages" if versus is None else versus
+    if max(p, 1.0 - p) < clear:
+        return (
+            f"no clear difference for {gene} between {lineage} and {other} "
+            f"(stronger in {lineage} in {_percent(p)} of posterior draws)"
+        )
+    word, q = ("stronger", p) if p >= 0.5 else ("weaker", 1.0 - p)
+    return f"{gene} is a {word} dependency in {lineage} than in {other} in {_share(q, n_samples)}"
+
+
+def describe_recovery(rec: Mapping[str, float], inner: float, outer: float, what: str = "genes") -> str:
+    """One sentence on parameter recovery (empty without truth)."""
+    n = int(rec.get("n", 0))
+    if not n:
+        return ""
+    k_out, k_in = round(rec["inside_outer"] * n), round(rec["inside_inner"] * n)
+    return (f"The true value lies inside the {outer:.0%} interval for {k_out} of {n} {what} ({rec['inside_outer']:.0%}) "
+            f"and inside the {inner:.0%} interval for {k_in} ({rec['inside_inner']:.0%}); well-calibrated intervals "
+            f"hold about {outer:.0%} and {inner:.0%}. Posterior means are off by {rec['rmse']:.2f} on average (RMSE).")
+
+
+def describe_shrinkage(table: pd.DataFrame, name_a: str, name_b: str) -> str:
+    """Plain-language summary of how fit ``a``'s estimates differ from fit ``b``'s (pooling shows as shrinkage)."""
+    n = len(table)
+    narrower = int((table["width_ratio"] < 1).sum())
+    ratio = float(np.nanmedian(table["width_ratio"]))
+    spread_a = float(np.std(table["mean_a"], ddof=1)) if n > 1 else 0.0
+    spread_b = float(np.std(table["mean_b"], ddof=1)) if n > 1 else 0.0
+    text = (f"{name_a} gives a narrower interval than {name_b} for {narrower} of {n} ({narrower / n:.0%}); "
+            f"the median width ratio is {ratio:.2f}. ")
+    if n > 1:
+        toward = "closer together" if spread_a < spread_b else "further apart"
+        text += (f"Its posterior means lie {toward} (spread {spread_a:.2f} vs {spread_b:.2f})")
+        text += (": partial pooling pulls noisy estimates towards the group, which is the shrinkage to expect."
+                 if spread_a < spread_b else ".")
+    return text
+
+
+def describe_ppc(stats: pd.DataFrame) -> str:
+    """One sentence: which statistics of the data the model reproduces, which it misses."""
+    bad = stats[stats["surprising"]]
+    if bad.empty:
+        return ("The observed mean, spread and tails all lie within the range the fitted model predicts "
+                "(98% of replicated data sets): no sign of misfit in these summaries.")
+    parts = [f"{r.statistic} (observed {r.observed:.2f}, predicted {r.predicted_low:.2f} to {r.predicted_high:.2f})"
+             for r in bad.itertuples()]
+    return "The model does not reproduce the observed " + "; ".join(parts) + ". Consider a model with more structure."
+
+
+def describe_loo(table: pd.DataFrame) -> list[str]:
+    """Plain-language reading of a LOO table: which fit predicts held-out readings best, and how clearly."""
+    best = table.iloc[0]
+    out = [f"{best['fit']} predicts held-out readings best (ELPD {best['elpd_loo']:.1f} ± {best['se']:.1f})."]
+    for r in table.iloc[1:].itertuples():
+        clear = abs(r.elpd_diff) > 2 * r.dse if r.dse > 0 else abs(r.elpd_diff) > 0
+        verdict = "a clear difference" if clear else "within noise: the data do not separate them"
+        out.append(f"{r.fit} is worse by {abs(r.elpd_diff):.1f} ± {r.dse:.1f} ELPD ({verdict}).")
+    bad = table[table["share_bad_k"] > 0]
+    for r in bad.itertuples():
+        out.append(f"{r.fit}: {r.share_bad_k:.1%} of readings have Pareto k > 0.7, so its LOO estimate is "
+                   "unreliable for them (influential readings).")
+    return out
+
+
+def pairwise_sentences(comparison: Any, *, limit: int = 10) -> list[str]:
+    """Sentences for neighbouring genes of a pairwise comparison (its genes in ranking order)."""
+    genes = list(comparison.genes)
+    out = []
+    for a, b in zip(genes[:-1], genes[1:], strict=True):
+        out.append(describe_pair(a, b, float(comparison.p_less.loc[a, b]), n_samples=comparison.n_samples))
+        if len(out) >= limit:
+            break
+    return out
+
+
+def contrast_sentences(table: pd.DataFrame, *, limit: int = 5) -> list[str]:
+    """Sentences for the top rows of a lineage-contrast table (``contrasts.contrast_lineage``)."""
+    versus = table.attrs.get("versus")
+    n = table.attrs.get("n_samples")
+    return [describe_contrast(r.gene, r.lineage, float(r.p_selective), versus=versus, n_samples=n)
+            for r in table.head(limit).itertuples()]
+
+
+def _check_probability(p: float) -> float:
+    try:
+        p = float(p)
+    except (TypeError, ValueError):
+        raise AnalysisError(f"expected a probability between 0 and 1, got {p!r}") from None
+    if not 0.0 <= p <= 1.0:
+        raise AnalysisError(f"expected a probability between 0 and 1, got {p}")
+    return p
+
+
+def _percent(p: float) -> str:
+    pct = 100.0 * p
+    if pct > 99.9:
+        return "more than 99.9%"
+    if pct < 0.1 and pct > 0:
+        return "less than 0.1%"
+    if pct >= 99.0 or (0 < pct <= 1.0):
+        return f"{pct:.1f}%"
+    return f"{round(pct)}%"
+
+
+def _share(q: float, n_samples: int | None) -> str:
+    if n_samples and q == 1.0:
+        return f"all {n_samples:,} posterior draws"
+    return f"{_percent(q)} of posterior draws"
