@@ -50,7 +50,8 @@ def loo_table(idatas: Mapping[str, Any], *, var_name: str = "lfc") -> pd.DataFra
     rows = {}
     n_obs = {}
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # Pareto-k warnings are reported in the table instead
+        # the Pareto-k warning is reported in the table instead (a column and a sentence per fit)
+        warnings.filterwarnings("ignore", message="Estimated shape parameter of Pareto distribution", category=UserWarning)
         for name, idata in idatas.items():
             if "log_likelihood" not in idata.groups():
                 raise AnalysisError(f"fit {name} stored no log-likelihood (it is left out for very large fits); "

@@ -47,7 +47,7 @@ def check_interval_probs(inner: float, outer: float) -> tuple[float, float]:
     if not (0.0 < inner < outer < 1.0):
         raise AnalysisError(
             f"interval masses must satisfy 0 < inner < outer < 1, got inner={inner:g}, outer={outer:g}; "
-            "e.g. 0.5 and 0.89"
+            f"e.g. {INNER_PROB:g} and {HDI_PROB:g}"
         )
     return inner, outer
 
