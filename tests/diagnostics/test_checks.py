@@ -80,17 +80,3 @@ def test_bfmi_matches_arviz_and_sampler_table() -> None:
     div = stats["diverging"].copy()
     div[1, 7] = True
     assert fitcheck.divergent_draws(div).to_dict("records") == [{"chain": "1", "draw": 7}]
-
-
-def test_recent_fits_table_falls_back_to_the_selection() -> None:
-    from model_store.manifest import FitManifest
-    from speclet_core.analysis.fitview import recent_fits_table
-
-    manifest = FitManifest.model_validate({
-        "fit_id": "a" * 64, "model": "gene", "genes": ["KRAS", "MYC"], "lineages": [],
-        "request": {"data_fingerprint": "f" * 64, "model": "gene", "model_version": "1",
-                    "selection": {"genes": ["KRAS", "MYC"], "lineages": "all"}, "sampler": {"method": "quick"}},
-        "roles": {"gene_effect": "gene_effect"}, "diagnostics": {"approximate": True}, "timings": {"total_s": 3.21}})
-    row = recent_fits_table([manifest]).iloc[0]
-    assert row["genes"] == "2: KRAS, MYC" and row["lineages"] == "all"
-    assert row["method"] == "quick (approximate)" and row["diagnostics"].startswith("≈ approximate")
