@@ -23,11 +23,11 @@ from speclet_core.analysis.compare import check_same_data, loo_table
 from speclet_core.analysis.contrasts import contrast_lineage
 from speclet_core.analysis.fitview import fit_label
 from speclet_core.analysis.forest import forest_rows, load_truth
-from speclet_core.analysis.heatmap import HEATMAP_STATS, HeatmapView, cell_line_lineages, cell_line_lineages_from_table
+from speclet_core.analysis.heatmap import HEATMAP_STATS, HeatmapView, fit_cell_line_lineages
 from speclet_core.analysis.heatmap import heatmap_view as build_heatmap
 from speclet_core.analysis.pairs import PairwiseComparison, compare_pairs
 from speclet_core.analysis.ranking import rank_genes
-from speclet_core.analysis.readings import READING_LABELS, load_readings, readings_from_constant_data
+from speclet_core.analysis.readings import fit_readings
 from speclet_core.data.screen import Screen, load_screen
 from speclet_core.data.sources import default_screen_key, resolve_screen_path
 from speclet_core.errors import DataValidationError, SpecletError
@@ -257,16 +257,8 @@ def truth(data_path: str | None) -> pd.DataFrame | None:
 
 @st.cache_resource(max_entries=2, show_spinner="Reloading the fit's readings from its screen table…")
 def readings(fit_id: str, _fit: StoredFit) -> pd.DataFrame:
-    """The fit's readings with labels and covariates (read-only): stored with the fit, else reloaded from its
-    screen table; ``AnalysisError`` when neither is available."""
-    observed = _fit.dataset("observed_data")["lfc"].to_numpy()
-    if _fit.manifest.has_group("constant_data"):
-        post = _fit.dataset("posterior")
-        coords = {d: [str(x) for x in post[d].values] for d in READING_LABELS if d in post.coords}
-        table = readings_from_constant_data(_fit.dataset("constant_data"), observed, coords)
-        if table is not None:
-            return table
-    return load_readings(_fit.manifest.request.model_dump(), n_readings=observed.size, observed=observed)
+    """The fit's readings with labels and covariates (read-only: shared between sessions)."""
+    return fit_readings(_fit)
 
 
 def try_readings(fit: StoredFit) -> tuple[pd.DataFrame | None, str | None]:
@@ -279,18 +271,8 @@ def try_readings(fit: StoredFit) -> tuple[pd.DataFrame | None, str | None]:
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def lineage_of(fit_id: str, _fit: StoredFit) -> dict[str, str]:
-    """Cell line → lineage: from the posterior's coordinate, else from the screen table (else empty)."""
-    mapping = cell_line_lineages(_fit.dataset("posterior"))
-    cells = list(_fit.manifest.cell_lines)
-    if not mapping and cells:
-        try:
-            mapping = cell_line_lineages_from_table(_fit.manifest.request.data_path, cells)
-        except SpecletError:
-            mapping = {}
-    if not mapping and cells:  # the table is gone: the labels stored with the fit (slower for huge fits)
-        table, _ = try_readings(_fit)
-        mapping = cell_line_lineages(None, table)
-    return mapping
+    """Cell line → lineage of the fit's cell lines (empty when nothing says)."""
+    return fit_cell_line_lineages(_fit, lambda: try_readings(_fit)[0])
 
 
 @st.cache_data(max_entries=32, show_spinner="Computing intervals…")
@@ -329,16 +311,9 @@ def pairwise(fit_id: str, _fit: StoredFit, genes: tuple[str, ...], lineage: str 
 
 
 @st.cache_resource(max_entries=2, show_spinner="Reading posterior predictions…")
-def predictions(fit_id: str, _fit: StoredFit) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """(observed, predicted (sample, reading), prior or None) as float32, thinned to ``ppc.PPC_CACHE_VALUES``."""
-    observed = np.asarray(_fit.dataset("observed_data")["lfc"].values, dtype=np.float32).ravel()
-
-    def thinned(group: str) -> np.ndarray | None:
-        if _fit.manifest.shape_of(group, "lfc") is None:
-            return None
-        return ppc.thin_predictions(_fit.dataset(group)["lfc"], observed.size)
-
-    return observed, thinned("posterior_predictive"), thinned("prior_predictive")
+def predictions(fit_id: str, _fit: StoredFit) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """(observed, predicted (sample, reading) or None, prior or None), thinned (read-only: shared between sessions)."""
+    return ppc.fit_predictions(_fit)
 
 
 @st.cache_data(max_entries=8, show_spinner="Comparing observed and predicted readings…")
@@ -359,14 +334,7 @@ def ppc_groups(fit_id: str, _fit: StoredFit, by: str, chosen: tuple[str, ...]) -
 def covariate_view(fit_id: str, _fit: StoredFit, slope: str, genes: tuple[str, ...]
                    ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, str]:
     """(points, band, lines, x-axis title) of LFC against the covariate of ``slope`` for ``genes``."""
-    info = covariates.COVARIATES[slope]
-    table = readings(fit_id, _fit)
-    scale = covariates.covariate_scale(table, info)
-    points = covariates.covariate_points(table, info, genes)
-    x_range = {str(g): (float(p["x"].min()), float(p["x"].max())) for g, p in points.groupby("gene", observed=True)}
-    band, lines = covariates.regression_lines(_fit.draws(roles(_fit)["gene_effect"], gene=list(genes)),
-                                              _fit.draws(slope, gene=list(genes)), scale, x_range, info)
-    return points, band, lines, covariates.covariate_title(table, info)
+    return covariates.covariate_view(_fit, readings(fit_id, _fit), slope, genes)
 
 
 @st.cache_data(max_entries=8, show_spinner="Computing leave-one-out scores (PSIS-LOO)…")

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from pages import adapter, widgets
+from pages import adapter, import_panel, widgets
 from speclet_core import charts
 from speclet_core.data import explore
 from speclet_core.data.sources import describe_screen_key
@@ -60,4 +60,4 @@ st.page_link("pages/fit.py", label="Fit a model to this selection", icon=":mater
 
 if adapter.get_settings().allowed_data_dirs:
     st.divider()
-    widgets.render_import_panel(adapter.get_settings())
+    import_panel.render_import_panel(adapter.get_settings())

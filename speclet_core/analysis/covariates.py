@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from model_store import StoredFit
 from model_store.stats import HDI_PROB
 from speclet_core.analysis.draws import hdi_columns, sample_matrix
 from speclet_core.errors import AnalysisError
@@ -150,3 +151,16 @@ def regression_lines(
         lines.append(pd.DataFrame({"gene": gene, "draw": np.repeat(pick, n_grid), "x": np.tile(grid, len(pick)),
                                    "lfc": heights[pick].ravel()}))
     return pd.concat(bands, ignore_index=True), pd.concat(lines, ignore_index=True)
+
+
+def covariate_view(fit: StoredFit, readings: pd.DataFrame, slope: str, genes: Sequence[str]
+                   ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, str]:
+    """(points, band, lines, x-axis title) of LFC against the covariate of ``slope`` for ``genes`` of a stored fit."""
+    info = COVARIATES[slope]
+    scale = covariate_scale(readings, info)
+    points = covariate_points(readings, info, genes)
+    x_range = {str(g): (float(p["x"].min()), float(p["x"].max())) for g, p in points.groupby("gene", observed=True)}
+    gene_effect = fit.manifest.roles.gene_effect
+    band, lines = regression_lines(fit.draws(gene_effect, gene=list(genes)), fit.draws(slope, gene=list(genes)),
+                                   scale, x_range, info)
+    return points, band, lines, covariate_title(readings, info)

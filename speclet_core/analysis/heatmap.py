@@ -7,7 +7,7 @@ are averaged into one column.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -16,8 +16,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from model_store import StoredFit
 from model_store.stats import HDI_HIGH, HDI_LOW
-from speclet_core.errors import AnalysisError
+from speclet_core.errors import AnalysisError, SpecletError
 from speclet_core.labels import describe_unknown
 
 # Headless Chromium drew 40k heatmap cells in ~11 s on a loaded 2-core machine (docs/benchmarks/pages.md):
@@ -220,3 +221,20 @@ def cell_line_lineages_from_table(data_path: str | Path | None, cell_lines: Sequ
     pairs = pairs.assign(depmap_id=pairs["depmap_id"].str.strip(), lineage=pairs["lineage"].str.strip())
     pairs = pairs[pairs["depmap_id"].isin(set(cell_lines))].drop_duplicates("depmap_id")
     return dict(zip(pairs["depmap_id"], pairs["lineage"], strict=True))
+
+
+def fit_cell_line_lineages(fit: StoredFit, readings: Callable[[], pd.DataFrame | None]) -> dict[str, str]:
+    """Cell line → lineage of a stored fit: from its posterior's coordinate, else its screen table, else its readings.
+
+    ``readings`` gives the fit's readings (or None); it is called only when the table is gone.
+    """
+    mapping = cell_line_lineages(fit.dataset("posterior"))
+    cells = list(fit.manifest.cell_lines)
+    if not mapping and cells:
+        try:
+            mapping = cell_line_lineages_from_table(fit.manifest.request.data_path, cells)
+        except SpecletError:
+            mapping = {}
+    if not mapping and cells:  # the table is gone: the labels stored with the fit (slower for huge fits)
+        mapping = cell_line_lineages(None, readings())
+    return mapping

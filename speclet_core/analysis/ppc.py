@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from model_store import StoredFit
 from model_store.stats import HDI_PROB
 from speclet_core.analysis.draws import SAMPLE_DIMS
 from speclet_core.errors import AnalysisError
@@ -207,3 +208,17 @@ def ppc_by_group(
         h["n_readings"] = int(m.sum())
         parts.append(h)
     return pd.concat(parts, ignore_index=True)
+
+
+def fit_predictions(fit: StoredFit, *, max_values: int = PPC_CACHE_VALUES
+                    ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """(observed, posterior predictive (sample, reading) or None, prior predictive or None) of a stored fit, float32,
+    each predictive thinned to ``max_values`` values."""
+    observed = np.asarray(fit.dataset("observed_data")["lfc"].values, dtype=np.float32).ravel()
+
+    def thinned(group: str) -> np.ndarray | None:
+        if fit.manifest.shape_of(group, "lfc") is None:
+            return None
+        return thin_predictions(fit.dataset(group)["lfc"], observed.size, max_values=max_values)
+
+    return observed, thinned("posterior_predictive"), thinned("prior_predictive")

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from model_store import StoredFit
 from speclet_core.errors import AnalysisError, SpecletError
 
 # sgRNA labels are not read back: no page needs them per reading, and millions of strings are slow to read
@@ -105,3 +106,18 @@ def load_readings(request: Mapping[str, Any], *, n_readings: int, observed: np.n
         if col in prepared.columns:
             out[col] = prepared[col].to_numpy(np.float64)
     return out
+
+
+def fit_readings(fit: StoredFit) -> pd.DataFrame:
+    """A stored fit's readings with labels and covariates: stored with the fit, else reloaded from its screen table.
+
+    Raises ``AnalysisError`` when neither is available (the table moved or changed since the fit).
+    """
+    observed = fit.dataset("observed_data")["lfc"].to_numpy()
+    if fit.manifest.has_group("constant_data"):
+        post = fit.dataset("posterior")
+        coords = {d: [str(x) for x in post[d].values] for d in READING_LABELS if d in post.coords}
+        table = readings_from_constant_data(fit.dataset("constant_data"), observed, coords)
+        if table is not None:
+            return table
+    return load_readings(fit.manifest.request.model_dump(), n_readings=observed.size, observed=observed)
