@@ -31,7 +31,7 @@ from speclet_core.analysis.readings import fit_readings
 from speclet_core.data.screen import Screen, load_screen
 from speclet_core.data.sources import default_screen_key, resolve_screen_path
 from speclet_core.errors import DataValidationError, SpecletError
-from speclet_core.queue.jobs import JobQueue
+from speclet_core.queue.jobs import JobQueue, worker_status
 from speclet_core.settings import Settings
 
 T = TypeVar("T")
@@ -140,6 +140,28 @@ def guarded(func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         show_error(exc)
         st.stop()
         raise  # unreachable: st.stop() raises
+
+
+QUEUE_UNAVAILABLE = ("**The job queue cannot be read**, so fits cannot be submitted or followed for now; stored fits "
+                     "still open on every page.")
+QUEUE_GONE_NOTE = "The job queue cannot be read just now (see the message at the top); stored fits open as usual."
+
+
+def queue_status() -> dict[str, Any] | None:
+    """The workers and queue counts, or None after showing why the queue cannot be read (damaged, unreadable)."""
+    try:
+        return worker_status(get_settings())
+    except SpecletError as exc:
+        st.error(f"{QUEUE_UNAVAILABLE}\n\n{exc}", icon=":material/error:")
+        return None
+
+
+def read_queue(func: Callable[[JobQueue], T]) -> T | None:
+    """``func(queue)``, or None when the queue cannot be read (``queue_status``, on every page, shows why)."""
+    try:
+        return func(get_queue())
+    except SpecletError:
+        return None
 
 
 @st.cache_resource(max_entries=4)

@@ -77,10 +77,12 @@ with st.container(border=True):
                     st.rerun()
 
 st.subheader("Fits")
-queue = adapter.get_queue()
 store = adapter.get_store()
 stored = store.list()
-first = fitview.first_start_message(len(stored), queue.list(limit=20))
+jobs = adapter.read_queue(lambda q: q.list(limit=20))
+if jobs is None:
+    st.caption(adapter.QUEUE_GONE_NOTE)
+first = fitview.first_start_message(len(stored), jobs or [])
 if first:
     st.info(first, icon=":material/hourglass_top:")
 recent = fitview.recent_fits_table(stored[:10])

@@ -21,7 +21,6 @@ from speclet_core.analysis.forest import MAX_FOREST_ROWS, Pick, pick_labels
 from speclet_core.analysis.glossary import GLOSSARY
 from speclet_core.data.screen import Screen
 from speclet_core.data.sources import describe_screen_key
-from speclet_core.queue.jobs import worker_status
 
 APPROXIMATE_NOTE = ("**Approximate posterior (ADVI) — first look only.** A quick variational fit: its intervals are "
                     "usually too narrow. Refit with full NUTS on the Fit page before drawing conclusions.")
@@ -52,11 +51,10 @@ def selection_widgets(screen: Screen) -> tuple[list[str], list[str], list[str]]:
 
 
 def worker_banner() -> None:
-    """A clear banner when no live worker is seen (fits would wait forever)."""
-    settings = get_settings()
-    if settings.read_only:
+    """A clear banner when the queue cannot be read, or when no live worker is seen (fits would wait forever)."""
+    status = adapter.queue_status()
+    if status is None or get_settings().read_only:
         return
-    status = worker_status(settings)
     if not status.get("alive"):
         st.warning(
             "**No fitting worker is running**, so new fits will wait in the queue. Start one in a terminal with "
@@ -69,13 +67,16 @@ def queue_panel() -> None:
     """The job queue with live progress; polls only while a job is queued or running."""
     from speclet_core.analysis.fitview import jobs_table
 
-    queue = get_queue()
-    active = any(j.active for j in queue.list(limit=50))
+    listed = adapter.read_queue(lambda q: q.list(limit=50))
+    active = any(j.active for j in listed or [])
 
     @st.fragment(run_every=1.0 if active else None)
     def _panel() -> None:
-        jobs = queue.list(limit=50)
+        jobs = adapter.read_queue(lambda q: q.list(limit=50))
         st.subheader("Queue")
+        if jobs is None:
+            st.caption(adapter.QUEUE_GONE_NOTE)
+            return
         if not jobs:
             st.caption("No fits submitted yet.")
             return
@@ -91,7 +92,7 @@ def queue_panel() -> None:
                                   format_func=lambda i: f"{i[:12]} · {next(j for j in running if j.job_id == i).request.model}",
                                   key="cancel_target")
             if c2.button("Cancel this fit", icon=":material/cancel:") and target:
-                guarded(queue.cancel, target)
+                guarded(get_queue().cancel, target)
                 st.rerun()
         elif active:
             st.rerun()  # the last active job just finished: refresh stored fits and stop polling

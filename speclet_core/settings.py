@@ -16,6 +16,14 @@ from speclet_core.errors import SettingsError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
+# The default memory limit of one fit process (SPECLET_FIT_MEMORY_MB unset): this share of the machine's memory
+# (or of the container's cgroup limit, if lower), split between the fits that may run at once. The limit is on
+# address space (RLIMIT_AS), which is several times a fit's resident memory (a small NUTS fit: 3.2 GiB reserved
+# for 0.6 GiB resident), so it keeps the host's resident memory well below this share.
+FIT_MEMORY_SHARE = 0.75
+MIN_FIT_MEMORY_MB = 4_096  # below this even a small fit cannot load its libraries
+_CGROUP_LIMITS = (Path("/sys/fs/cgroup/memory.max"), Path("/sys/fs/cgroup/memory/memory.limit_in_bytes"))
+
 
 def _env_field(env: str, default: Any, help: str) -> Any:
     return field(default=default, metadata={"env": env, "help": help})
@@ -42,7 +50,16 @@ class Settings:
     fit_timeout_s: int = _env_field(
         "SPECLET_FIT_TIMEOUT_S", 3_600, "A fit running longer than this is stopped and marked failed."
     )
-    fit_memory_mb: int = _env_field("SPECLET_FIT_MEMORY_MB", 0, "Memory limit of one fit process in MiB (0: no limit).")
+    fit_memory_mb: int | None = field(
+        default=None,  # None: derived from the machine by fit_memory_limit_mb()
+        metadata={
+            "env": "SPECLET_FIT_MEMORY_MB",
+            "kind": 0,  # parsed as a whole number
+            "help": f"Memory limit (address space) of one fit process in MiB; `0`: no limit. Default: "
+                    f"{FIT_MEMORY_SHARE:.0%} of the machine's memory (or of the container's limit) divided by "
+                    f"`SPECLET_WORKERS` × `SPECLET_MAX_CONCURRENT_FITS`, at least {MIN_FIT_MEMORY_MB}.",
+        },
+    )
     upload_limit_mb: int = _env_field(
         "SPECLET_UPLOAD_LIMIT_MB", 200, "Largest screen table a browser may upload, in MiB."
     )
@@ -76,8 +93,18 @@ class Settings:
             raw = env.get(name)
             if raw is None or raw.strip() == "":
                 continue
-            values[f.name] = _parse(name, raw.strip(), f.default)
+            values[f.name] = _parse(name, raw.strip(), f.metadata.get("kind", f.default))
         return cls(**values)
+
+    def fit_memory_limit_mb(self, fits_per_worker: int | None = None) -> int:
+        """The memory limit of one fit process in MiB (0: none): ``SPECLET_FIT_MEMORY_MB`` or the machine's share.
+
+        ``fits_per_worker`` is a worker's concurrency when it differs from ``max_concurrent_fits``.
+        """
+        if self.fit_memory_mb is not None:
+            return self.fit_memory_mb
+        concurrent = max(1, self.workers) * max(1, fits_per_worker or self.max_concurrent_fits)
+        return default_fit_memory_mb(concurrent)
 
     @property
     def fits_dir(self) -> Path:
@@ -90,6 +117,32 @@ class Settings:
     @property
     def logs_dir(self) -> Path:
         return self.data_dir / "logs"
+
+
+def machine_memory_mb() -> int | None:
+    """This machine's memory in MiB, or the container's cgroup limit when that is lower; None if unknown."""
+    sizes: list[int] = []
+    try:
+        sizes.append(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):
+        pass
+    for path in _CGROUP_LIMITS:
+        try:
+            text = path.read_text().strip()
+        except OSError:
+            continue
+        if text.isdigit():  # "max" (v2) means no limit; v1 writes a huge number instead
+            sizes.append(int(text))
+    sizes = [s for s in sizes if s > 0]
+    return min(sizes) // 2**20 if sizes else None
+
+
+def default_fit_memory_mb(concurrent_fits: int, machine_mb: int | None = None) -> int:
+    """The default memory limit of one fit (``SPECLET_FIT_MEMORY_MB`` unset); 0 only if the machine's size is unknown."""
+    machine_mb = machine_memory_mb() if machine_mb is None else machine_mb
+    if not machine_mb:
+        return 0
+    return max(MIN_FIT_MEMORY_MB, int(machine_mb * FIT_MEMORY_SHARE) // max(1, concurrent_fits))
 
 
 def _parse(name: str, raw: str, default: Any) -> Any:
@@ -134,6 +187,8 @@ def settings_table() -> str:
             default = "(none)"
         elif default == "":
             default = "(demo screen)"
+        elif default is None:
+            default = "(from the machine)"
         else:
             default = f"`{str(default).lower() if isinstance(default, bool) else default}`"
         rows.append(f"| `{f.metadata['env']}` | {default} | {f.metadata['help']} |")

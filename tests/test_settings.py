@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -50,3 +51,26 @@ def test_table_lists_every_variable() -> None:
 def test_readme_settings_table_is_current() -> None:
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     assert settings_table() in readme, "README's settings table is stale: paste settings_table() output"
+
+
+def test_the_fit_memory_limit_defaults_to_a_share_of_the_machine() -> None:
+    from speclet_core.settings import FIT_MEMORY_SHARE, MIN_FIT_MEMORY_MB, default_fit_memory_mb, machine_memory_mb
+
+    machine = machine_memory_mb()
+    assert machine is not None and machine > 0
+    assert machine <= os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20
+    s = Settings.from_env({})
+    assert s.fit_memory_mb is None  # unset: derived
+    assert s.fit_memory_limit_mb() == max(MIN_FIT_MEMORY_MB, int(machine * FIT_MEMORY_SHARE)) > 0
+    # split between every fit that may run at once: workers × fits per worker
+    s4 = Settings.from_env({"SPECLET_WORKERS": "2", "SPECLET_MAX_CONCURRENT_FITS": "2"})
+    assert s4.fit_memory_limit_mb() == default_fit_memory_mb(4)
+    assert s.fit_memory_limit_mb(fits_per_worker=4) == default_fit_memory_mb(4)
+    assert default_fit_memory_mb(1, machine_mb=16_000) == 12_000
+    assert default_fit_memory_mb(2, machine_mb=16_000) == 6_000
+    assert default_fit_memory_mb(8, machine_mb=16_000) == MIN_FIT_MEMORY_MB  # never below what a fit needs to load
+    # explicit values win; 0 means no limit only when written
+    assert Settings.from_env({"SPECLET_FIT_MEMORY_MB": "0"}).fit_memory_limit_mb() == 0
+    assert Settings.from_env({"SPECLET_FIT_MEMORY_MB": "1500"}).fit_memory_limit_mb(fits_per_worker=4) == 1500
+    with pytest.raises(SettingsError, match="SPECLET_FIT_MEMORY_MB='lots': expected a whole number"):
+        Settings.from_env({"SPECLET_FIT_MEMORY_MB": "lots"})

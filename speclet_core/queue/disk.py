@@ -1,18 +1,24 @@
 """The queue's storage: a diskcache (SQLite) database whose rows are JSON only.
 
 A shared server never unpickles what another user wrote: ``JSONOnlyDisk`` refuses to read
-or write anything pickled.
+or write anything pickled. A damaged or unreadable database file is reported as a ``JobError``
+that says where it is and what to do, on opening and on every later read or write; ``serve``
+moves a damaged file aside at start (``move_aside_if_damaged``), keeping the damaged copy.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import diskcache
-from diskcache.core import MODE_BINARY, MODE_RAW, UNKNOWN
+from diskcache.core import DBNAME, MODE_BINARY, MODE_RAW, UNKNOWN
 
 from speclet_core.errors import JobError
 
@@ -59,6 +65,107 @@ class JSONOnlyDisk(diskcache.Disk):
             raise JobError(f"{self._directory}: a job queue row is not valid JSON. {TAMPER_FIX}") from None
 
 
+def queue_file(queue_dir: Path) -> Path:
+    """The queue's SQLite database file."""
+    return Path(queue_dir) / DBNAME
+
+
+def damaged_message(queue_dir: Path, reason: object) -> str:
+    path = queue_file(queue_dir)
+    return (
+        f"{path}: the job queue file is damaged ({reason}). Stored fits are not affected. To fix it, restart "
+        f"`python -m speclet_core serve` (or the container), which moves the damaged file aside and starts an empty "
+        f"queue; without serve, stop every worker and move it aside yourself (`mv {path} {path}.damaged`). Queued "
+        f"and running fits and the queue's history are lost: submit them again."
+    )
+
+
+def _unreadable_message(queue_dir: Path, exc: BaseException) -> str:
+    return (
+        f"{queue_file(queue_dir)}: cannot read or write the job queue ({exc}); check that the folder and the file "
+        f"are writable by this user, that the disk is not full, and that the folder is on a local disk (not NFS)"
+    )
+
+
+@contextmanager
+def _reported(queue_dir: Path) -> Iterator[None]:
+    """Turn SQLite's errors into a ``JobError`` that names the file and the fix."""
+    try:
+        yield
+    except sqlite3.OperationalError as exc:  # locked, read-only, disk full, cannot open
+        raise JobError(_unreadable_message(queue_dir, exc)) from None
+    except sqlite3.DatabaseError as exc:  # "file is not a database", "database disk image is malformed"
+        raise JobError(damaged_message(queue_dir, exc)) from None
+
+
+class _ReportingCache(diskcache.Cache):
+    """The queue's diskcache: every operation the queue uses reports SQLite errors as a ``JobError``."""
+
+    def get(self, *args: Any, **kwargs: Any) -> Any:
+        with _reported(Path(self.directory)):
+            return super().get(*args, **kwargs)
+
+    def set(self, *args: Any, **kwargs: Any) -> Any:
+        with _reported(Path(self.directory)):
+            return super().set(*args, **kwargs)
+
+    def add(self, *args: Any, **kwargs: Any) -> Any:
+        with _reported(Path(self.directory)):
+            return super().add(*args, **kwargs)
+
+    @contextmanager
+    def transact(self, retry: bool = False) -> Iterator[None]:
+        with _reported(Path(self.directory)), super().transact(retry):
+            yield
+
+
+def queue_damage(queue_dir: Path) -> str | None:
+    """Why the queue's database file is damaged (SQLite's own check), or None if it is sound or absent.
+
+    A file that merely cannot be opened now (locked, no permission) is not judged damaged.
+    """
+    path = queue_file(queue_dir)
+    if not path.is_file():
+        return None
+    try:
+        con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+        try:
+            rows = con.execute("PRAGMA quick_check").fetchall()
+        finally:
+            con.close()
+    except sqlite3.OperationalError:
+        return None
+    except sqlite3.DatabaseError as exc:
+        return str(exc)
+    found = [line for r in rows for line in str(r[0]).splitlines() if line.strip() and not line.startswith("***")]
+    if found == ["ok"]:
+        return None
+    return f"{len(found)} problem(s) found by SQLite's check, e.g. {found[0] if found else 'unknown'}"
+
+
+def move_aside_if_damaged(queue_dir: Path) -> tuple[Path, str] | None:
+    """Rename a damaged queue file (and its -wal / -shm) to ``cache.db.damaged-STAMP``; (new path, reason) or None.
+
+    Only for a process that starts before any other opens the queue (``serve``): a worker or page
+    holding the old file open would keep using it.
+    """
+    reason = queue_damage(queue_dir)
+    if reason is None:
+        return None
+    path = queue_file(queue_dir)
+    suffix = time.strftime(".damaged-%Y%m%d-%H%M%S")
+    try:
+        for extra in ("-wal", "-shm"):
+            side = path.with_name(path.name + extra)
+            if side.exists():
+                os.replace(side, path.with_name(path.name + suffix + extra))
+        target = path.with_name(path.name + suffix)
+        os.replace(path, target)
+    except OSError as exc:
+        raise JobError(f"{damaged_message(queue_dir, reason)} (moving it aside failed: {exc})") from None
+    return target, reason
+
+
 def open_cache(queue_dir: Path) -> diskcache.Cache:
     """Open (creating, mode 0700) the queue's diskcache with JSON-only rows and no eviction."""
     queue_dir = Path(queue_dir)
@@ -68,16 +175,17 @@ def open_cache(queue_dir: Path) -> diskcache.Cache:
     except PermissionError:
         pass  # someone else's folder we may still use: SQLite tells us if we cannot
     try:
-        return diskcache.Cache(
-            str(queue_dir),
-            disk=JSONOnlyDisk,
-            timeout=30,
-            eviction_policy="none",
-            statistics=0,
-            tag_index=0,
-            cull_limit=0,
-            disk_min_file_size=2**26,  # every row inside SQLite, so each transaction covers it
-        )
+        with _reported(queue_dir):
+            return _ReportingCache(
+                str(queue_dir),
+                disk=JSONOnlyDisk,
+                timeout=30,
+                eviction_policy="none",
+                statistics=0,
+                tag_index=0,
+                cull_limit=0,
+                disk_min_file_size=2**26,  # every row inside SQLite, so each transaction covers it
+            )
     except OSError as exc:
         raise JobError(
             f"{queue_dir}: cannot open the job queue ({exc}); check the folder exists and is writable"

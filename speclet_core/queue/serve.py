@@ -2,9 +2,12 @@
 
 Starts ``streamlit run app.py`` and ``SPECLET_WORKERS`` worker processes, each in its own
 process group (so a terminal's Ctrl-C reaches them only through here, once), and stops
-them all on SIGTERM / SIGINT within ``STOP_TIMEOUT_S``. If any of them dies on its own,
-the others are stopped and ``serve`` exits non-zero, so Docker's restart policy or the
-person at the terminal sees it.
+them all on SIGTERM / SIGINT within ``STOP_TIMEOUT_S``. A worker that dies on its own is
+started again after a back-off (``restart_delay``: 1 s doubling to 60 s, from 1 s again once
+a worker has lived ``STABLE_S``) while the dashboard keeps answering; the fit it held goes
+back to the queue at the new worker's first heartbeat (its process is gone on this host).
+If Streamlit dies, everything stops and ``serve`` exits non-zero, so Docker's restart policy
+or the person at the terminal sees it. A damaged queue file is moved aside at start.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 from speclet_core.errors import SpecletError
@@ -29,6 +33,10 @@ STOP_TIMEOUT_S = 8.0  # SIGTERM → SIGKILL; under Docker's default 10 s grace p
 POLL_S = 0.25
 HEALTH_TIMEOUT_S = 60.0
 EXIT_CHILD_DIED = 1
+RESTART_FIRST_S = 1.0  # a dead worker's first restart waits this long …
+RESTART_MAX_S = 60.0  # … doubling on each quick death up to this
+STABLE_S = 60.0  # a worker that lived this long before dying starts the back-off afresh
+STREAMLIT = "streamlit"
 
 log = logging.getLogger("speclet.serve")
 
@@ -68,24 +76,65 @@ def _new_group_dying_with_parent() -> None:
         ctypes.CDLL(None).prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
 
 
+def restart_delay(quick_deaths: int) -> float:
+    """Seconds to wait before starting a worker again after its ``quick_deaths``-th death in a row (1, 2, 4 … 60)."""
+    return min(RESTART_MAX_S, RESTART_FIRST_S * 2.0 ** max(0, quick_deaths - 1))
+
+
+@dataclass
+class _Child:
+    cmd: list[str]
+    proc: subprocess.Popen[bytes] | None = None
+    started: float = 0.0  # monotonic
+    quick_deaths: int = 0  # deaths in a row, each within STABLE_S of its start
+    restart_at: float | None = None  # monotonic time of the next start while it is dead
+
+
 class _Children:
-    def __init__(self) -> None:
-        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.children: dict[str, _Child] = {}
 
-    def start(self, name: str, cmd: list[str], env: dict[str, str]) -> None:
-        self.procs[name] = subprocess.Popen(
-            cmd, cwd=PROJECT_ROOT, env=env, stdin=subprocess.DEVNULL, preexec_fn=_new_group_dying_with_parent,
+    @property
+    def procs(self) -> dict[str, subprocess.Popen[bytes]]:
+        return {name: c.proc for name, c in self.children.items() if c.proc is not None}
+
+    def start(self, name: str, cmd: list[str]) -> None:
+        child = self.children.setdefault(name, _Child(cmd=cmd))
+        child.proc = subprocess.Popen(
+            cmd, cwd=PROJECT_ROOT, env=self.env, stdin=subprocess.DEVNULL, preexec_fn=_new_group_dying_with_parent,
         )
-        log.info("started %s (process %d)", name, self.procs[name].pid)
+        child.started, child.restart_at = time.monotonic(), None
+        log.info("started %s (process %d)", name, child.proc.pid)
 
-    def first_dead(self) -> tuple[str, int] | None:
-        for name, proc in self.procs.items():
-            rc = proc.poll()
-            if rc is not None:
+    def supervise(self) -> tuple[str, int] | None:
+        """Schedule and perform worker restarts; (name, status) if Streamlit died (serve must stop)."""
+        now = time.monotonic()
+        for name, child in self.children.items():
+            if child.restart_at is not None:
+                if now >= child.restart_at:
+                    self.start(name, child.cmd)
+                continue
+            rc = child.proc.poll() if child.proc is not None else None
+            if rc is None:
+                continue
+            if name == STREAMLIT:
                 return name, rc
+            assert child.proc is not None
+            lived = now - child.started
+            child.quick_deaths = 1 if lived >= STABLE_S else child.quick_deaths + 1
+            delay = restart_delay(child.quick_deaths)
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(child.proc.pid, signal.SIGKILL)  # its fits die with it anyway (PDEATHSIG)
+            log.error("%s (process %d) exited unexpectedly (status %d) after %.0f s: starting it again in %.0f s "
+                      "(its fit goes back to the queue); the dashboard keeps running", name, child.proc.pid, rc,
+                      lived, delay)
+            child.proc, child.restart_at = None, now + delay
         return None
 
     def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> None:
+        for c in self.children.values():
+            c.restart_at = None
         for proc in self.procs.values():
             if proc.poll() is None:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -102,7 +151,10 @@ class _Children:
 
 
 def serve(settings: Settings, *, app: Path | None = None) -> int:
-    """Run Streamlit and the workers until a signal or until one of them dies; returns the exit status."""
+    """Run Streamlit and the workers (restarting dead workers) until a signal or until Streamlit dies.
+
+    Returns the exit status: 0 after a signal, ``EXIT_CHILD_DIED`` when Streamlit died.
+    """
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s [serve] %(message)s")
     app = app or PROJECT_ROOT / "app.py"
     if not app.is_file():
@@ -111,6 +163,7 @@ def serve(settings: Settings, *, app: Path | None = None) -> int:
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     ensure_demo_screen(settings.data_dir)
+    _heal_queue(settings)
 
     stop = threading.Event()
     received: list[int] = []
@@ -120,21 +173,24 @@ def serve(settings: Settings, *, app: Path | None = None) -> int:
         stop.set()
 
     old = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
-    env = {**os.environ, "SPECLET_DATA_DIR": str(settings.data_dir), "SPECLET_PORT": str(settings.port)}
-    children = _Children()
+    memory_mb = settings.fit_memory_limit_mb()  # derived once here for all workers (SPECLET_WORKERS × concurrency)
+    env = {**os.environ, "SPECLET_DATA_DIR": str(settings.data_dir), "SPECLET_PORT": str(settings.port),
+           "SPECLET_FIT_MEMORY_MB": str(memory_mb)}
+    children = _Children(env)
     code = 0
     try:
-        children.start("streamlit", streamlit_command(settings, app), env)
+        children.start(STREAMLIT, streamlit_command(settings, app))
         n_workers = 0 if settings.read_only else settings.workers
         for i in range(n_workers):
             children.start(f"worker {i + 1}", [sys.executable, "-m", "speclet_core", "worker",
-                                               "--concurrency", str(max(1, settings.max_concurrent_fits))], env)
+                                               "--concurrency", str(max(1, settings.max_concurrent_fits))])
         if not settings.read_only:
             _first_fit(settings)
-        log.info("speclet is at http://localhost:%d (%d worker%s); stop with Ctrl-C", settings.port, n_workers,
-                 "" if n_workers == 1 else "s")
+        log.info("speclet is at http://localhost:%d (%d worker%s, each fit limited to %s); stop with Ctrl-C",
+                 settings.port, n_workers, "" if n_workers == 1 else "s",
+                 f"{memory_mb} MiB" if memory_mb else "no memory limit")
         while not stop.wait(POLL_S):
-            dead = children.first_dead()
+            dead = children.supervise()
             if dead is not None:
                 log.error("%s exited unexpectedly (status %d): stopping everything", *dead)
                 print(f"error: {dead[0]} exited unexpectedly (status {dead[1]}); see the output above", file=sys.stderr)
@@ -147,6 +203,25 @@ def serve(settings: Settings, *, app: Path | None = None) -> int:
         for s, h in old.items():
             signal.signal(s, h)
     return code
+
+
+def _heal_queue(settings: Settings) -> None:
+    """Before anything opens it: move a damaged queue file aside (kept for inspection) so serve starts clean."""
+    from speclet_core.queue.disk import damaged_message, move_aside_if_damaged, queue_damage
+
+    if settings.read_only:  # a read-only server writes nothing; the pages say the queue is damaged
+        reason = queue_damage(settings.queue_dir)
+        if reason is not None:
+            log.warning("%s", damaged_message(settings.queue_dir, reason))
+        return
+    try:
+        moved = move_aside_if_damaged(settings.queue_dir)
+    except SpecletError as exc:
+        log.error("%s", exc)
+        return
+    if moved is not None:
+        log.warning("the job queue file was damaged (%s): moved it aside to %s and started an empty queue; stored "
+                    "fits are kept, queued and running fits must be submitted again", moved[1], moved[0])
 
 
 def _first_fit(settings: Settings) -> None:

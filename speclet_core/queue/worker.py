@@ -111,6 +111,7 @@ class Worker:
     def __init__(self, settings: Settings, *, concurrency: int | None = None, poll_s: float = POLL_S) -> None:
         self.settings = settings
         self.concurrency = max(1, int(concurrency or settings.max_concurrent_fits or 1))
+        self.memory_mb = settings.fit_memory_limit_mb(self.concurrency)  # each fit's limit (0: none)
         self.poll_s = poll_s
         self.heartbeat_s = max(0.2, min(2.0, settings.heartbeat_timeout_s / 4))
         self.worker_id = make_worker_id()
@@ -143,7 +144,8 @@ class Worker:
         self._install_signal_handlers()
         self._lock_compile_folder()
         self._clean_store()
-        log.info("worker %s started: %d fit(s) at a time, data in %s", self.worker_id, self.concurrency,
+        log.info("worker %s started: %d fit(s) at a time, each limited to %s, data in %s", self.worker_id,
+                 self.concurrency, f"{self.memory_mb} MiB" if self.memory_mb else "no memory limit",
                  self.settings.data_dir)
         next_beat = 0.0
         failures = 0
@@ -262,7 +264,7 @@ class Worker:
             sys.executable, "-m", "speclet_core.queue.worker", "run-one", job.job_id,
             "--worker-id", self.worker_id,
             "--data-dir", str(self.settings.data_dir),
-            "--memory-mb", str(self.settings.fit_memory_mb),
+            "--memory-mb", str(self.memory_mb),
             "--parent-pid", str(os.getpid()),
         ]
         with open(log_path, "ab") as out:
@@ -329,7 +331,7 @@ class Worker:
         else:
             self.queue.finish(
                 job_id, self.worker_id, JobStatus.FAILED,
-                error=_describe_exit(rc, self.settings) + f"; see {entry.log_path}",
+                error=_describe_exit(rc, self.memory_mb) + f"; see {entry.log_path}",
                 traceback=_tail(entry.log_path),
             )
 
@@ -383,16 +385,16 @@ def _signal_group(pid: int, sig: signal.Signals) -> None:
         os.killpg(pid, sig)
 
 
-def _describe_exit(rc: int, settings: Settings) -> str:
+def _describe_exit(rc: int, memory_mb: int) -> str:
     if rc < 0:
         try:
             name = signal.Signals(-rc).name
         except ValueError:
             name = f"signal {-rc}"
         text = f"the fit process was killed by {name}"
-        if -rc == signal.SIGKILL or (settings.fit_memory_mb and -rc in (signal.SIGABRT, signal.SIGSEGV)):
+        if -rc == signal.SIGKILL or (memory_mb and -rc in (signal.SIGABRT, signal.SIGSEGV)):
             text += " (often: it ran out of memory"
-            text += f"; SPECLET_FIT_MEMORY_MB={settings.fit_memory_mb})" if settings.fit_memory_mb else ")"
+            text += f"; SPECLET_FIT_MEMORY_MB={memory_mb})" if memory_mb else ")"
         return text
     return f"the fit process stopped with exit status {rc} without reporting a result"
 
@@ -471,7 +473,7 @@ def _limit_memory(memory_mb: int) -> None:
 
 def run_one(job_id: str, worker_id: str, settings: Settings) -> int:
     """Run one claimed job in this process: fit, store, record the outcome. Returns the exit status."""
-    memory_mb = settings.fit_memory_mb
+    memory_mb = settings.fit_memory_limit_mb()
     queue = JobQueue.from_settings(settings)
     job = queue.attach_process(job_id, worker_id, os.getpid())
     if job is None:

@@ -1,13 +1,12 @@
 """Real worker processes (no mocks): submit → progress → stored fit; three identical submissions →
 one fit; SIGKILL the worker mid-fit → the next worker completes it; cancel; failures; timeouts;
-bad requests refused at submit; ``serve`` starts and stops Streamlit and a worker together."""
+bad requests refused at submit. ``serve`` has its own tests (test_serve.py)."""
 
 from __future__ import annotations
 
 import dataclasses
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -19,7 +18,6 @@ import psutil
 import pytest
 
 from speclet_core.data.synthetic import simulate_screen
-from speclet_core.queue.bootstrap import FIRST_FIT_LABEL
 from speclet_core.queue.jobs import JobQueue, worker_status
 from speclet_core.queue.records import JobRecord, JobStatus
 from speclet_core.records import FitPhase, SamplerSettings
@@ -373,71 +371,3 @@ def test_an_empty_selection_is_refused_at_submit(tmp_path: Path, capsys: pytest.
     _, err = capsys.readouterr()
     assert code == 2 and "no readings" in err
     assert JobQueue.from_settings(Settings.from_env()).list() == []
-
-
-# --------------------------------------------------------------------------- serve
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _start_serve(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "speclet_core", "serve"],
-        env=_env(data_dir, SPECLET_PORT=str(port), SPECLET_WORKERS="1", SPECLET_READ_ONLY="false"),
-        cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-
-
-def _wait_serving(proc: subprocess.Popen[bytes], data_dir: Path, port: int) -> list[psutil.Process]:
-    from speclet_core.queue.serve import wait_until_healthy
-
-    assert wait_until_healthy(port, timeout_s=90), "Streamlit never answered /_stcore/health"
-    deadline = time.monotonic() + 60
-    while not worker_status(_settings(data_dir))["alive"]:
-        assert proc.poll() is None and time.monotonic() < deadline, "no live worker under serve"
-        time.sleep(0.1)
-    return psutil.Process(proc.pid).children(recursive=True)
-
-
-def test_serve_runs_streamlit_and_a_worker_and_stops_both_on_sigterm(tmp_path: Path) -> None:
-    data_dir, port = tmp_path / "data", _free_port()
-    proc = _start_serve(data_dir, port)
-    try:
-        children = _wait_serving(proc, data_dir, port)
-        assert (data_dir / "demo" / "demo_screen.parquet").is_file()
-        queue = JobQueue.from_settings(_settings(data_dir))
-        deadline = time.monotonic() + 60
-        while not queue.has_jobs():  # an empty installation gets the demo's first fit
-            assert time.monotonic() < deadline, "serve queued no first fit"
-            time.sleep(0.2)
-        [first] = queue.list()
-        assert first.label == FIRST_FIT_LABEL and first.request.model == "gene_lineage"
-        t = time.monotonic()
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=15) == 0
-        assert time.monotonic() - t < 10
-        gone, alive = psutil.wait_procs(children, timeout=2)
-        assert alive == []
-        assert worker_status(_settings(data_dir))["alive"] is False
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-
-
-def test_serve_exits_non_zero_when_its_worker_dies(tmp_path: Path) -> None:
-    data_dir, port = tmp_path / "data", _free_port()
-    proc = _start_serve(data_dir, port)
-    try:
-        children = _wait_serving(proc, data_dir, port)
-        [worker_pid] = [w["pid"] for w in worker_status(_settings(data_dir))["workers"]]
-        os.kill(worker_pid, signal.SIGKILL)
-        assert proc.wait(timeout=15) != 0
-        _, alive = psutil.wait_procs(children, timeout=5)
-        assert alive == []
-    finally:
-        if proc.poll() is None:
-            proc.kill()
