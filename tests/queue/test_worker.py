@@ -19,6 +19,7 @@ import psutil
 import pytest
 
 from speclet_core.data.synthetic import simulate_screen
+from speclet_core.queue.access import LOCAL_ADMIN
 from speclet_core.queue.bootstrap import FIRST_FIT_LABEL
 from speclet_core.queue.jobs import JobQueue, worker_status
 from speclet_core.queue.records import JobRecord, JobStatus
@@ -287,7 +288,7 @@ def test_a_worker_runs_concurrency_fits_at_once_each_with_its_own_compile_folder
             assert environ["SPECLET_DATA_DIR"] == str(data_dir)
         assert len(flags) == 2 and all("base_compiledir=" in f for f in flags)
         for job in jobs:
-            queue.cancel(job.job_id)
+            queue.cancel(job.job_id, by=LOCAL_ADMIN)
     finally:
         worker.stop()
         thread.join(timeout=15)
