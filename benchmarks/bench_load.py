@@ -380,8 +380,10 @@ class BackgroundFit:
             time.sleep(0.5)
 
     def cancel(self) -> None:
+        from speclet_core.queue.access import LOCAL_ADMIN
+
         with contextlib.suppress(Exception), self._queue() as q:
-            q.cancel(self.job_id)
+            q.cancel(self.job_id, by=LOCAL_ADMIN)
 
 
 STAND_IN_SCRIPT = """

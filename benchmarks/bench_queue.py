@@ -24,6 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from speclet_core.errors import JobError
+from speclet_core.queue.access import LOCAL_ADMIN
 from speclet_core.queue.jobs import JobQueue, worker_status
 from speclet_core.queue.records import JobStatus
 from speclet_core.records import FitRequest, SamplerSettings
@@ -49,7 +50,7 @@ def _time(fn: Callable[[int], object], reps: int) -> dict[str, float]:
 
 def bench_operations(history: int, reps: int) -> list[tuple[str, dict[str, float]]]:
     data_dir = Path(tempfile.mkdtemp(prefix="speclet-bench-queue-"))
-    settings = Settings(data_dir=data_dir)
+    settings = Settings(data_dir=data_dir, max_jobs=0)  # the queue itself, past the server's cap on queued jobs
     q = JobQueue.from_settings(settings)
     t = time.perf_counter()
     ids = [q.submit(_request(seed), f"user{seed % 5}")[0].job_id for seed in range(history)]
@@ -72,7 +73,7 @@ def bench_operations(history: int, reps: int) -> list[tuple[str, dict[str, float
                                                                draws_done=i, draws_total=reps), reps)),
         ("claim + finish", _time(lambda i: q.finish(q.claim("bench:2:w").job_id, "bench:2:w", JobStatus.DONE),
                                  reps)),
-        ("cancel (queued job)", _time(lambda i: q.cancel(q.submit(_request(10 * seed0 + i))[0].job_id), reps)),
+        ("cancel (queued job)", _time(lambda i: q.cancel(q.submit(_request(10 * seed0 + i))[0].job_id, by=LOCAL_ADMIN), reps)),
         ("requeue_stale (nothing stale)", _time(lambda i: q.requeue_stale(), reps)),
         ("beat_worker", _time(lambda i: q.beat_worker("bench:1:w", {"pid": 1}), reps)),
         ("worker_status (opens the queue)", _time(lambda i: worker_status(settings), reps)),
@@ -126,7 +127,7 @@ def bench_latency(runs: int) -> list[tuple[float, float | None, float | None]]:
             out.append(((rec.started_at or float("nan")) - rec.submitted_at, started, compiling))
             if rec.status == JobStatus.RUNNING:
                 with contextlib.suppress(JobError):  # it may have ended by itself meanwhile
-                    q.cancel(job.job_id)
+                    q.cancel(job.job_id, by=LOCAL_ADMIN)
             while q.get(job.job_id).active:
                 time.sleep(0.05)
         q.close()

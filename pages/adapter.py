@@ -31,6 +31,7 @@ from speclet_core.analysis.readings import fit_readings
 from speclet_core.data.screen import Screen, load_screen
 from speclet_core.data.sources import default_screen_key, resolve_screen_path
 from speclet_core.errors import DataValidationError, SpecletError
+from speclet_core.queue.access import Submitter, identify_submitter, new_session_name
 from speclet_core.queue.jobs import JobQueue, worker_status
 from speclet_core.settings import Settings
 
@@ -52,6 +53,15 @@ def get_store() -> ModelStore:
 @st.cache_resource
 def get_queue() -> JobQueue:
     return JobQueue.from_settings(get_settings())
+
+
+def submitter() -> Submitter:
+    """This browser session's submitter: the user an authenticating proxy names in ``SPECLET_USER_HEADER``,
+    else an anonymous id kept for this session (a reload starts a new session, and a new id)."""
+    name = st.session_state.get("submitter_session")
+    if not name:
+        name = st.session_state["submitter_session"] = new_session_name()
+    return identify_submitter(st.context.headers, name, get_settings())
 
 
 @st.cache_resource(max_entries=8)

@@ -55,7 +55,8 @@ if settings.read_only:
 elif st.button("Start fit", type="primary", icon=":material/play_arrow:"):
     request = adapter.guarded(prepare_request, path, name, genes=genes or "all", lineages=lineages or "all",
                              cell_lines=cells or "all", sampler=sampler, seed=int(seed), settings=settings)
-    job, already, created = adapter.guarded(adapter.get_queue().submit_request, request, "dashboard")
+    job, already, created = adapter.guarded(adapter.get_queue().submit_request, request, "dashboard",
+                                            submitter=adapter.submitter())
     if already:
         adapter.set_open_fit(request.fit_id)
         st.success("This exact fit is already stored, so nothing new was started: it is now open on every page.")

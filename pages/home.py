@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from pages import adapter
+from pages import adapter, widgets
 from speclet_core.analysis import fitview
 from speclet_core.data.sources import describe_screen_key, resolve_screen_path, save_upload
 from speclet_core.errors import SpecletError
@@ -77,6 +77,7 @@ with st.container(border=True):
                     st.rerun()
 
 st.subheader("Fits")
+widgets.queue_panel()  # with Cancel for this session's own fits only
 store = adapter.get_store()
 stored = store.list()
 jobs = adapter.read_queue(lambda q: q.list(limit=20))

@@ -69,6 +69,7 @@ def queue_panel() -> None:
 
     listed = adapter.read_queue(lambda q: q.list(limit=50))
     active = any(j.active for j in listed or [])
+    who = adapter.submitter()
 
     @st.fragment(run_every=1.0 if active else None)
     def _panel() -> None:
@@ -86,22 +87,32 @@ def queue_panel() -> None:
             column_config={"progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0)},
         )
         running = [j for j in jobs if j.active]
-        if running:
+        if active and not running:
+            st.rerun()  # the last active job just finished: refresh stored fits and stop polling
+        mine = [j for j in running if get_queue().may_cancel(j, who)]  # the queue's own rule: never offer a refused cancel
+        if mine:
             c1, c2 = st.columns([3, 1])
-            target = c1.selectbox("Active fit", [j.job_id for j in running],
-                                  format_func=lambda i: f"{i[:12]} · {next(j for j in running if j.job_id == i).request.model}",
+            target = c1.selectbox("Active fit", [j.job_id for j in mine],
+                                  format_func=lambda i: f"{i[:12]} · {next(j for j in mine if j.job_id == i).request.model}",
                                   key="cancel_target")
             if c2.button("Cancel this fit", icon=":material/cancel:") and target:
-                guarded(get_queue().cancel, target)
+                guarded(get_queue().cancel, target, by=who)
                 st.rerun()
-        elif active:
-            st.rerun()  # the last active job just finished: refresh stored fits and stop polling
+        if running and not get_settings().read_only:
+            rights = "as an administrator, you can cancel any fit" if who.admin else \
+                "only a fit's submitter (or an administrator) can cancel it"
+            st.caption(f"You submit as `{_plain(who.name)}`; {rights}.")
         done = [j for j in jobs if str(j.status) == "done"]
         if done and st.button(f"Open the newest finished fit ({done[0].job_id[:12]})", key="open_newest"):
             set_open_fit(done[0].job_id)
             st.rerun()
 
     _panel()
+
+
+def _plain(text: str) -> str:
+    """``text`` safe inside a Markdown code span (no backticks to close it)."""
+    return text.replace("`", "'")
 
 
 def sidebar() -> None:

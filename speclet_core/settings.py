@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 from speclet_core.errors import SettingsError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+_HEADER_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*")
 
 # The default memory limit of one fit process (SPECLET_FIT_MEMORY_MB unset): this share of the machine's memory
 # (or of the container's cgroup limit, if lower), split between the fits that may run at once. The limit is on
@@ -25,8 +27,10 @@ MIN_FIT_MEMORY_MB = 4_096  # below this even a small fit cannot load its librari
 _CGROUP_LIMITS = (Path("/sys/fs/cgroup/memory.max"), Path("/sys/fs/cgroup/memory/memory.limit_in_bytes"))
 
 
-def _env_field(env: str, default: Any, help: str) -> Any:
-    return field(default=default, metadata={"env": env, "help": help})
+def _env_field(env: str, default: Any, help: str, *, shown: str | None = None, names: bool = False) -> Any:
+    """A setting read from ``env``; ``shown`` is its default as the README writes it; ``names``: a
+    tuple of comma-separated names rather than of paths."""
+    return field(default=default, metadata={"env": env, "help": help, "shown": shown, "names": names})
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,34 @@ class Settings:
         "A running job whose worker has been silent this long goes back to the queue.",
     )
     port: int = _env_field("SPECLET_PORT", 8501, "Port the dashboard listens on.")
+    max_jobs: int = _env_field(
+        "SPECLET_MAX_JOBS", 100, "Most fits queued or running at once on this server, everyone together (0: no cap)."
+    )
+    max_jobs_per_user: int = _env_field(
+        "SPECLET_MAX_JOBS_PER_USER",
+        10,
+        "Most fits one submitter may have queued or running at once (0: no cap; administrators are exempt).",
+    )
+    user_header: str = _env_field(
+        "SPECLET_USER_HEADER",
+        "",
+        "HTTP header in which an authenticating reverse proxy passes the user name (e.g. `X-Forwarded-User`); "
+        "empty: each browser session is its own anonymous submitter.",
+        shown="(none)",
+    )
+    admin_users: tuple[str, ...] = _env_field(
+        "SPECLET_ADMIN_USERS",
+        (),
+        "Users (from `SPECLET_USER_HEADER`, separated by `,`) who may cancel anyone's fit; empty: none.",
+        names=True,
+    )
+
+    def __post_init__(self) -> None:
+        if self.user_header and not _HEADER_RE.fullmatch(self.user_header):
+            raise SettingsError(
+                f"SPECLET_USER_HEADER={self.user_header!r}: expected an HTTP header name such as X-Forwarded-User "
+                "(letters, digits and -)"
+            )
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -93,7 +125,8 @@ class Settings:
             raw = env.get(name)
             if raw is None or raw.strip() == "":
                 continue
-            values[f.name] = _parse(name, raw.strip(), f.metadata.get("kind", f.default))
+            values[f.name] = _parse(name, raw.strip(), f.metadata.get("kind", f.default),
+                                    names=f.metadata.get("names", False))
         return cls(**values)
 
     def fit_memory_limit_mb(self, fits_per_worker: int | None = None) -> int:
@@ -145,7 +178,7 @@ def default_fit_memory_mb(concurrent_fits: int, machine_mb: int | None = None) -
     return max(MIN_FIT_MEMORY_MB, int(machine_mb * FIT_MEMORY_SHARE) // max(1, concurrent_fits))
 
 
-def _parse(name: str, raw: str, default: Any) -> Any:
+def _parse(name: str, raw: str, default: Any, *, names: bool = False) -> Any:
     if isinstance(default, bool):
         low = raw.lower()
         if low in {"1", "true", "yes", "on"}:
@@ -171,6 +204,8 @@ def _parse(name: str, raw: str, default: Any) -> Any:
         return fvalue
     if isinstance(default, Path):
         return Path(raw).expanduser()
+    if isinstance(default, tuple) and names:
+        return tuple(dict.fromkeys(n.strip() for n in raw.split(",") if n.strip()))
     if isinstance(default, tuple):
         return tuple(Path(p).expanduser() for p in raw.split(os.pathsep) if p.strip())
     return raw
@@ -181,7 +216,9 @@ def settings_table() -> str:
     rows = ["| variable | default | meaning |", "|---|---|---|"]
     for f in dataclasses.fields(Settings):
         default = f.default
-        if isinstance(default, Path):
+        if f.metadata.get("shown") is not None:
+            default = f.metadata["shown"]
+        elif isinstance(default, Path):
             default = "`.speclet-data/` in the checkout"
         elif isinstance(default, tuple):
             default = "(none)"

@@ -121,12 +121,13 @@ def jobs_table(jobs: Sequence[Any], now: float | None = None) -> pd.DataFrame:
                 "submitted": _when(j.submitted_at),
                 "waiting/running": _eta(now - (j.started_at or j.submitted_at)) if j.active else "",
                 "label": j.label,
+                "submitted by": j.submitter,
                 "error": j.error or "",
                 "fit_id": j.job_id,
             }
         )
     columns = ["status", "phase", "progress", "draws", "divergences", "ETA", "model", "submitted",
-               "waiting/running", "label", "error", "fit_id"]
+               "waiting/running", "label", "submitted by", "error", "fit_id"]
     return pd.DataFrame(rows, columns=columns)
 
 

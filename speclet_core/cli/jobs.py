@@ -2,6 +2,10 @@
 
 ``fit`` prints the fit id as the last line of stdout, also with ``--wait`` (progress goes
 to stderr, so ``FIT=$(python -m speclet_core fit … --wait | tail -1)`` works).
+
+The CLI is the local administrator: whoever can run it can read and write ``SPECLET_DATA_DIR``
+anyway. It submits and cancels as ``cli:<login name>`` with administrator rights (it may cancel
+anyone's fit and is exempt from ``SPECLET_MAX_JOBS_PER_USER``, not from ``SPECLET_MAX_JOBS``).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from speclet_core.cli.args import positive_int
 from speclet_core.errors import JobError, SpecletError
+from speclet_core.queue.access import local_admin
 from speclet_core.queue.records import JobRecord, JobStatus
 from speclet_core.settings import Settings
 
@@ -98,9 +103,10 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         args.data, args.model, genes=args.genes, lineages=args.lineages, cell_lines=args.cell_lines,
         sampler=sampler, seed=args.seed, settings=settings,
     )
-    label = args.label if args.label is not None else f"cli:{_user()}"
+    who = local_admin(_user())
+    label = args.label if args.label is not None else who.name
     with JobQueue.from_settings(settings) as queue:
-        job, stored, created = queue.submit_request(request, label)
+        job, stored, created = queue.submit_request(request, label, submitter=who)
         if stored:
             print(f"already stored: fit {job.fit_id}")
         elif created:
@@ -203,12 +209,13 @@ def _cmd_jobs(args: argparse.Namespace) -> int:
 
     with JobQueue.from_settings(Settings.from_env()) as queue:
         if args.jobs_command == "cancel":
-            job = queue.cancel(args.job_id)
+            job = queue.cancel(args.job_id, by=local_admin(_user()))
             print(f"job {job.job_id}: {'stopping' if job.status == 'running' else job.status}")
             return 0
         for job in queue.list(status=args.status, limit=args.limit):
             when = datetime.fromtimestamp(job.submitted_at).strftime("%Y-%m-%d %H:%M")
             extra = f" {job.phase}" if job.phase else ""
             error = f"  {job.error.splitlines()[0][:80]}" if job.error else ""
-            print(f"{job.job_id}  {job.status:<9}{extra:<10} {when}  {job.request.model:<16} {job.label}{error}")
+            by = f" [{job.submitter}]" if job.submitter else ""
+            print(f"{job.job_id}  {job.status:<9}{extra:<10} {when}  {job.request.model:<16} {job.label}{by}{error}")
     return 0

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from model_store import ModelStore
 from speclet_core.errors import JobError
+from speclet_core.queue.access import SERVER_SUBMITTER, Submitter
 from speclet_core.queue.jobs import JobQueue
 from speclet_core.queue.records import JobRecord
 from speclet_core.records import SamplerSettings
@@ -44,5 +45,6 @@ def ensure_first_fit(settings: Settings) -> JobRecord | None:
             )
         demo = ensure_demo_screen(settings.data_dir)
         request = prepare_request(demo, model, sampler=FIRST_FIT_SAMPLER, seed=1, settings=settings)
-        job, _ = queue.submit(request, FIRST_FIT_LABEL)
+        # owned by the server: only an administrator may cancel the demo fit everyone's first visit shows
+        job, _ = queue.submit(request, FIRST_FIT_LABEL, submitter=Submitter(name=SERVER_SUBMITTER, admin=True))
         return job

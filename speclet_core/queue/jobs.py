@@ -37,6 +37,7 @@ from pydantic import ValidationError
 
 from model_store.ids import FIT_ID_RE
 from speclet_core.errors import JobError
+from speclet_core.queue.access import LOCAL_ADMIN, READ_ONLY_CANCEL, Submitter, cancel_refusal, cap_refusal, may_cancel
 from speclet_core.queue.disk import TAMPER_FIX, open_cache
 from speclet_core.queue.records import ACTIVE_STATUSES, JobRecord, JobStatus, SubmitOutcome
 from speclet_core.records import FitPhase, FitRequest
@@ -194,18 +195,27 @@ class JobQueue:
 
     # ---------------------------------------------------------------- people and pages
 
-    def submit(self, request: FitRequest, label: str = "") -> tuple[JobRecord, bool]:
+    def submit(
+        self, request: FitRequest, label: str = "", *, submitter: Submitter = LOCAL_ADMIN
+    ) -> tuple[JobRecord, bool]:
         """Queue a fit, unless it is stored or already queued / running.
+
+        ``submitter`` owns a new job (only it or an administrator may cancel it) and counts against
+        the caps (``speclet_core.queue.access``); the pages always pass the browser session's, and
+        in-process callers default to the local administrator. Finding an identical job queued or
+        running returns it, whoever submitted it, and takes no slot.
 
         Returns
         -------
         (job, already_stored)
             ``already_stored`` is True when the fit is in the store (``job.status`` is done).
         """
-        outcome = self.submit_request(request, label)
+        outcome = self.submit_request(request, label, submitter=submitter)
         return outcome.job, outcome.already_stored
 
-    def submit_request(self, request: FitRequest, label: str = "") -> SubmitOutcome:
+    def submit_request(
+        self, request: FitRequest, label: str = "", *, submitter: Submitter = LOCAL_ADMIN
+    ) -> SubmitOutcome:
         """As ``submit``, also saying whether this call queued the job (``created``) or found it."""
         if self.settings.read_only:
             raise JobError(
@@ -229,7 +239,8 @@ class JobQueue:
                 # Stored by another route (another attempt, an imported store): record it as done.
                 history = (*job.history, job.as_attempt()) if job is not None else ()
                 done = JobRecord(
-                    job_id=fit_id, request=request, label=label, status=JobStatus.DONE, submitted_at=now,
+                    job_id=fit_id, request=request, label=label, submitter=submitter.name, status=JobStatus.DONE,
+                    submitted_at=now,
                     finished_at=now, attempt=job.attempt + 1 if job else 1, history=history,
                 )
                 done = self._number(done)
@@ -237,9 +248,12 @@ class JobQueue:
                 return SubmitOutcome(done, True, False)
             if job is not None and job.active:
                 return SubmitOutcome(job, False, False)
+            refusal = cap_refusal(submitter, self._active_submitters(), self.settings)
+            if refusal is not None:
+                raise JobError(refusal)
             history = (*job.history, job.as_attempt()) if job is not None else ()
             new = JobRecord(
-                job_id=fit_id, request=request, label=label, submitted_at=now,
+                job_id=fit_id, request=request, label=label, submitter=submitter.name, submitted_at=now,
                 attempt=job.attempt + 1 if job else 1, history=history,
             )
             new = self._number(new)
@@ -286,13 +300,35 @@ class JobQueue:
         """Number of jobs queued and running (cheap: reads the two indexes only)."""
         return {"queued": len(self._ids(KEY_QUEUED)), "running": len(self._ids(KEY_RUNNING))}
 
-    def cancel(self, job_id: str) -> JobRecord:
-        """Cancel a queued job now, or ask the worker to stop a running one (it stops within seconds)."""
+    def _active_submitters(self) -> builtins.list[str]:
+        """The submitter of every queued or running job (raw rows: no validation of whole records)."""
+        owners = []
+        for job_id in dict.fromkeys([*self._ids(KEY_QUEUED), *self._ids(KEY_RUNNING)]):
+            raw = self._cache.get(KEY_PREFIX_JOB + job_id)
+            if isinstance(raw, dict) and raw.get("status") in ACTIVE_STATUSES:
+                owners.append(str(raw.get("submitter") or ""))
+        return owners
+
+    def may_cancel(self, job: JobRecord, by: Submitter) -> bool:
+        """Whether ``by`` may cancel ``job`` here (what ``cancel`` checks; the pages offer Cancel only then)."""
+        return may_cancel(job, by, self.settings)
+
+    def cancel(self, job_id: str, *, by: Submitter) -> JobRecord:
+        """Cancel a queued job now, or ask the worker to stop a running one (it stops within seconds).
+
+        Only the job's submitter or an administrator may, and never on a read-only server
+        (``speclet_core.queue.access.cancel_refusal`` says why not, in a ``JobError``).
+        """
         self._check_id(job_id)
+        if self.settings.read_only:  # before touching the database: a read-only server writes nothing
+            raise JobError(READ_ONLY_CANCEL)
         with self._transaction():
             job = self._load(job_id)
             if job is None:
                 raise JobError(f"no job {job_id} to cancel in {self.queue_dir}")
+            refusal = cancel_refusal(job, by, self.settings)
+            if refusal is not None:
+                raise JobError(refusal)
             if job.status == JobStatus.QUEUED:
                 job = job.model_copy(update={
                     "status": JobStatus.CANCELLED, "finished_at": time.time(), "error": "cancelled before it started",
@@ -300,12 +336,10 @@ class JobQueue:
                 self._save(job)
                 self._remove_id(KEY_QUEUED, job_id)
                 return job
-            if job.status == JobStatus.RUNNING:
-                if not job.cancel_requested:
-                    job = job.model_copy(update={"cancel_requested": True})
-                    self._save(job)
-                return job
-            raise JobError(f"job {job_id[:12]}… has already finished ({job.status}); there is nothing to cancel")
+            if not job.cancel_requested:
+                job = job.model_copy(update={"cancel_requested": True})
+                self._save(job)
+            return job
 
     # ---------------------------------------------------------------- workers
 

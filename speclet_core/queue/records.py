@@ -35,6 +35,7 @@ class AttemptRecord(Record):
     started_at: float | None = None
     finished_at: float | None = None
     worker_id: str | None = None
+    submitter: str = ""
 
 
 class JobRecord(Record):
@@ -43,6 +44,8 @@ class JobRecord(Record):
     job_id: str = Field(description="Equal to the fit id: one job per fit.")
     request: FitRequest
     label: str = Field(default="", description="Who or what submitted it (free text, shown in the job list).")
+    # Rows written before this field existed load with "" (nobody's: only an administrator may cancel them).
+    submitter: str = Field(default="", description="Identity of the submitter (speclet_core.queue.access).")
     status: JobStatus = JobStatus.QUEUED
     phase: FitPhase | None = Field(default=None, description="What a running fit is doing now.")
     draws_done: int = Field(default=0, ge=0, description="Draws finished in the current phase (all chains).")

@@ -502,7 +502,7 @@ def run_one(job_id: str, worker_id: str, settings: Settings) -> int:
         error = str(exc)
     except Exception as exc:
         tb = traceback.format_exc()
-        if _out_of_memory(exc):
+        if _out_of_memory(exc, limited=memory_mb > 0):
             limit = f"the limit SPECLET_FIT_MEMORY_MB={memory_mb}" if memory_mb else "the machine's memory"
             error = f"the fit ran out of memory ({limit}); choose fewer genes or cell lines, or raise the limit"
         else:
@@ -512,11 +512,17 @@ def run_one(job_id: str, worker_id: str, settings: Settings) -> int:
     return 1
 
 
-def _out_of_memory(exc: BaseException) -> bool:
-    """MemoryError, or what a memory limit looks like while loading a library (mmap refused)."""
+def _out_of_memory(exc: BaseException, *, limited: bool = False) -> bool:
+    """MemoryError, or what a memory limit looks like while loading a library (mmap refused).
+
+    Under an address-space limit a C extension whose allocation fails may also return an error without
+    setting one, which Python reports as ``SystemError: error return without exception set``.
+    """
     if isinstance(exc, MemoryError):
         return True
     text = str(exc)
+    if limited and isinstance(exc, SystemError) and "without exception set" in text:
+        return True
     return isinstance(exc, OSError | ImportError) and (
         "failed to map segment" in text or "Cannot allocate memory" in text
     )

@@ -3,6 +3,7 @@ state machine, worker liveness and a 1,000-job history (no fitting, no worker pr
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import multiprocessing as mp
 import os
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from speclet_core.errors import JobError
+from speclet_core.queue.access import LOCAL_ADMIN
 from speclet_core.queue.jobs import KEY_PREFIX_JOB, MAX_REQUEUES, JobQueue, worker_status
 from speclet_core.queue.records import JobRecord, JobStatus
 from speclet_core.records import FitPhase, FitRequest, SamplerSettings
@@ -256,11 +258,11 @@ def test_a_stopping_worker_puts_its_job_back_at_the_front(queue: JobQueue) -> No
 
 def test_cancel_a_queued_job(queue: JobQueue) -> None:
     job, _ = queue.submit(make_request())
-    cancelled = queue.cancel(job.job_id)
+    cancelled = queue.cancel(job.job_id, by=LOCAL_ADMIN)
     assert cancelled.status == JobStatus.CANCELLED and cancelled.finished_at is not None
     assert queue.claim("h:1:w") is None
     with pytest.raises(JobError, match="already finished"):
-        queue.cancel(job.job_id)
+        queue.cancel(job.job_id, by=LOCAL_ADMIN)
     again, _ = queue.submit(make_request())
     assert again.status == JobStatus.QUEUED and again.attempt == 2
 
@@ -268,7 +270,7 @@ def test_cancel_a_queued_job(queue: JobQueue) -> None:
 def test_cancel_a_running_job_asks_its_worker(queue: JobQueue, settings: Settings) -> None:
     job, _ = queue.submit(make_request())
     queue.claim("otherhost:1:w")
-    asked = queue.cancel(job.job_id)
+    asked = queue.cancel(job.job_id, by=LOCAL_ADMIN)
     assert asked.status == JobStatus.RUNNING and asked.cancel_requested
     assert queue.heartbeat(job.job_id, "otherhost:1:w").cancel_requested
     assert not queue.begin_saving(job.job_id, "otherhost:1:w")  # a cancelled fit is never stored
@@ -280,7 +282,8 @@ def test_cancel_a_running_job_asks_its_worker(queue: JobQueue, settings: Setting
 # --------------------------------------------------------------------------- history and liveness
 
 
-def test_a_history_of_1000_jobs(queue: JobQueue) -> None:
+def test_a_history_of_1000_jobs(settings: Settings) -> None:
+    queue = JobQueue.from_settings(dataclasses.replace(settings, max_jobs=0))  # 400 stay queued: past the cap
     ids = [queue.submit(make_request(seed), f"user{seed % 7}")[0].job_id for seed in range(1000)]
     for job_id in ids[:600]:
         assert queue.claim("h:1:w").job_id == job_id

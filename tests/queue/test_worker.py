@@ -18,6 +18,7 @@ import psutil
 import pytest
 
 from speclet_core.data.synthetic import simulate_screen
+from speclet_core.queue.access import LOCAL_ADMIN
 from speclet_core.queue.jobs import JobQueue, worker_status
 from speclet_core.queue.records import JobRecord, JobStatus
 from speclet_core.records import FitPhase, SamplerSettings
@@ -285,7 +286,7 @@ def test_a_worker_runs_concurrency_fits_at_once_each_with_its_own_compile_folder
             assert environ["SPECLET_DATA_DIR"] == str(data_dir)
         assert len(flags) == 2 and all("base_compiledir=" in f for f in flags)
         for job in jobs:
-            queue.cancel(job.job_id)
+            queue.cancel(job.job_id, by=LOCAL_ADMIN)
     finally:
         worker.stop()
         thread.join(timeout=15)
@@ -371,3 +372,14 @@ def test_an_empty_selection_is_refused_at_submit(tmp_path: Path, capsys: pytest.
     _, err = capsys.readouterr()
     assert code == 2 and "no readings" in err
     assert JobQueue.from_settings(Settings.from_env()).list() == []
+
+
+def test_memory_limit_symptoms_are_called_out_of_memory() -> None:
+    from speclet_core.queue.worker import _out_of_memory
+
+    assert _out_of_memory(MemoryError())
+    assert _out_of_memory(OSError("libfoo.so: failed to map segment from shared object"))
+    # a C extension refused memory under RLIMIT_AS: only a symptom of memory when a limit is set
+    assert _out_of_memory(SystemError("error return without exception set"), limited=True)
+    assert not _out_of_memory(SystemError("error return without exception set"))
+    assert not _out_of_memory(ValueError("bad value"), limited=True)
