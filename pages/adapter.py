@@ -21,6 +21,7 @@ from model_store import ModelStore, StoredFit
 from speclet_core.analysis import covariates, ppc
 from speclet_core.analysis.compare import check_same_data, loo_table
 from speclet_core.analysis.contrasts import contrast_lineage
+from speclet_core.analysis.escaping import escape_markdown
 from speclet_core.analysis.fitview import fit_label
 from speclet_core.analysis.forest import forest_rows, load_truth
 from speclet_core.analysis.heatmap import HEATMAP_STATS, HeatmapView, fit_cell_line_lineages
@@ -135,11 +136,12 @@ def require_open_fit() -> StoredFit:
 
 
 def show_error(exc: Exception) -> None:
-    """A readable message for a core error (never a traceback)."""
+    """A readable message for a core error (never a traceback); messages quote user input, so they are escaped."""
     if isinstance(exc, DataValidationError):
-        st.error(f"**{exc.source}** has {len(exc.problems)} problem(s):\n\n" + "\n".join(f"- {p}" for p in exc.problems))
+        st.error(f"**{escape_markdown(exc.source)}** has {len(exc.problems)} problem(s):\n\n"
+                 + "\n".join(f"- {escape_markdown(p)}" for p in exc.problems))
     else:
-        st.error(str(exc))
+        st.error(escape_markdown(exc))
 
 
 def guarded(func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -247,7 +249,7 @@ def n_readings(fit: StoredFit) -> int:
 
 
 def stop_with(message: str) -> None:
-    """Say why the rest of the page cannot be shown, and stop it."""
+    """Say why the rest of the page cannot be shown, and stop it (``message`` is Markdown: escape names in it)."""
     st.info(message)
     st.stop()
 

@@ -6,6 +6,7 @@ from model_store.stats import HDI_PROB
 from pages import adapter, widgets
 from speclet_core import charts
 from speclet_core.analysis import compare, fitview, ranking, sentences
+from speclet_core.analysis.escaping import escape_markdown
 
 fit = widgets.open_results_page("Compare models")
 st.caption(
@@ -25,20 +26,19 @@ fits = [adapter.get_fit(fid, fit) for fid in chosen]
 names = [fitview.fit_label(f.manifest) for f in fits]
 approx = [n for f, n in zip(fits, names, strict=True) if fitview.is_approximate(f.manifest)]
 if approx:
-    st.warning(f"{', '.join(approx)}: approximate posterior (ADVI) — first look only; its LOO and ranks are rough.",
+    st.warning(f"{escape_markdown(', '.join(approx))}: approximate posterior (ADVI) — first look only; its LOO and ranks are rough.",
                icon=":material/warning:")
 
 st.subheader("Predictive accuracy (PSIS-LOO)")
 with_ll = [f for f in fits if f.manifest.has_group("log_likelihood")]
 missing = [fitview.fit_label(f.manifest) for f in fits if f not in with_ll]
 if missing:
-    st.info(f"No pointwise log-likelihood was stored for {', '.join(missing)} (it is left out of very large fits), "
+    st.info(f"No pointwise log-likelihood was stored for {escape_markdown(', '.join(missing))} (it is left out of very large fits), "
             "so LOO leaves them out.")
 if len(with_ll) >= 2:
     table = adapter.guarded(adapter.loo, tuple(f.fit_id for f in with_ll), tuple(with_ll))
     widgets.chart_with_data(charts.loo_chart(table, title="ELPD (LOO) ± 1 standard error"), table, "loo", key="loo")
-    for sentence in sentences.describe_loo(table):
-        st.markdown(f"- {sentence}")
+    widgets.bullet_list(sentences.describe_loo(table))
     st.dataframe(table, hide_index=True, width="stretch",
                  column_config={c: st.column_config.NumberColumn(format="%.2f")
                                 for c in ("elpd_loo", "se", "p_loo", "elpd_diff", "dse", "weight", "share_bad_k")})
@@ -53,8 +53,7 @@ tables = {n: adapter.guarded(adapter.ranking_table, f.fit_id, f, None, ranking.D
 wide, long = adapter.guarded(compare.ranking_changes, tables, top_n=top_n)
 widgets.chart_with_data(charts.rank_change_chart(long, names, title="Expected rank of each gene in each fit"),
                        wide, "ranking_changes", key="rank-changes")
-for sentence in compare.rank_agreement(wide, names, top_n=top_n):
-    st.markdown(f"- {sentence}")
+widgets.bullet_list(compare.rank_agreement(wide, names, top_n=top_n))
 st.caption("Ranks are re-computed among the genes all fits share (1 = strongest dependency). Lines that cross are "
            "genes whose order depends on the model.")
 st.dataframe(wide.reindex(wide["rank change"].abs().sort_values(ascending=False).index), hide_index=True,

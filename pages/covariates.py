@@ -6,12 +6,13 @@ from model_store.stats import HDI_PROB
 from pages import adapter, widgets
 from speclet_core import charts
 from speclet_core.analysis import covariates, forest, sentences
+from speclet_core.analysis.escaping import escape_markdown
 
 fit = widgets.open_results_page("Covariates")
 roles = adapter.roles(fit)
 slopes = [s for s in roles.get("covariate_slopes") or [] if s in covariates.COVARIATES]
 if not slopes:
-    adapter.stop_with(f"Model **{fit.manifest.model}** has no RNA-expression or copy-number slope. Fit gene_rna "
+    adapter.stop_with(f"Model **{escape_markdown(fit.manifest.model)}** has no RNA-expression or copy-number slope. Fit gene_rna "
                  "(expression) or gene_cn (copy number) on the Fit page to see how the knockout effect depends on them.")
 slope = slopes[0]
 if len(slopes) > 1:
@@ -38,14 +39,14 @@ widgets.chart_with_data(charts.forest_chart(rows, label_title="gene", value_titl
                        rows, f"{slope}_forest", key="cov-forest")
 if "truth" in rows.columns:
     st.markdown("Black diamonds: the true slopes (known only for synthetic screens). "
-                + sentences.describe_recovery(forest.recovery(rows), forest.INNER_PROB, HDI_PROB))
+                + escape_markdown(sentences.describe_recovery(forest.recovery(rows), forest.INNER_PROB, HDI_PROB)))
 
 st.subheader(f"LFC against {info.title}")
 if not widgets.readings_wanted(fit, "Draw the readings and regression lines", key="cov_scatter"):
     st.stop()
 readings, why = adapter.try_readings(fit)
 if readings is None:
-    adapter.stop_with(f"The scatter plots need the fit's readings: {why}.")
+    adapter.stop_with(f"The scatter plots need the fit's readings: {escape_markdown(why)}.")
 by_strength = summary.sort_values("mean")["gene"].tolist()
 chosen = st.multiselect("Genes (up to 6)", by_strength, default=by_strength[:3], key="cov_genes", bind="query-params",
                         max_selections=6)

@@ -5,6 +5,7 @@ import streamlit as st
 from pages import adapter, widgets
 from speclet_core import charts
 from speclet_core.analysis import fitview
+from speclet_core.analysis.escaping import escape_markdown
 from speclet_core.diagnostics import checks as fitcheck
 from speclet_core.diagnostics import verdict
 
@@ -15,7 +16,8 @@ summary = adapter.fit_summary(fit.fit_id)
 judged = verdict.verdict_of(manifest)
 show = {"converged": st.success, "look_closer": st.warning, "do_not_trust": st.error}[judged.level]
 reasons = judged.reasons if judged.level != "converged" else (*judged.reasons, verdict.CONVERGED_NOTE)
-show(f"**{judged.headline}**\n\n" + "\n".join(f"- {r}" for r in reasons))
+# reasons name parameter elements (``gene_effect[<a gene's name>]``): escaped like every user-derived string
+show(f"**{judged.headline}**\n\n" + "\n".join(f"- {escape_markdown(r)}" for r in reasons))
 st.caption(fitview.fit_caption(manifest))
 
 st.subheader("Parameters, worst first")

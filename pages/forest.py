@@ -6,6 +6,7 @@ from model_store.stats import HDI_PROB
 from pages import adapter, widgets
 from speclet_core import charts
 from speclet_core.analysis import fitview, forest, sentences
+from speclet_core.analysis.escaping import escape_markdown
 
 fit = widgets.open_results_page("Forest plot")
 roles = adapter.roles(fit)
@@ -78,7 +79,7 @@ if other_id:
     widgets.chart_with_data(charts.forest_chart(both, label_title=label_title, title=title, compare=True), both,
                            f"forest_compare_{view}", key="forest-compare")
     shrink = adapter.guarded(forest.shrinkage_table, rows, rows_b)
-    st.markdown(sentences.describe_shrinkage(shrink, "This fit", "the other fit"))
+    st.markdown(escape_markdown(sentences.describe_shrinkage(shrink, "This fit", "the other fit")))
     st.caption("Side by side, one row per fit. A fit that pools information (partial pooling) usually gives "
                "narrower intervals and pulls noisy estimates towards their group: that is shrinkage.")
 else:
@@ -88,4 +89,4 @@ else:
 if "truth" in rows.columns:
     rec = forest.recovery(rows)
     st.markdown(":material/verified: **Parameter recovery** (black diamonds are the true values; known only for "
-                "synthetic screens). " + sentences.describe_recovery(rec, inner, outer, what))
+                "synthetic screens). " + escape_markdown(sentences.describe_recovery(rec, inner, outer, what)))

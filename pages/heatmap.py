@@ -6,6 +6,7 @@ from model_store.stats import HDI_PROB
 from pages import adapter, widgets
 from speclet_core import charts
 from speclet_core.analysis import heatmap
+from speclet_core.analysis.escaping import escape_markdown
 
 fit = widgets.open_results_page("Heatmap")
 roles = adapter.roles(fit)
@@ -15,7 +16,7 @@ if roles.get("gene_cell_line_effect"):
 if roles.get("gene_lineage_effect"):
     kinds["gene_lineage"] = "Gene × lineage"
 if not kinds:
-    adapter.stop_with(f"Model **{fit.manifest.model}** estimates one effect per gene only, so there is no gene × "
+    adapter.stop_with(f"Model **{escape_markdown(fit.manifest.model)}** estimates one effect per gene only, so there is no gene × "
                  "cell-line matrix to draw. Fit a model with lineage or cell-line effects (e.g. gene_lineage) on the "
                  "Fit page, or look at the Forest plot.")
 

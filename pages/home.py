@@ -4,6 +4,7 @@ import streamlit as st
 
 from pages import adapter, widgets
 from speclet_core.analysis import fitview
+from speclet_core.analysis.escaping import escape_markdown
 from speclet_core.data.sources import describe_screen_key, resolve_screen_path, save_upload
 from speclet_core.errors import SpecletError
 
@@ -19,7 +20,7 @@ st.markdown(
 key, path, screen = adapter.active_screen()
 summary = screen.summarise()
 with st.container(border=True):
-    st.subheader(f"Active screen: {describe_screen_key(key)}")
+    st.subheader(f"Active screen: {escape_markdown(describe_screen_key(key))}")
     cols = st.columns(6)
     for col, (label, value) in zip(
         cols,
@@ -30,7 +31,7 @@ with st.container(border=True):
     ):
         col.metric(label, f"{value:,}")
     if summary["covariates"]:
-        st.caption("Covariates available: " + ", ".join(summary["covariates"]))
+        st.caption("Covariates available: " + ", ".join(map(escape_markdown, summary["covariates"])))
 
     tabs = st.tabs(["Use the demo", "Upload a table", "Open a file on this server"])
     with tabs[0]:
@@ -57,7 +58,7 @@ with st.container(border=True):
                     adapter.show_error(exc)
                 else:
                     adapter.set_screen_key(new_key)
-                    st.success(f"{upload.name}: {len(new_screen.data):,} readings loaded.")
+                    st.success(f"{escape_markdown(upload.name)}: {len(new_screen.data):,} readings loaded.")
                     st.rerun()
     with tabs[2]:
         if not settings.allowed_data_dirs:

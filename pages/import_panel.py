@@ -10,6 +10,8 @@ import pandas as pd
 import streamlit as st
 
 from pages import adapter
+from pages.widgets import bullet_list
+from speclet_core.analysis.escaping import code_span, escape_markdown
 from speclet_core.data.paths import resolve_allowed_path
 from speclet_core.depmap.importer import ReleaseInfo, import_depmap, inspect_release
 from speclet_core.depmap.output import save_import
@@ -71,13 +73,12 @@ def _last_import_note() -> None:
     c = last["counts"]
     st.success(
         f"Imported {c['rows']:,} readings ({c['genes']} genes, {c['sgrnas']} sgRNAs, {c['cell_lines']} cell lines, "
-        f"{c['lineages']} lineages) from `{last['release']}` in {last['seconds']:.1f} s; it is now the active screen.",
+        f"{c['lineages']} lineages) from {code_span(last['release'])} in {last['seconds']:.1f} s; it is now the active screen.",
         icon=":material/check_circle:",
     )
     if last["warnings"]:
         with st.expander(f"{len(last['warnings'])} note(s) from the import"):
-            for warning in last["warnings"]:
-                st.markdown(f"- {warning}")
+            bullet_list(last["warnings"])
 
 
 def _inspect(folder: Path, library: str, settings: Settings) -> ReleaseInfo:
@@ -89,7 +90,7 @@ def _inspect(folder: Path, library: str, settings: Settings) -> ReleaseInfo:
     memo = st.session_state.get("dmi-inspected")
     if memo is not None and memo[0] == memo_key:
         return memo[1]
-    with st.spinner(f"Reading the maps of {folder.name}…"):
+    with st.spinner(f"Reading the maps of {escape_markdown(folder.name)}…"):
         info = inspect_release(folder, library, settings=settings)
     st.session_state["dmi-inspected"] = (memo_key, info)
     return info
@@ -142,7 +143,8 @@ def _run_import(info: ReleaseInfo, genes: list[str], lineages: list[str], cache:
         bar = st.progress(0.0, text="Starting the import…")
 
         def progress(phase: str, fraction: float, message: str) -> None:
-            bar.progress(min(max(fraction, 0.0), 1.0), text=f"{PHASE_TEXT.get(phase, phase)}: {message}")
+            text = escape_markdown(f"{PHASE_TEXT.get(phase, phase)}: {message}")
+            bar.progress(min(max(fraction, 0.0), 1.0), text=text)
 
         try:
             result = import_depmap(info.root, genes, lineages or "all", library=info.library, cache=cache,

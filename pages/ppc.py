@@ -6,6 +6,7 @@ from model_store.stats import HDI_PROB
 from pages import adapter, widgets
 from speclet_core import charts
 from speclet_core.analysis import sentences
+from speclet_core.analysis.escaping import escape_markdown
 
 fit = widgets.open_results_page("Predictive checks")
 st.caption(
@@ -30,7 +31,7 @@ if "prior_mean" in hist.columns:
 else:
     note += " No prior predictive draws were recorded for this fit."
 st.caption(note)
-st.markdown(sentences.describe_ppc(stats))
+st.markdown(escape_markdown(sentences.describe_ppc(stats)))
 st.dataframe(
     stats, hide_index=True, width="stretch",
     column_config={
@@ -48,7 +49,7 @@ if not widgets.readings_wanted(fit, "Check per gene or lineage", key="ppc_split"
     st.stop()
 readings, why = adapter.try_readings(fit)
 if readings is None:
-    st.info(f"Per-gene and per-lineage checks are not available: {why}.")
+    st.info(f"Per-gene and per-lineage checks are not available: {escape_markdown(why)}.")
     st.stop()
 by = st.segmented_control("Split by", ["gene", "lineage"], default="gene", key="ppc_by", bind="query-params") or "gene"
 if by == "gene":

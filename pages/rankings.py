@@ -6,6 +6,7 @@ from model_store.stats import HDI_PROB
 from pages import adapter, widgets
 from speclet_core import charts
 from speclet_core.analysis import pairs, ranking, sentences
+from speclet_core.analysis.escaping import escape_markdown
 
 ALL = "all lineages"
 fit = widgets.open_results_page("Rankings")
@@ -34,7 +35,7 @@ if has_lineage:
 
 table = adapter.guarded(adapter.ranking_table, fit.fit_id, fit, scope, top_k, threshold, hdi)
 where = f" in {scope}" if scope else ""
-st.subheader(f"Ranking{where}")
+st.subheader(f"Ranking{escape_markdown(where)}")
 shown = table.head(40)
 chart = charts.rank_interval_chart(shown, top_k=top_k, title=f"Rank intervals ({hdi:.0%}) of the top {len(shown)} genes")
 widgets.chart_with_data(chart, table, f"ranking{('_' + scope) if scope else ''}", key="rank-chart")
@@ -69,14 +70,13 @@ if len(picked) >= 2:
                            cells, "pairwise", key="pairwise")
     st.caption("Each cell: the share of posterior draws in which the row gene's effect is more negative than the "
                "column gene's. Red: the row gene is the stronger dependency; blue: the column gene is; white: a toss-up.")
-    for sentence in sentences.pairwise_sentences(comparison):
-        st.markdown(f"- {sentence}")
+    widgets.bullet_list(sentences.pairwise_sentences(comparison))
 else:
     st.caption("Pick at least two genes.")
 
 st.subheader("Lineage-selective dependencies")
 if not has_lineage or len(lineages) < 2:
-    st.info(f"Model **{fit.manifest.model}** has no gene × lineage effect fitted to several lineages, so it "
+    st.info(f"Model **{escape_markdown(fit.manifest.model)}** has no gene × lineage effect fitted to several lineages, so it "
             "cannot say which dependencies are lineage-selective. Fit gene_lineage (or the flagship model) to two or "
             "more lineages.")
     st.stop()
@@ -85,16 +85,15 @@ lineage = c1.selectbox("Dependencies selective for", lineages, key="rank_contras
 versus = c2.selectbox("Compared with", [None, *[x for x in lineages if x != lineage]], key="rank_versus",
                       format_func=lambda x: "the average of the other lineages" if x is None else x)
 contrast = adapter.guarded(adapter.contrast_table, fit.fit_id, fit, lineage, versus, top_k, threshold, hdi)
-st.caption(f"Difference = the gene's effect in {lineage} minus its effect in "
-           f"{versus or 'the other lineages (each lineage counts once)'}. P(selective) is the share of draws in which "
-           f"the difference is negative: the gene hurts {lineage} more. Sorted by P(selective), then by the difference.")
-for sentence in sentences.contrast_sentences(contrast):
-    st.markdown(f"- {sentence}")
+st.caption(f"Difference = the gene's effect in {escape_markdown(lineage)} minus its effect in "
+           f"{escape_markdown(versus) if versus else 'the other lineages (each lineage counts once)'}. P(selective) "
+           f"is the share of draws in which the difference is negative: the gene hurts {escape_markdown(lineage)} "
+           "more. Sorted by P(selective), then by the difference.")
+widgets.bullet_list(sentences.contrast_sentences(contrast))
 st.dataframe(
     contrast.drop(columns=["lineage", "versus"]), hide_index=True, width="stretch", height=320,
     column_config={c: st.column_config.NumberColumn(format="%.2f")
                    for c in ("mean_in_lineage", "mean_versus", "mean_diff", "sd_diff", "hdi_low", "hdi_high",
                              "p_selective", "p_strongest", "expected_rank", "p_top_k", "p_below_threshold")},
 )
-st.download_button(f"Download the lineage contrast (CSV, {len(contrast):,} rows)", contrast.to_csv(index=False).encode(),
-                   file_name=f"contrast_{lineage}.csv", mime="text/csv", key="csv-contrast", icon=":material/download:")
+widgets.csv_download(contrast, f"contrast_{lineage}", key="csv-contrast", what="the lineage contrast")

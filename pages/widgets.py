@@ -2,6 +2,9 @@
 
 Pickers bound to the URL, the sidebar, the worker banner and queue, the result pages' header,
 charts with their data as CSV (the Data page's DepMap import panel is ``pages/import_panel.py``).
+
+User-derived text (names, screen keys, file names, messages quoting them) goes into Markdown only
+through ``escape_markdown``; every CSV download goes through ``csv_download`` (``escaping.csv_text``).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from model_store import FitManifest, StoredFit
 from pages import adapter
 from pages.adapter import get_queue, get_settings, guarded, open_fit_id, screen_key, set_open_fit, stop_with
 from speclet_core.analysis import fitview
+from speclet_core.analysis.escaping import code_span, csv_text, escape_markdown
 from speclet_core.analysis.forest import MAX_FOREST_ROWS, Pick, pick_labels
 from speclet_core.analysis.glossary import GLOSSARY
 from speclet_core.data.screen import Screen
@@ -31,8 +35,19 @@ AUTO_READINGS_MAX = 200_000
 def chart_with_data(chart: alt.TopLevelMixin, data: pd.DataFrame, name: str, *, key: str | None = None) -> None:
     """Show a chart (its ⋯ menu exports PNG/SVG) and offer its data as CSV."""
     st.altair_chart(chart, width="stretch", key=key)
-    st.download_button(f"Download data (CSV, {len(data):,} rows)", data.to_csv(index=False).encode(),
-                       file_name=f"{name}.csv", mime="text/csv", key=f"csv-{key or name}", icon=":material/download:")
+    csv_download(data, name, key=f"csv-{key or name}")
+
+
+def csv_download(data: pd.DataFrame, name: str, *, key: str, what: str = "data") -> None:
+    """A download button for ``data`` as CSV, formula-looking text cells neutralised (as ``rank --out``)."""
+    st.download_button(f"Download {what} (CSV, {len(data):,} rows)", csv_text(data).encode(),
+                       file_name=f"{name}.csv", mime="text/csv", key=key, icon=":material/download:")
+
+
+def bullet_list(lines: Sequence[object]) -> None:
+    """Plain-text lines (sentences, notes that may quote names) as Markdown list items, escaped."""
+    for line in lines:
+        st.markdown(f"- {escape_markdown(line)}")
 
 
 def selection_widgets(screen: Screen) -> tuple[list[str], list[str], list[str]]:
@@ -120,10 +135,10 @@ def sidebar() -> None:
     settings = get_settings()
     with st.sidebar:
         key = screen_key()
-        st.caption(f"**Screen:** {describe_screen_key(key)}")
+        st.caption(f"**Screen:** {escape_markdown(describe_screen_key(key))}")
         fit_id = open_fit_id()
-        if fit_id:
-            st.caption(f"**Open fit:** `{fit_id[:12]}`")
+        if fit_id:  # from the URL: anything a link may hold
+            st.caption(f"**Open fit:** {code_span(fit_id[:12])}")
         if settings.read_only:
             st.caption(":material/visibility: Read-only demo mode: browsing stored fits only.")
         with st.expander("Glossary", icon=":material/menu_book:"):

@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 
 from model_store.manifest import FitManifest
+from speclet_core.analysis.escaping import escape_markdown
 from speclet_core.diagnostics.verdict import VerdictSource, badge_of
 
 
@@ -163,7 +164,9 @@ def model_graph_source(model: str, selection: Any) -> str:
 
 
 def fit_caption(manifest: FitManifest) -> str:
+    """One Markdown line about a fit for the pages' captions (its gene and lineage names escaped)."""
     row = recent_fits_table([manifest]).iloc[0]
-    return (f"Model **{row['model']}** (v{manifest.model_version}) · genes {row['genes']} · lineages "
-            f"{row['lineages']} · {row['method']} · fitted {row['created']} in {row['fit time (s)']} s · "
+    e = escape_markdown
+    return (f"Model **{e(row['model'])}** (v{e(manifest.model_version)}) · genes {e(row['genes'])} · lineages "
+            f"{e(row['lineages'])} · {row['method']} · fitted {row['created']} in {row['fit time (s)']} s · "
             f"fit `{manifest.fit_id[:12]}`")

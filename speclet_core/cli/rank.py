@@ -1,7 +1,8 @@
 """``python -m speclet_core rank FIT_ID [--lineage X | --contrast X] [--top-k K] [--out FILE]``.
 
 Reads a stored fit, picks the variable from the model's declared roles and writes the
-ranking (or lineage-contrast) table as CSV to a file, atomically, or to stdout.
+ranking (or lineage-contrast) table as CSV to a file, atomically, or to stdout; text cells that a
+spreadsheet would read as a formula are neutralised (``analysis.escaping.csv_text``, as the pages' downloads).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pandas as pd
 
 from model_store.stats import HDI_PROB
 from speclet_core.analysis.contrasts import contrast_lineage
+from speclet_core.analysis.escaping import csv_text
 from speclet_core.analysis.ranking import DEFAULT_THRESHOLD, DEFAULT_TOP_K, rank_genes, ranking_options
 from speclet_core.cli.args import positive_int
 from speclet_core.errors import AnalysisError, SpecletError
@@ -70,14 +72,15 @@ def rank_stored_fit(
 
 def write_csv(table: pd.DataFrame, out: Path | None) -> None:
     """CSV to ``out`` through a temporary file in the same folder (never half-written), or to stdout."""
+    text = csv_text(table, float_format=CSV_FLOAT_FORMAT)
     if out is None:
-        table.to_csv(sys.stdout, index=False, float_format=CSV_FLOAT_FORMAT)
+        sys.stdout.write(text)
         return
     fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "w", newline="") as fh:
-            table.to_csv(fh, index=False, float_format=CSV_FLOAT_FORMAT)
+            fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, out)
