@@ -77,8 +77,7 @@ with st.container(border=True):
                     adapter.set_screen_key(candidate)
                     st.rerun()
 
-st.subheader("Fits")
-widgets.queue_panel()  # with Cancel for this session's own fits only
+st.subheader("Stored fits")
 store = adapter.get_store()
 stored = store.list()
 jobs = adapter.read_queue(lambda q: q.list(limit=20))
@@ -102,3 +101,5 @@ else:
         st.success(f"Opened fit `{chosen[:12]}`: see Diagnostics first, then the Results pages.")
     else:
         st.caption("Select a row to open that fit on every page.")
+
+widgets.queue_panel()  # below the stored fits; Cancel only for this session's own fits
