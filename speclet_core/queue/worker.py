@@ -466,9 +466,17 @@ def _die_with_parent(parent_pid: int) -> None:
 
 
 def _limit_memory(memory_mb: int) -> None:
+    """Limit the fit's address space (the soft limit: the failure path lifts it to record the error)."""
     if memory_mb > 0:
         limit = memory_mb * 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        _, hard = resource.getrlimit(resource.RLIMIT_AS)
+        resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+
+
+def _lift_memory_limit() -> None:
+    """Back to the hard limit, so that writing the failure into the queue cannot itself run out of memory."""
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    resource.setrlimit(resource.RLIMIT_AS, (hard, hard))
 
 
 def run_one(job_id: str, worker_id: str, settings: Settings) -> int:
@@ -507,6 +515,7 @@ def run_one(job_id: str, worker_id: str, settings: Settings) -> int:
             error = f"the fit ran out of memory ({limit}); choose fewer genes or cell lines, or raise the limit"
         else:
             error = f"unexpected failure ({type(exc).__name__}: {exc}); the full traceback is in the job's log"
+    _lift_memory_limit()
     print(tb, flush=True)
     queue.finish(job_id, worker_id, JobStatus.FAILED, error=error, traceback=tb)
     return 1

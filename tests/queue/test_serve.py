@@ -134,7 +134,7 @@ def test_a_sigkilled_worker_is_restarted_health_keeps_answering_and_the_new_work
         fit = psutil.Process(job.process_id)
         # the default memory limit, derived from the machine, reached the fit process as its RLIMIT_AS
         limit_mb = default_fit_memory_mb(1)
-        assert limit_mb > 0 and fit.rlimit(psutil.RLIMIT_AS) == (limit_mb * 2**20,) * 2
+        assert limit_mb > 0 and fit.rlimit(psutil.RLIMIT_AS)[0] == limit_mb * 2**20  # the enforced (soft) limit
         [old_pid] = _live_worker_pids(data_dir)
 
         killed_at = time.monotonic()
@@ -151,7 +151,9 @@ def test_a_sigkilled_worker_is_restarted_health_keeps_answering_and_the_new_work
             assert time.monotonic() - killed_at < 60, f"the fit was not taken up again: {now_job}"
             time.sleep(0.2)
         retaken_s = time.monotonic() - killed_at
-        new_pids = _live_worker_pids(data_dir)
+        # the dead worker's record is dropped once its heartbeat goes stale: wait for it
+        while len(new_pids := _live_worker_pids(data_dir)) != 1 and time.monotonic() - killed_at < 60:
+            time.sleep(0.5)
         assert len(new_pids) == 1 and new_pids[0] != old_pid and psutil.pid_exists(new_pids[0])
         assert now_job.worker_id != job.worker_id and now_job.requeues == 1 and now_job.attempt == job.attempt
         assert str(new_pids[0]) in now_job.worker_id.split(":")
