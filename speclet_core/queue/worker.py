@@ -315,18 +315,19 @@ class Worker:
             if rc is None:
                 continue
             del self.running[job_id]
+            _signal_group(entry.proc.pid, signal.SIGKILL)  # leftover helpers of the fit, if any
+            _remove_tmp(entry.tmp_dir)  # before the job's end is recorded: whoever sees it ended sees it clean
             try:
                 self._after_exit(entry, rc)
             except SpecletError as exc:
                 log.error("job %s: could not record how it ended: %s", job_id[:12], exc)
-            finally:
-                _remove_tmp(entry.tmp_dir)
 
     def _after_exit(self, entry: _Running, rc: int) -> None:
         """Make the job record say how the child ended, whatever the child managed to write."""
         job_id = entry.job.job_id
-        _signal_group(entry.proc.pid, signal.SIGKILL)  # leftover helpers of the fit, if any
         reason = entry.stop_reason
+        # judged before the cleanup below frees what the dead writer left
+        disk_full = rc < 0 and reason is None and _disk_nearly_full(self.settings.fits_dir)
         if reason is not None or rc < 0:
             self._clean_store()
         if reason == StopReason.LOST:
@@ -358,6 +359,15 @@ class Worker:
                 job_id, self.worker_id, JobStatus.FAILED,
                 error=f"stopped after {limit} s: a fit may run at most SPECLET_FIT_TIMEOUT_S={limit} s; "
                       "use fewer draws, the quick method or a smaller selection, or raise the limit",
+                traceback=_tail(entry.log_path),
+            )
+        elif disk_full and job.phase == FitPhase.SAVING:
+            from model_store.store import disk_full_message
+
+            self.queue.finish(
+                job_id, self.worker_id, JobStatus.FAILED,
+                error=disk_full_message(self.settings.fits_dir) + f" ({_describe_exit(rc, 0)} while writing the "
+                      f"fit; see {entry.log_path})",
                 traceback=_tail(entry.log_path),
             )
         else:
@@ -437,6 +447,21 @@ def _flag_compiledir(flags: str) -> Path | None:
         if key.strip() == "base_compiledir" and value.strip():
             return Path(value.strip()).expanduser()
     return None
+
+
+DISK_NEARLY_FULL_BYTES = 64 << 20
+
+
+def _disk_nearly_full(folder: Path) -> bool:
+    """Whether the disk holding ``folder`` has under 64 MB or 1% free (a writer killed there likely ran out)."""
+    from model_store.store import free_bytes
+
+    try:
+        total = shutil.disk_usage(next(p for p in (folder, *folder.parents) if p.exists())).total
+        free = free_bytes(folder)
+    except (OSError, StopIteration):
+        return False
+    return free < max(DISK_NEARLY_FULL_BYTES, total // 100)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -619,7 +644,17 @@ def _child_main(argv: list[str]) -> int:
     _die_with_parent(args.parent_pid)
     # the supervisor's data folder and memory limit win over this process's environment
     settings = dataclasses.replace(Settings.from_env(), data_dir=args.data_dir, fit_memory_mb=args.memory_mb)
-    return run_one(args.job_id, args.worker_id, settings)
+    try:
+        rc = run_one(args.job_id, args.worker_id, settings)
+    except Exception:
+        traceback.print_exc()
+        rc = 1
+    # Exit without the interpreter's shutdown: after an HDF5 write that failed on a full disk, h5py's
+    # exit-time cleanup crashes the process (SIGSEGV), after the failure has been recorded.
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(rc)
 
 
 if __name__ == "__main__":
