@@ -8,8 +8,10 @@ moves a damaged file aside at start (``move_aside_if_damaged``), keeping the dam
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import shutil
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -22,6 +24,7 @@ from diskcache.core import DBNAME, MODE_BINARY, MODE_RAW, UNKNOWN
 
 from speclet_core.errors import JobError
 
+SQLITE_FULL = 13  # SQLite's result code for "database or disk is full"
 TAMPER_FIX = "Someone or something wrote to it directly; stop the workers and delete the queue folder to start afresh."
 
 
@@ -87,13 +90,39 @@ def _unreadable_message(queue_dir: Path, exc: BaseException) -> str:
     )
 
 
+def _disk_full_message(queue_dir: Path) -> str:
+    try:
+        free = f"{shutil.disk_usage(queue_dir).free / (1 << 20):,.0f} MB free"
+    except OSError:
+        free = "free space unknown"
+    return (
+        f"disk full: cannot write the job queue {queue_file(queue_dir)}: the disk holding it is full ({free}); "
+        f"free space on that disk (or point SPECLET_DATA_DIR at a larger one), then submit again. Stored fits are "
+        f"not affected"
+    )
+
+
+def _is_disk_full(exc: BaseException) -> bool:
+    return (isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)) or (
+        isinstance(exc, sqlite3.OperationalError)
+        and ("disk is full" in str(exc) or "No space left" in str(exc) or getattr(exc, "sqlite_errorcode", None)
+             == SQLITE_FULL)
+    )
+
+
 @contextmanager
 def _reported(queue_dir: Path) -> Iterator[None]:
     """Turn SQLite's errors into a ``JobError`` that names the file and the fix."""
     try:
         yield
     except sqlite3.OperationalError as exc:  # locked, read-only, disk full, cannot open
+        if _is_disk_full(exc):
+            raise JobError(_disk_full_message(queue_dir)) from None
         raise JobError(_unreadable_message(queue_dir, exc)) from None
+    except OSError as exc:  # diskcache's own files and folders
+        if _is_disk_full(exc):
+            raise JobError(_disk_full_message(queue_dir)) from None
+        raise
     except sqlite3.DatabaseError as exc:  # "file is not a database", "database disk image is malformed"
         raise JobError(damaged_message(queue_dir, exc)) from None
 
