@@ -201,6 +201,7 @@ def test_cancel_a_running_fit_stops_it_and_stores_nothing(shared) -> None:  # ty
     assert not fit_process.is_running() or fit_process.status() == psutil.STATUS_ZOMBIE
     assert not _store(data_dir).exists(job.job_id)
     assert _store(data_dir).verify() == []
+    assert not (data_dir / "tmp" / job.job_id).exists()  # its temp folder went with it
     out, err = waiting.communicate(timeout=30)  # `fit --wait` reports the cancellation and fails
     assert waiting.returncode == 1 and "error: fit cancelled" in err
     assert out.strip().splitlines()[-1] == job.job_id
@@ -261,6 +262,7 @@ def test_a_fit_past_its_timeout_is_stopped_and_failed(tmp_path: Path) -> None:
     assert job.status == JobStatus.FAILED and "SPECLET_FIT_TIMEOUT_S=2" in job.error
     assert job.finished_at - job.started_at < 2 + 3 + 2  # timeout + SIGTERM grace + polling
     assert not _store(data_dir).exists(job.job_id)
+    assert not (data_dir / "tmp" / job.job_id).exists()  # its temp folder went with it
 
 
 def test_a_worker_runs_concurrency_fits_at_once_each_with_its_own_compile_folder(tmp_path: Path) -> None:
