@@ -56,4 +56,4 @@ if view.per_column > 1:
             "lineage (hover to see which). Show fewer genes to see single cell lines.", icon=":material/info:")
 column_title = "cell line" if kind == "gene_cell_line" else "lineage"
 chart = charts.lineage_heatmap(view, column_title=column_title, title=f"{kinds[kind]}: {charts.HEAT_STAT_TITLES[stat]}")
-widgets.chart_with_data(chart, view.cells, f"heatmap_{kind}_{stat}", key="heatmap")
+widgets.chart_with_data(chart, view.cells, f"heatmap_{kind}_{stat}", key="heatmap", fit=fit)
