@@ -48,7 +48,8 @@ for label in picked:
         widgets.chart_with_data(charts.trace_chart(trace, div, label=label), trace, f"trace_{label}",
                                 key=f"trace-{label}", fit=fit)
     with cols[1]:
-        st.altair_chart(charts.rank_plot_chart(fitcheck.rank_histogram(draws), label=label), width="stretch")
+        st.altair_chart(widgets.with_verdict_subtitle(charts.rank_plot_chart(fitcheck.rank_histogram(draws), label=label),
+                                                      fit), width="stretch")
 
 energy = fitcheck.read_sample_stat(fit, "energy")
 if energy is not None:
