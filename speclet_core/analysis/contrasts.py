@@ -123,7 +123,8 @@ def contrast_lineage(
     n_samples = count_samples(da)
     n_genes = len(genes)
     diff = np.empty((n_samples, n_genes), dtype=np.float32)
-    effect = np.empty((n_samples, n_genes), dtype=np.float32)
+    # the effect in the lineage is summarised block by block: only the difference is kept whole (for its ranks)
+    in_stats = {name: np.empty(n_genes) for name in ("mean", "low", "high", "p_dependency", "lfsr")}
     mean_vs = np.empty(n_genes)
     p_stronger = np.empty(n_genes)
     p_selective = np.empty(n_genes)
@@ -141,20 +142,22 @@ def contrast_lineage(
         # the joint event, draw by draw: P(A and B), not P(A) · P(B)
         p_selective[sl] = (stronger & (x < opts.threshold)).mean(axis=0)
         np.subtract(x, base, out=diff[:, sl])
-        effect[:, sl] = x
+        in_stats["mean"][sl] = x.mean(axis=0, dtype=np.float64)
+        in_stats["low"][sl], in_stats["high"][sl] = hdi_columns(x, opts.hdi_prob)
+        in_stats["p_dependency"][sl] = np.count_nonzero(x < opts.threshold, axis=0) / n_samples
+        in_stats["lfsr"][sl] = local_false_sign_rate(x, axis=0)
         mean_vs[sl] = base.mean(axis=0, dtype=np.float64)
 
-    in_low, in_high = hdi_columns(effect, opts.hdi_prob)
     table = ranking_table(genes, diff, opts)
     table = table.rename(columns={"mean": "mean_diff", "sd": "sd_diff"})
     table["lineage"] = labels[li]
     table["versus"] = "mean of other lineages" if vi is None else labels[vi]
-    table["mean_in_lineage"] = effect.mean(axis=0, dtype=np.float64)
-    table["hdi_low_in_lineage"] = in_low
-    table["hdi_high_in_lineage"] = in_high
+    table["mean_in_lineage"] = in_stats["mean"]
+    table["hdi_low_in_lineage"] = in_stats["low"]
+    table["hdi_high_in_lineage"] = in_stats["high"]
     table["mean_versus"] = mean_vs
-    table["p_dependency"] = np.count_nonzero(effect < opts.threshold, axis=0) / n_samples
-    table["lfsr"] = local_false_sign_rate(effect, axis=0)
+    table["p_dependency"] = in_stats["p_dependency"]
+    table["lfsr"] = in_stats["lfsr"]
     table["p_stronger"] = p_stronger
     table["p_selective"] = p_selective
     table["p_not_selective"] = 1.0 - p_selective
