@@ -42,12 +42,22 @@ def seen_cell_lines(truth: pd.DataFrame, manifest: FitManifest) -> list[str]:
     if manifest.cell_lines:
         return [str(c) for c in manifest.cell_lines]
     cells = truth[truth["parameter"] == "cell_line_effect"]
-    if manifest.lineages:
-        cells = cells[cells["lineage"].isin(set(manifest.lineages))]
-    chosen = manifest.request.selection.get("cell_lines", "all")
-    if chosen != "all" and chosen:
+    selection = manifest.request.selection
+    # a model without lineage or cell-line dims stores no such labels: its request's selection says what it saw
+    lineages = manifest.lineages or _chosen(selection.get("lineages"))
+    if lineages:
+        cells = cells[cells["lineage"].isin(set(lineages))]
+    chosen = _chosen(selection.get("cell_lines"))
+    if chosen:
         cells = cells[cells["cell_line"].isin(set(chosen))]
     return cells["cell_line"].astype(str).tolist()
+
+
+def _chosen(value: object) -> tuple[str, ...]:
+    """Labels a stored selection names, or () for "all"."""
+    if value is None or value == "all" or isinstance(value, str):
+        return ()
+    return tuple(str(v) for v in value)  # type: ignore[union-attr]
 
 
 def truth_for_fit(truth: pd.DataFrame | None, manifest: FitManifest, parameter: str, along: str, *,

@@ -205,6 +205,12 @@ def test_truth_of_a_subset_averages_what_the_fit_saw() -> None:
     pd.testing.assert_series_equal(flat.sort_index(), gc.groupby("gene")["v"].mean().sort_index(),
                                    check_names=False, atol=1e-9)
     assert recovery.truth_for_fit(None, _manifest(genes, lins, cells), "gene_effect", "gene").empty
+    # a gene-only model stores no lineage or cell-line labels: the request's selection says what it saw
+    bare = _manifest(genes, [], [], lineage_level=False)
+    bare = bare.model_copy(update={"request": bare.request.model_copy(
+        update={"selection": {"genes": "all", "lineages": lins, "cell_lines": cells}})})
+    pd.testing.assert_series_equal(recovery.truth_for_fit(t, bare, "gene_effect", "gene").sort_index(),
+                                   gc.groupby("gene")["v"].mean().sort_index(), check_names=False, atol=1e-9)
 
 
 def test_recovery_problems_flag_the_issue_case() -> None:
