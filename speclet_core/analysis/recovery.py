@@ -25,6 +25,7 @@ Binomial(n, p): ``k`` of ``n`` true values inside p-intervals is out of line bel
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -53,11 +54,11 @@ def seen_cell_lines(truth: pd.DataFrame, manifest: FitManifest) -> list[str]:
     return cells["cell_line"].astype(str).tolist()
 
 
-def _chosen(value: object) -> tuple[str, ...]:
+def _chosen(value: Any) -> tuple[str, ...]:
     """Labels a stored selection names, or () for "all"."""
-    if value is None or value == "all" or isinstance(value, str):
+    if value is None or isinstance(value, str):
         return ()
-    return tuple(str(v) for v in value)  # type: ignore[union-attr]
+    return tuple(str(v) for v in value)
 
 
 def truth_for_fit(truth: pd.DataFrame | None, manifest: FitManifest, parameter: str, along: str, *,
