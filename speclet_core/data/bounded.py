@@ -194,9 +194,8 @@ def parse_in_child(path: Path, name: str, settings: Settings) -> ParseOutcome:
             proc = subprocess.Popen([sys.executable, "-m", "speclet_core.data.bounded", str(out / "request.json")],
                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, env=env,
                                     cwd=str(PROJECT_ROOT))
-            status, peak_kib, timed_out = _wait(proc, limits.timeout_s)
+            status, peak, timed_out = _wait(proc, limits.timeout_s)
         wall = time.monotonic() - start
-        peak = peak_kib / 1024
         result_file = out / "result.json"
         if timed_out:
             return ParseOutcome(None, DataReadError(
@@ -206,33 +205,41 @@ def parse_in_child(path: Path, name: str, settings: Settings) -> ParseOutcome:
         if not result_file.exists():
             return ParseOutcome(None, _died(name, status, limits), peak, wall)
         result = json.loads(result_file.read_text())
+        peak = max(peak, float(result.get("peak_mib", 0)))
         if not result["ok"]:
             return ParseOutcome(None, _error_from(result), peak, wall)
         data = pd.read_parquet(out / "table.parquet")
         screen = Screen(data, name, int(result["n_rows_read"]), int(result["n_missing_lfc"]))
-        return ParseOutcome(screen, None, max(peak, float(result.get("peak_mib", 0))), wall)
+        return ParseOutcome(screen, None, peak, wall)
     finally:
         shutil.rmtree(out, ignore_errors=True)
 
 
-def _wait(proc: subprocess.Popen, timeout_s: float) -> tuple[int, int, bool]:
-    """Wait for the child (killing it after ``timeout_s``); (exit code, peak resident KiB, timed out)."""
+def _wait(proc: subprocess.Popen, timeout_s: float) -> tuple[int, float, bool]:
+    """Wait for the child (killing it after ``timeout_s``); (exit code, peak resident MiB seen, timed out).
+
+    The peak is the child's own VmHWM, polled while it runs (``ru_maxrss`` of a child started by vfork
+    counts the parent's memory too).
+    """
     deadline = time.monotonic() + timeout_s
     delay = 0.005
     timed_out = False
+    peak = 0.0
+    status_file = Path(f"/proc/{proc.pid}/status")
     while True:
-        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        peak = max(peak, _peak_mib(status_file))
+        pid, status = os.waitpid(proc.pid, os.WNOHANG)
         if pid:
             break
         if time.monotonic() >= deadline:
             timed_out = True
             proc.kill()
-            _, status, usage = os.wait4(proc.pid, 0)
+            _, status = os.waitpid(proc.pid, 0)
             break
         time.sleep(delay)
         delay = min(delay * 2, 0.05)
     proc.returncode = os.waitstatus_to_exitcode(status)
-    return proc.returncode, usage.ru_maxrss, timed_out
+    return proc.returncode, peak, timed_out
 
 
 def _died(name: str, status: int, limits: ParseLimits) -> SpecletError:
@@ -290,15 +297,15 @@ def _child_main(request_file: str) -> int:
     return 0
 
 
-def _peak_mib() -> float:
-    """This process's peak resident memory (VmHWM) in MiB."""
+def _peak_mib(status_file: Path = Path("/proc/self/status")) -> float:
+    """A process's peak resident memory (VmHWM) in MiB; 0 once it is gone."""
     try:
-        for line in Path("/proc/self/status").read_text().splitlines():
+        for line in status_file.read_text().splitlines():
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) / 1024
     except OSError:
         pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return 0.0
 
 
 if __name__ == "__main__":
