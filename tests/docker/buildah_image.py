@@ -250,10 +250,12 @@ class Container:
         body, _, code = r.stdout.rpartition("\n")
         return (int(code) if code.isdigit() else 0), body
 
-    def exec(self, argv: Sequence[str], *, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        """``docker exec``: run argv in the same container (same network, same /data, the image's user)."""
+    def exec(self, argv: Sequence[str], *, env: dict[str, str] | None = None,
+             timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        """``docker exec [-e K=V]``: run argv in the same container (same network, same /data, the image's user)."""
+        extra = [f"--env={k}={v}" for k, v in (env or {}).items()]
         return subprocess.run(["nsenter", "-t", str(self.proc.pid), "-n", "buildah", "run", "--isolation", "chroot",
-                               "-v", self.volume, self.name, "--", *argv],
+                               *extra, "-v", self.volume, self.name, "--", *argv],
                               capture_output=True, text=True, timeout=timeout)
 
     def wait_healthy(self, port: int = 8501, timeout: float = 180) -> float:

@@ -7,7 +7,8 @@ itself is built fresh every run (a vanished apt pin fails here) and removed afte
    PID 1 stops it with exit status 0 within 10 s, leaving no process;
 2. a restart on the same /data keeps the fit and queues nothing; every file in /data belongs to the image's user;
 3. a read-only start (`SPECLET_READ_ONLY`, /data mounted `:ro`, a non-default `SPECLET_PORT`) starts no worker,
-   stays healthy by its own HEALTHCHECK, renders Home without an error and writes nothing.
+   stays healthy by its own HEALTHCHECK and writes nothing; Home (an AppTest run inside the container) renders
+   without an error there.
 
 Needs root, buildah and debootstrap (`.ci/run` installs them); skips with the reason otherwise.
 """
@@ -32,7 +33,7 @@ from buildah_image import (  # tests/docker/buildah_image.py
 )
 
 IMAGE_UID = 1000  # the Dockerfile's USER
-DEMO_FIT_TIMEOUT_S = 900  # the demo fit took ≈ N s on 2 cores; generous for a loaded CI machine
+DEMO_FIT_TIMEOUT_S = 900  # the demo fit took ≈ 2 min on 2 cores (compiling included); generous for CI
 STOP_WITHIN_S = 10  # `docker stop`'s grace period before SIGKILL
 
 _missing = missing_tools()
@@ -83,9 +84,9 @@ def _stored_fits(ctr: Container) -> list[dict]:
     return json.loads(r.stdout)
 
 
-def _run_healthcheck(ctr: Container, image: BuiltImage) -> int:
+def _run_healthcheck(ctr: Container, image: BuiltImage, env: dict[str, str] | None = None) -> int:
     """The image's own HEALTHCHECK command, run inside the container as Docker runs it."""
-    r = ctr.exec(healthcheck_command(image.inspect()), timeout=30)
+    r = ctr.exec(healthcheck_command(image.inspect()), env=env, timeout=30)
     return r.returncode
 
 
@@ -181,13 +182,28 @@ def test_a_read_only_server_on_a_read_only_volume_starts_no_worker_and_writes_no
         ctr.wait_healthy(port)
         assert _run_healthcheck(ctr, image) == 0
         assert ctr.curl("/_stcore/health", 8501)[0] == 0  # it really moved
+        assert _run_healthcheck(ctr, image, env={"SPECLET_PORT": "8501"}) != 0  # the check can fail: it asks the port
         time.sleep(3)
         assert [p.cmdline() for p in ctr.processes() if "worker" in p.cmdline()] == []
         assert len(_stored_fits(ctr)) == 1
-        home = ctr.exec(["python", "-c", HOME_PAGE_CHECK], timeout=180)
-        assert home.returncode == 0, f"Home on a read-only server failed:\n{home.stdout}\n{home.stderr[-3000:]}"
         rc, took, alive = ctr.stop(STOP_WITHIN_S)
         assert rc == 0 and took < STOP_WITHIN_S and alive == []
+    finally:
+        ctr.remove()
+    assert _snapshot(data_volume) == before
+
+
+@pytest.mark.xfail(strict=True, reason="issue 15 item 6 (branch i15-faults): opening the queue on a read-only /data "
+                   "raises OSError EROFS, caught only as PermissionError; drop this mark once that fix is merged")
+def test_home_renders_on_a_read_only_server_with_a_read_only_volume(
+    image: BuiltImage, data_volume: Path, tmp_path: Path
+) -> None:
+    before = _snapshot(data_volume)
+    ctr = Container(image, data_volume, tmp_path / "home.log", read_only_data=True, env={"SPECLET_READ_ONLY": "1"})
+    try:
+        ctr.wait_healthy()
+        home = ctr.exec(["python", "-c", HOME_PAGE_CHECK], timeout=180)
+        assert home.returncode == 0, f"Home on a read-only server failed:\n{home.stdout}\n{home.stderr[-3000:]}"
     finally:
         ctr.remove()
     assert _snapshot(data_volume) == before
