@@ -23,6 +23,7 @@ import errno
 import fcntl
 import json
 import logging
+import math
 import os
 import re
 import secrets
@@ -50,6 +51,8 @@ from model_store.writer import (
     POSTERIOR_FILE,
     StorageOptions,
     check_roles,
+    estimate_fit_bytes,
+    needed_free_bytes,
     netcdf_attr,
     package_versions,
     write_fit_files,
@@ -68,6 +71,44 @@ PREFIX_RE = re.compile(r"^[0-9a-f]{4,64}$")
 
 def _now_utc() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+MB = 1 << 20
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+# How HDF5 (through h5py / netCDF), Arrow and the C library spell "the disk is full" when no errno comes along.
+DISK_FULL_TEXTS = ("no space left on device", "errno = 28", "disk quota exceeded", "errno = 122")
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether an error (or what caused it) is the disk running out of space (ENOSPC / EDQUOT)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno in DISK_FULL_ERRNOS:
+            return True
+        if any(text in str(current).lower() for text in DISK_FULL_TEXTS):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def free_bytes(folder: Path) -> int:
+    """Free space (for this user) on the filesystem holding ``folder`` or its nearest existing parent."""
+    for candidate in (folder, *folder.parents):
+        try:
+            return shutil.disk_usage(candidate).free
+        except FileNotFoundError:
+            continue
+    return shutil.disk_usage("/").free
+
+
+def disk_full_message(folder: Path, need: int | None = None) -> str:
+    free = free_bytes(folder)
+    need_text = f"need ≈{math.ceil(need / MB):,} MB, " if need is not None else ""
+    return (f"disk full: not enough free disk in {folder}: {need_text}{free / MB:,.0f} MB free; free space on that disk "
+            "(or point SPECLET_DATA_DIR at a larger one), or fit fewer genes, cell lines or draws, then run "
+            "the fit again")
 
 
 def _status_of(diagnostics: dict[str, Any]) -> FitStatus:
@@ -250,18 +291,32 @@ class ModelStore:
         check_roles(idata, roles)
         self.root.mkdir(parents=True, exist_ok=True)
         self.clean_incomplete()
+        # A full disk in the middle of an HDF5 write can crash h5py (SIGSEGV) before any error reaches
+        # Python, so check first that the whole fit fits, with room to spare.
+        need = needed_free_bytes(estimate_fit_bytes(idata, self.options))
+        if free_bytes(self.root) < need:
+            raise StoreError(disk_full_message(self.root, need))
         incoming = self.root / INCOMING_DIR
         incoming.mkdir(exist_ok=True)
         token = f"{fit_id}.{os.getpid()}.{secrets.token_hex(4)}"
         tmp = incoming / token
         lock_path = incoming / f"{token}.lock"
-        lock_fd = os.open(lock_path, os.O_CREAT | os.O_RDWR | os.O_NOFOLLOW, 0o600)
+        try:
+            lock_fd = os.open(lock_path, os.O_CREAT | os.O_RDWR | os.O_NOFOLLOW, 0o600)
+        except OSError as exc:
+            if is_disk_full(exc):
+                raise StoreError(disk_full_message(self.root, need)) from None
+            raise
         try:
             fcntl.flock(lock_fd, fcntl.LOCK_EX)
             tmp.mkdir()
             manifest = self._write(fit_id, tmp, idata, request=request, roles=roles, diagnostics=diagnostics,
                                    timings=timings, provenance=provenance or {})
             return self._publish(fit_id, tmp, manifest)
+        except Exception as exc:
+            if is_disk_full(exc):  # the disk filled up while writing (another process took the space)
+                raise StoreError(disk_full_message(self.root, need)) from None
+            raise
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
             with contextlib.suppress(FileNotFoundError):

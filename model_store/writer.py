@@ -224,6 +224,36 @@ def _timed_summary(draws: np.ndarray, threshold: float | None) -> tuple[ElementS
     return result, time.perf_counter() - started
 
 
+# Free space a fit needs beyond its estimated size: HDF5 metadata, the summaries' Parquet overhead, the
+# manifest, and slack so the disk is not left full for everyone else.
+DISK_MARGIN_FACTOR = 1.2
+DISK_MARGIN_BYTES = 8 << 20
+SUMMARY_BYTES_PER_ELEMENT = 160  # ~16 statistics of 8 bytes per posterior element, across the summary files
+
+
+def estimate_fit_bytes(idata: Any, options: StorageOptions) -> int:
+    """Upper estimate of a fit's files on disk: every value at its stored precision, uncompressed, plus summaries.
+
+    Read from the arrays' shapes only (nothing is loaded), so it is cheap for any posterior.
+    """
+    total = 0
+    for group in _groups(idata):
+        ds = idata[group]
+        for da in ds.variables.values():
+            total += math.prod(da.shape) * _stored_dtype(group, da.dtype, options).itemsize
+    posterior = idata["posterior"] if "posterior" in _groups(idata) else None
+    if posterior is not None:
+        elements = sum(math.prod(s for d, s in zip(da.dims, da.shape, strict=True) if d not in SAMPLE_DIMS)
+                       for da in posterior.data_vars.values())
+        total += elements * SUMMARY_BYTES_PER_ELEMENT
+    return total
+
+
+def needed_free_bytes(estimate: int) -> int:
+    """Free space required before writing a fit of ``estimate`` bytes."""
+    return int(estimate * DISK_MARGIN_FACTOR) + DISK_MARGIN_BYTES
+
+
 ROLE_DIMS = {"gene_effect": {"gene"}, "gene_lineage_effect": {"gene", "lineage"},
              "gene_cell_line_effect": {"gene", "cell_line"}}
 

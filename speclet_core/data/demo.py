@@ -11,6 +11,7 @@ import tempfile
 from pathlib import Path
 
 from speclet_core.data.synthetic import SyntheticScreen, simulate_screen
+from speclet_core.errors import DataReadError
 
 DEMO_PARAMS = {"n_genes": 30, "n_cell_lines": 120, "n_lineages": 6, "seed": 2024}
 DEMO_NAME = "demo_screen"
@@ -64,8 +65,25 @@ def _atomic_write(target: Path, write) -> None:  # type: ignore[no-untyped-def]
 
 
 def ensure_demo_screen(data_dir: Path) -> Path:
-    """Path of the demo screen in ``data_dir``, writing it first if it is missing."""
+    """Path of the demo screen in ``data_dir``, writing it first if it is missing.
+
+    When ``data_dir`` cannot be written (a read-only filesystem, e.g. Docker's ``-v …:/data:ro``), the
+    same screen (it is deterministic) is written once to this user's temp folder instead.
+    """
     path = Path(data_dir) / "demo" / f"{DEMO_NAME}.parquet"
-    if not path.exists() or not truth_path_for(path).exists():
+    if path.exists() and truth_path_for(path).exists():
+        return path
+    try:
         write_synthetic(make_demo_screen(), path)
+    except OSError:
+        fallback = Path(tempfile.gettempdir()) / f"speclet-demo-{os.getuid()}" / f"{DEMO_NAME}.parquet"
+        if not (fallback.exists() and truth_path_for(fallback).exists()):
+            try:
+                write_synthetic(make_demo_screen(), fallback)
+            except OSError as exc:
+                raise DataReadError(
+                    f"cannot write the demo screen to {path.parent} or {fallback.parent} ({exc.strerror}); make "
+                    f"SPECLET_DATA_DIR writable, or set SPECLET_SCREEN to a screen table to open instead"
+                ) from None
+        return fallback
     return path

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from speclet_core.data.columns import NA_VALUES
+from speclet_core.data.paths import PathNotAllowedError, resolve_allowed_path
 from speclet_core.errors import DataReadError, DataValidationError, SpecletError
 from speclet_core.labels import close_matches, join_labels
 
@@ -238,7 +239,26 @@ def find_release_files(release_dir: str | Path, library: Library | str = Library
         }
     else:
         extras = {role: _find(index, *names) for role, names in LEGACY_OPTIONAL.items()}
-    return ReleaseFiles(root=root, layout=layout, library=lib, **found, **extras)  # type: ignore[arg-type]
+    chosen = {role: _confined(path, root) for role, path in {**found, **extras}.items()}
+    return ReleaseFiles(root=root, layout=layout, library=lib, **chosen)  # type: ignore[arg-type]
+
+
+def _confined(path: Path | None, root: Path) -> Path | None:
+    """A release file, refused when it is (or links to) a file outside the release folder.
+
+    The same rule as every other server path (``resolve_allowed_path``) with the release folder as the
+    one allowed folder, so a link inside an allowed folder cannot reach anything outside it.
+    """
+    if path is None:
+        return None
+    try:
+        resolve_allowed_path(path.name, [root])
+    except PathNotAllowedError:
+        raise PathNotAllowedError(
+            f"{path}: links to {path.resolve()}, outside the release folder {root.resolve()}; speclet does not "
+            f"follow links out of a release folder: copy the file into the folder instead of linking it"
+        ) from None
+    return path
 
 
 # --------------------------------------------------------------------------- reading small tables

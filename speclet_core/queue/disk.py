@@ -8,8 +8,10 @@ moves a damaged file aside at start (``move_aside_if_damaged``), keeping the dam
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import shutil
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -22,6 +24,7 @@ from diskcache.core import DBNAME, MODE_BINARY, MODE_RAW, UNKNOWN
 
 from speclet_core.errors import JobError
 
+SQLITE_FULL = 13  # SQLite's result code for "database or disk is full"
 TAMPER_FIX = "Someone or something wrote to it directly; stop the workers and delete the queue folder to start afresh."
 
 
@@ -87,13 +90,63 @@ def _unreadable_message(queue_dir: Path, exc: BaseException) -> str:
     )
 
 
+def _disk_full_message(queue_dir: Path) -> str:
+    try:
+        free = f"{shutil.disk_usage(queue_dir).free / (1 << 20):,.0f} MB free"
+    except OSError:
+        free = "free space unknown"
+    return (
+        f"disk full: cannot write the job queue {queue_file(queue_dir)}: the disk holding it is full ({free}); "
+        f"free space on that disk (or point SPECLET_DATA_DIR at a larger one), then submit again. Stored fits are "
+        f"not affected"
+    )
+
+
+def _read_only_message(queue_dir: Path) -> str:
+    return (
+        f"{queue_file(queue_dir)}: the job queue is on a read-only filesystem, so fits cannot be queued or followed "
+        f"here; stored fits still open. To run fits, mount the data folder read-write (e.g. `-v speclet-data:/data` "
+        f"without `:ro`)"
+    )
+
+
+def on_read_only_filesystem(folder: Path) -> bool:
+    """Whether ``folder`` (or its nearest existing parent) lies on a filesystem mounted read-only."""
+    for candidate in (folder, *folder.parents):
+        try:
+            return bool(os.statvfs(candidate).f_flag & os.ST_RDONLY)
+        except FileNotFoundError:
+            continue
+        except OSError:
+            return False
+    return False
+
+
+def _is_disk_full(exc: BaseException) -> bool:
+    return (isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)) or (
+        isinstance(exc, sqlite3.OperationalError)
+        and ("disk is full" in str(exc) or "No space left" in str(exc) or getattr(exc, "sqlite_errorcode", None)
+             == SQLITE_FULL)
+    )
+
+
 @contextmanager
 def _reported(queue_dir: Path) -> Iterator[None]:
     """Turn SQLite's errors into a ``JobError`` that names the file and the fix."""
     try:
         yield
     except sqlite3.OperationalError as exc:  # locked, read-only, disk full, cannot open
+        if _is_disk_full(exc):
+            raise JobError(_disk_full_message(queue_dir)) from None
+        if on_read_only_filesystem(queue_dir):
+            raise JobError(_read_only_message(queue_dir)) from None
         raise JobError(_unreadable_message(queue_dir, exc)) from None
+    except OSError as exc:  # diskcache's own files and folders
+        if _is_disk_full(exc):
+            raise JobError(_disk_full_message(queue_dir)) from None
+        if exc.errno == errno.EROFS:
+            raise JobError(_read_only_message(queue_dir)) from None
+        raise
     except sqlite3.DatabaseError as exc:  # "file is not a database", "database disk image is malformed"
         raise JobError(damaged_message(queue_dir, exc)) from None
 
@@ -169,11 +222,17 @@ def move_aside_if_damaged(queue_dir: Path) -> tuple[Path, str] | None:
 def open_cache(queue_dir: Path) -> diskcache.Cache:
     """Open (creating, mode 0700) the queue's diskcache with JSON-only rows and no eviction."""
     queue_dir = Path(queue_dir)
-    queue_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        queue_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        if exc.errno == errno.EROFS:
+            raise JobError(_read_only_message(queue_dir)) from None
+        raise JobError(f"{queue_dir}: cannot create the job queue's folder ({exc.strerror}); check that the "
+                       f"data folder exists and is writable") from None
     try:
         os.chmod(queue_dir, 0o700)
-    except PermissionError:
-        pass  # someone else's folder we may still use: SQLite tells us if we cannot
+    except OSError:
+        pass  # someone else's folder, or a read-only filesystem: SQLite tells us if we cannot use it
     try:
         with _reported(queue_dir):
             return _ReportingCache(

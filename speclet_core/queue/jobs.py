@@ -18,7 +18,7 @@ few small rows whatever the history's length, and listing the newest jobs reads 
 ``workers`` maps worker id → heartbeat.
 
     queued ──claim──▶ running ──finish──▶ done | failed | cancelled
-      ▲                  │ worker silent > SPECLET_HEARTBEAT_TIMEOUT_S, or stopped
+      ▲                  │ heartbeat unchanged > SPECLET_HEARTBEAT_TIMEOUT_S (judge's clock), or stopped
       └──── requeue ◀────┘ (failed after MAX_REQUEUES such restarts)
 """
 
@@ -105,6 +105,9 @@ class JobQueue:
         self.fits_dir = Path(fits_dir) if fits_dir is not None else self.queue_dir.parent / "fits"
         self.settings = settings
         self._cache = open_cache(self.queue_dir)
+        # job id → (the heartbeat as last read, this process's monotonic time it was first read so): staleness is
+        # judged on this clock alone, never by comparing the worker's wall clock (maybe another host's) with ours
+        self._beats_seen: dict[str, tuple[tuple[str | None, float | None], float]] = {}
         if self._cache.get(KEY_SCHEMA) is None:
             self._cache.add(KEY_SCHEMA, QUEUE_SCHEMA_VERSION)
 
@@ -477,27 +480,48 @@ class JobQueue:
     def requeue_stale(self, now: float | None = None) -> builtins.list[JobRecord]:
         """Send running jobs whose worker went silent back to the queue; returns what changed.
 
-        A worker is silent when its job's heartbeat is older than ``heartbeat_timeout_s``, or at
-        once when the worker ran on this machine and its process no longer exists.
+        A worker is silent when its job's heartbeat has not changed for ``heartbeat_timeout_s`` on
+        this process's own monotonic clock (``now``, default ``time.monotonic()``), counted from the
+        first time this process read that heartbeat: heartbeats are compared with each other, never
+        with this machine's wall clock, so a worker host whose clock is off is judged correctly. A job
+        whose worker runs on this machine is judged by its process alone: requeued at once when the
+        process is gone, never while it is alive.
         """
-        if not self._ids(KEY_RUNNING):
+        running = self._ids(KEY_RUNNING)
+        if not running:
+            self._beats_seen.clear()
             return []
         timeout = self.settings.heartbeat_timeout_s
         host = socket.gethostname()
         changed: builtins.list[JobRecord] = []
         with self._transaction():
-            now = time.time() if now is None else now
-            for job_id in self._ids(KEY_RUNNING):
+            now = time.monotonic() if now is None else now
+            running = self._ids(KEY_RUNNING)
+            for job_id in running:
                 job = self._load(job_id)
                 if job is None or job.status != JobStatus.RUNNING:
                     self._remove_id(KEY_RUNNING, job_id)
                     continue
-                silent = now - (job.heartbeat_at or 0.0)
+                beat = (job.worker_id, job.heartbeat_at)
+                seen = self._beats_seen.get(job_id)
+                if seen is None or seen[0] != beat:
+                    self._beats_seen[job_id] = (beat, now)
+                    silent = 0.0
+                else:
+                    silent = now - seen[1]
                 where = _worker_host_pid(job.worker_id)
-                gone = where is not None and where[0] == host and _pid_gone(where[1])
-                if silent > timeout or gone:
-                    why = "its worker process is gone" if gone else f"its worker was silent for {silent:.0f} s"
-                    changed.append(self._requeue_locked(job, why, count=True))
+                if where is not None and where[0] == host:
+                    if not _pid_gone(where[1]):
+                        continue  # alive on this machine: however long it has been quiet
+                    why = "its worker process is gone"
+                elif silent > timeout:
+                    why = f"its worker's heartbeat did not change for {silent:.0f} s"
+                else:
+                    continue
+                changed.append(self._requeue_locked(job, why, count=True))
+                self._beats_seen.pop(job_id, None)
+        for job_id in set(self._beats_seen) - set(running):
+            del self._beats_seen[job_id]
         return changed
 
     # ---------------------------------------------------------------- worker liveness

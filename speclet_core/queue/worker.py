@@ -12,6 +12,11 @@ A child sets a memory limit (``RLIMIT_AS``) on itself, dies with its supervisor
 and stores the fit only after ``JobQueue.begin_saving`` confirms the job is still its own
 and not cancelled. A crash or runaway fit therefore takes down only its own process.
 
+Each fit's temporary files (the sampler's draws on disk, anything else that uses ``TMPDIR``) go to
+``DATA_DIR/tmp/<job>/<worker>``: the supervisor removes that folder when the child exits, however it
+ended (stored, failed, killed, timed out, cancelled), and a worker sweeps the folders of dead workers
+when it starts, so nothing piles up in the container's own layer.
+
 Each supervisor holds an exclusive lock on one PyTensor compile folder per fit slot
 (``DATA_DIR/cache/pytensor/wK-sN``), so concurrent fits never share a compile cache
 while later fits in the same slot reuse it.
@@ -27,6 +32,7 @@ import fcntl
 import logging
 import os
 import resource
+import shutil
 import signal
 import subprocess
 import sys
@@ -37,6 +43,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import IO, Any
 
+from model_store.ids import FIT_ID_RE
 from speclet_core.errors import SpecletError
 from speclet_core.queue.jobs import JobQueue, make_worker_id
 from speclet_core.queue.records import JobRecord, JobStatus
@@ -68,6 +75,7 @@ class _Running:
     slot: int
     started: float  # monotonic
     log_path: Path
+    tmp_dir: Path
     stop_reason: StopReason | None = None
     term_sent_at: float | None = None
     killed: bool = False
@@ -95,6 +103,22 @@ def setup_logging(settings: Settings, *, console: bool = True) -> Path:
 def fit_log_path(settings: Settings, job_id: str) -> Path:
     """Where a fit's child process writes its output and traceback."""
     return settings.logs_dir / "fits" / f"{job_id}.log"
+
+
+def tmp_root(settings: Settings) -> Path:
+    """``DATA_DIR/tmp``: one folder per job, inside it one per worker that ran it."""
+    return settings.data_dir / "tmp"
+
+
+def fit_tmp_dir(settings: Settings, job_id: str, worker_id: str) -> Path:
+    """The ``TMPDIR`` of one run of a fit: ``DATA_DIR/tmp/<job>/<worker id>`` (``:`` written as ``_``)."""
+    return tmp_root(settings) / job_id / worker_id.replace(":", "_")
+
+
+def _remove_tmp(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        path.parent.rmdir()  # the job's folder, once no other run of it has one there
 
 
 class Worker:
@@ -144,6 +168,7 @@ class Worker:
         self._install_signal_handlers()
         self._lock_compile_folder()
         self._clean_store()
+        self._sweep_tmp()
         log.info("worker %s started: %d fit(s) at a time, each limited to %s, data in %s", self.worker_id,
                  self.concurrency, f"{self.memory_mb} MiB" if self.memory_mb else "no memory limit",
                  self.settings.data_dir)
@@ -253,8 +278,12 @@ class Worker:
         slot = self._free_slot()
         log_path = fit_log_path(self.settings, job.job_id)
         log_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp_dir = fit_tmp_dir(self.settings, job.job_id, self.worker_id)
+        shutil.rmtree(tmp_dir, ignore_errors=True)  # left by an earlier run of this job on this worker
+        tmp_dir.mkdir(mode=0o700, parents=True)
         env = dict(os.environ)
         env["SPECLET_DATA_DIR"] = str(self.settings.data_dir)
+        env["TMPDIR"] = str(tmp_dir)  # the sampler's draws and every library's temp files, removed at exit
         if self._compile_base is not None:
             compiledir = self._compile_base.with_name(f"{self._compile_base.name}-s{slot}")
             flags = [f for f in env.get("PYTENSOR_FLAGS", "").split(",")
@@ -275,7 +304,8 @@ class Worker:
                 cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env,
                 start_new_session=True,  # its own process group: one signal reaches PyMC's helpers too
             )
-        self.running[job.job_id] = _Running(job=job, proc=proc, slot=slot, started=time.monotonic(), log_path=log_path)
+        self.running[job.job_id] = _Running(job=job, proc=proc, slot=slot, started=time.monotonic(), log_path=log_path,
+                                            tmp_dir=tmp_dir)
         log.info("job %s (%s, %s) started in process %d", job.job_id[:12], job.request.model, job.label or "-",
                  proc.pid)
 
@@ -285,6 +315,8 @@ class Worker:
             if rc is None:
                 continue
             del self.running[job_id]
+            _signal_group(entry.proc.pid, signal.SIGKILL)  # leftover helpers of the fit, if any
+            _remove_tmp(entry.tmp_dir)  # before the job's end is recorded: whoever sees it ended sees it clean
             try:
                 self._after_exit(entry, rc)
             except SpecletError as exc:
@@ -293,8 +325,9 @@ class Worker:
     def _after_exit(self, entry: _Running, rc: int) -> None:
         """Make the job record say how the child ended, whatever the child managed to write."""
         job_id = entry.job.job_id
-        _signal_group(entry.proc.pid, signal.SIGKILL)  # leftover helpers of the fit, if any
         reason = entry.stop_reason
+        # judged before the cleanup below frees what the dead writer left
+        disk_full = rc < 0 and reason is None and _disk_nearly_full(self.settings.fits_dir)
         if reason is not None or rc < 0:
             self._clean_store()
         if reason == StopReason.LOST:
@@ -328,6 +361,15 @@ class Worker:
                       "use fewer draws, the quick method or a smaller selection, or raise the limit",
                 traceback=_tail(entry.log_path),
             )
+        elif disk_full and job.phase == FitPhase.SAVING:
+            from model_store.store import disk_full_message
+
+            self.queue.finish(
+                job_id, self.worker_id, JobStatus.FAILED,
+                error=disk_full_message(self.settings.fits_dir) + f" ({_describe_exit(rc, 0)} while writing the "
+                      f"fit; see {entry.log_path})",
+                traceback=_tail(entry.log_path),
+            )
         else:
             self.queue.finish(
                 job_id, self.worker_id, JobStatus.FAILED,
@@ -346,6 +388,33 @@ class Worker:
             return
         if removed:
             log.info("removed %d unfinished write(s) from the store", removed)
+
+    def _sweep_tmp(self) -> None:
+        """Remove the temp folders of runs that no live worker owns (their worker was killed or is gone)."""
+        root = tmp_root(self.settings)
+        host = self.worker_id.rsplit(":", 2)[0]
+        removed = 0
+        try:
+            jobs = [e for e in os.scandir(root) if e.is_dir(follow_symlinks=False)]
+        except OSError:
+            return  # no folder yet (or unreadable: nothing of ours to clean)
+        for job_dir in jobs:
+            job = self.queue.find(job_dir.name) if FIT_ID_RE.fullmatch(job_dir.name) else None
+            with contextlib.suppress(OSError):
+                for run in os.scandir(job_dir.path):
+                    parts = run.name.rsplit("_", 2)  # host_pid_random: a worker id with ":" written as "_"
+                    owner, owner_host = ":".join(parts), parts[0]
+                    pid = parts[1] if len(parts) == 3 else ""
+                    owner_alive = owner_host == host and pid.isdigit() and _pid_alive(int(pid))
+                    if job is not None and job.status == JobStatus.RUNNING and job.worker_id == owner and (
+                            owner_host != host or owner_alive):
+                        continue  # a live run (here, or on another host sharing DATA_DIR)
+                    _remove_tmp(Path(run.path))
+                    removed += 1
+            with contextlib.suppress(OSError):
+                os.rmdir(job_dir.path)
+        if removed:
+            log.info("removed %d temp folder(s) of fits whose worker is gone", removed)
 
     def _stored(self, fit_id: str) -> bool:
         from model_store import ModelStore
@@ -378,6 +447,31 @@ def _flag_compiledir(flags: str) -> Path | None:
         if key.strip() == "base_compiledir" and value.strip():
             return Path(value.strip()).expanduser()
     return None
+
+
+DISK_NEARLY_FULL_BYTES = 64 << 20
+
+
+def _disk_nearly_full(folder: Path) -> bool:
+    """Whether the disk holding ``folder`` has under 64 MB or 1% free (a writer killed there likely ran out)."""
+    from model_store.store import free_bytes
+
+    try:
+        total = shutil.disk_usage(next(p for p in (folder, *folder.parents) if p.exists())).total
+        free = free_bytes(folder)
+    except (OSError, StopIteration):
+        return False
+    return free < max(DISK_NEARLY_FULL_BYTES, total // 100)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:
@@ -550,7 +644,17 @@ def _child_main(argv: list[str]) -> int:
     _die_with_parent(args.parent_pid)
     # the supervisor's data folder and memory limit win over this process's environment
     settings = dataclasses.replace(Settings.from_env(), data_dir=args.data_dir, fit_memory_mb=args.memory_mb)
-    return run_one(args.job_id, args.worker_id, settings)
+    try:
+        rc = run_one(args.job_id, args.worker_id, settings)
+    except Exception:
+        traceback.print_exc()
+        rc = 1
+    # Exit without the interpreter's shutdown: after an HDF5 write that failed on a full disk, h5py's
+    # exit-time cleanup crashes the process (SIGSEGV), after the failure has been recorded.
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(rc)
 
 
 if __name__ == "__main__":
