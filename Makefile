@@ -19,7 +19,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow and not e2e"
+	$(BIN)/python -m pytest -m "not slow and not e2e and not docker"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -29,7 +29,8 @@ from speclet_core.analysis.heatmap import heatmap_view as build_heatmap
 from speclet_core.analysis.pairs import PairwiseComparison, compare_pairs
 from speclet_core.analysis.ranking import rank_genes
 from speclet_core.analysis.readings import fit_readings
-from speclet_core.data.screen import Screen, load_screen
+from speclet_core.data.bounded import load_screen_bounded
+from speclet_core.data.screen import Screen
 from speclet_core.data.sources import default_screen_key, resolve_screen_path
 from speclet_core.errors import DataValidationError, SpecletError
 from speclet_core.queue.access import Submitter, identify_submitter, new_session_name
@@ -65,9 +66,10 @@ def submitter() -> Submitter:
     return identify_submitter(st.context.headers, name, get_settings())
 
 
-@st.cache_resource(max_entries=8)
-def _load_screen_cached(path: str, mtime_ns: int) -> Screen:
-    return load_screen(path)
+def _load_screen_cached(path: str) -> Screen:
+    """The screen at ``path``, read in a bounded child process; the core caches successes and failures by
+    (path, size, modification time), so this process holds only validated tables and a bad link is read once."""
+    return load_screen_bounded(path, get_settings(), name=Path(path).name)
 
 
 def screen_key() -> str:
@@ -87,7 +89,7 @@ def active_screen() -> tuple[str, Path, Screen]:
     key = screen_key()
     try:
         path = resolve_screen_path(key, get_settings())
-        screen = _load_screen_cached(str(path), path.stat().st_mtime_ns)
+        screen = _load_screen_cached(str(path))
     except SpecletError as exc:
         show_error(exc)
         if key != "demo" and st.button("Go back to the demo screen"):
@@ -180,7 +182,7 @@ def read_queue(func: Callable[[JobQueue], T]) -> T | None:
 def _selection_cached(path: str, mtime_ns: int, genes: tuple, lineages: tuple, cells: tuple) -> Any:
     from speclet_core.data.selection import select_screen
 
-    screen = _load_screen_cached(path, mtime_ns)
+    screen = _load_screen_cached(path)
     return select_screen(screen, list(genes) or None, list(lineages) or None, list(cells) or None)
 
 

@@ -7,6 +7,7 @@ from pages import adapter, widgets
 from speclet_core import charts
 from speclet_core.analysis import compare, fitview, ranking, sentences
 from speclet_core.analysis.escaping import escape_markdown
+from speclet_core.diagnostics import verdict
 
 fit = widgets.open_results_page("Compare models")
 st.caption(
@@ -24,6 +25,13 @@ if len(chosen) < 2:
     adapter.stop_with("Pick at least two fits.")
 fits = [adapter.get_fit(fid, fit) for fid in chosen]
 names = [fitview.fit_label(f.manifest) for f in fits]
+verdicts = {n: verdict.verdict_of(f.manifest) for f, n in zip(fits, names, strict=True)}
+others_flagged = [f"{n} ({verdict.badge_of(f.manifest)})" for f, n in zip(fits, names, strict=True)
+                  if f.fit_id != fit.fit_id and verdicts[n].level != "converged"]
+if others_flagged:
+    st.warning(f"**Not every compared fit passed its diagnostics**: {escape_markdown(', '.join(others_flagged))}. "
+               "Their LOO scores and rankings are not reliable; open each on the Diagnostics page.",
+               icon=":material/warning:")
 approx = [n for f, n in zip(fits, names, strict=True) if fitview.is_approximate(f.manifest)]
 if approx:
     st.warning(f"{escape_markdown(', '.join(approx))}: approximate posterior (ADVI) — first look only; its LOO and ranks are rough.",
@@ -37,9 +45,11 @@ if missing:
             "so LOO leaves them out.")
 if len(with_ll) >= 2:
     table = adapter.guarded(adapter.loo, tuple(f.fit_id for f in with_ll), tuple(with_ll))
-    widgets.chart_with_data(charts.loo_chart(table, title="ELPD (LOO) ± 1 standard error"), table, "loo", key="loo")
-    widgets.bullet_list(sentences.describe_loo(table))
-    st.dataframe(table, hide_index=True, width="stretch",
+    widgets.chart_with_data(charts.loo_chart(table, title="ELPD (LOO) ± 1 standard error"), table, "loo", key="loo", fit=fit)
+    widgets.bullet_list(sentences.describe_loo(table, verdicts))
+    shown = table.assign(diagnostics=[verdict.VERDICT_BADGES["approximate"] if verdicts[n].approximate
+                                      else verdict.VERDICT_BADGES[verdicts[n].level.value] for n in table["fit"]])
+    st.dataframe(shown, hide_index=True, width="stretch",
                  column_config={c: st.column_config.NumberColumn(format="%.2f")
                                 for c in ("elpd_loo", "se", "p_loo", "elpd_diff", "dse", "weight", "share_bad_k")})
     st.caption("elpd_diff and dse: the difference to the best fit and its standard error; a difference within about "
@@ -52,7 +62,7 @@ tables = {n: adapter.guarded(adapter.ranking_table, f.fit_id, f, None, ranking.D
                                    ranking.DEFAULT_THRESHOLD, HDI_PROB) for f, n in zip(fits, names, strict=True)}
 wide, long = adapter.guarded(compare.ranking_changes, tables, top_n=top_n)
 widgets.chart_with_data(charts.rank_change_chart(long, names, title="Expected rank of each gene in each fit"),
-                       wide, "ranking_changes", key="rank-changes")
+                       wide, "ranking_changes", key="rank-changes", fit=fit)
 widgets.bullet_list(compare.rank_agreement(wide, names, top_n=top_n))
 st.caption("Ranks are re-computed among the genes all fits share (1 = strongest dependency). Lines that cross are "
            "genes whose order depends on the model.")

@@ -5,7 +5,7 @@ import streamlit as st
 from model_store.stats import HDI_PROB
 from pages import adapter, widgets
 from speclet_core import charts
-from speclet_core.analysis import covariates, forest, sentences
+from speclet_core.analysis import covariates, forest, recovery
 from speclet_core.analysis.escaping import escape_markdown
 
 fit = widgets.open_results_page("Covariates")
@@ -31,15 +31,15 @@ summary = adapter.gene_summary(fit.fit_id, fit)
 genes = widgets.gene_choice(summary, key="cov", default_n=20)
 rows = adapter.guarded(adapter.forest, fit.fit_id, fit, slope, "gene", tuple(genes), forest.INNER_PROB,
                       HDI_PROB, "mean")
-truth = forest.truth_values(adapter.truth(fit.manifest.request.data_path), slope, "gene")
+truth = recovery.truth_for_fit(adapter.truth(fit.manifest.request.data_path), fit.manifest, slope, "gene")
 if not truth.empty:
     rows = forest.add_truth(rows, truth)
 widgets.chart_with_data(charts.forest_chart(rows, label_title="gene", value_title=f"{slope} (per unit of {info.model_scale})",
                                            title=f"{slope}: posterior mean, {forest.INNER_PROB:.0%} and {HDI_PROB:.0%} intervals"),
-                       rows, f"{slope}_forest", key="cov-forest")
+                       rows, f"{slope}_forest", key="cov-forest", fit=fit)
 if "truth" in rows.columns:
-    st.markdown("Black diamonds: the true slopes (known only for synthetic screens). "
-                + escape_markdown(sentences.describe_recovery(forest.recovery(rows), forest.INNER_PROB, HDI_PROB)))
+    widgets.recovery_note(forest.recovery(rows), forest.INNER_PROB, HDI_PROB, "genes",
+                          lead="Black diamonds: the true slopes (known only for synthetic screens).")
 
 st.subheader(f"LFC against {info.title}")
 if not widgets.readings_wanted(fit, "Draw the readings and regression lines", key="cov_scatter"):
@@ -55,7 +55,7 @@ if not chosen:
 points, band, lines, x_title = adapter.guarded(adapter.covariate_view, fit.fit_id, fit, slope, tuple(chosen))
 chart = charts.covariate_chart(points, band, lines, x_title=x_title, genes=chosen,
                                title=f"Observed LFC and posterior regression lines against {x_title}")
-widgets.chart_with_data(chart, points, f"lfc_vs_{info.column}", key="cov-scatter")
+widgets.chart_with_data(chart, points, f"lfc_vs_{info.column}", key="cov-scatter", fit=fit)
 st.caption("Dots: observed readings, coloured by lineage. Blue line: the posterior mean of gene effect + slope × "
            "covariate for an average cell line; blue band: its " f"{HDI_PROB:.0%} interval; grey lines: single posterior draws. "
            "The line flattens where the model clips extreme covariate values.")

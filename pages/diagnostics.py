@@ -4,21 +4,12 @@ import streamlit as st
 
 from pages import adapter, widgets
 from speclet_core import charts
-from speclet_core.analysis import fitview
-from speclet_core.analysis.escaping import escape_markdown
 from speclet_core.diagnostics import checks as fitcheck
 from speclet_core.diagnostics import verdict
 
-st.title("Diagnostics")
-fit = adapter.require_open_fit()
+fit = widgets.open_results_page("Diagnostics", diagnostics=True)  # the verdict first, whatever it is
 manifest = fit.manifest
 summary = adapter.fit_summary(fit.fit_id)
-judged = verdict.verdict_of(manifest)
-show = {"converged": st.success, "look_closer": st.warning, "do_not_trust": st.error}[judged.level]
-reasons = judged.reasons if judged.level != "converged" else (*judged.reasons, verdict.CONVERGED_NOTE)
-# reasons name parameter elements (``gene_effect[<a gene's name>]``): escaped like every user-derived string
-show(f"**{judged.headline}**\n\n" + "\n".join(f"- {escape_markdown(r)}" for r in reasons))
-st.caption(fitview.fit_caption(manifest))
 
 st.subheader("Parameters, worst first")
 overview = fitcheck.summarise_variables(summary)
@@ -55,9 +46,10 @@ for label in picked:
     cols = st.columns([3, 2])
     with cols[0]:
         widgets.chart_with_data(charts.trace_chart(trace, div, label=label), trace, f"trace_{label}",
-                                key=f"trace-{label}")
+                                key=f"trace-{label}", fit=fit)
     with cols[1]:
-        st.altair_chart(charts.rank_plot_chart(fitcheck.rank_histogram(draws), label=label), width="stretch")
+        st.altair_chart(widgets.with_verdict_subtitle(charts.rank_plot_chart(fitcheck.rank_histogram(draws), label=label),
+                                                      fit), width="stretch")
 
 energy = fitcheck.read_sample_stat(fit, "energy")
 if energy is not None:
@@ -67,6 +59,6 @@ if energy is not None:
     e = fitcheck.energy_frame(energy)
     c1, c2 = st.columns([3, 2])
     with c1:
-        widgets.chart_with_data(charts.energy_chart(e), e, "energy", key="energy")
+        widgets.chart_with_data(charts.energy_chart(e), e, "energy", key="energy", fit=fit)
     with c2:
         st.dataframe(fitcheck.sampler_table(fitcheck.read_sample_stats(fit)), hide_index=True, width="stretch")

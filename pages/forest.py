@@ -5,7 +5,7 @@ import streamlit as st
 from model_store.stats import HDI_PROB
 from pages import adapter, widgets
 from speclet_core import charts
-from speclet_core.analysis import fitview, forest, sentences
+from speclet_core.analysis import fitview, forest, recovery, sentences
 from speclet_core.analysis.escaping import escape_markdown
 
 fit = widgets.open_results_page("Forest plot")
@@ -56,7 +56,8 @@ else:
 
 # Truth overlay: only synthetic screens have a truth table beside them.
 truth_table = adapter.guarded(adapter.truth, fit.manifest.request.data_path)
-truth = forest.truth_values(truth_table, role, view, gene=gene)
+# the truth of exactly what this fit saw (its lineages, cell lines and guides), not of the whole screen
+truth = recovery.truth_for_fit(truth_table, fit.manifest, role, view, gene=gene)
 if not truth.empty:
     rows = forest.add_truth(rows, truth)
 
@@ -77,16 +78,16 @@ if other_id:
     name_a, name_b = fitview.fit_label(fit.manifest), fitview.fit_label(other.manifest)
     both = adapter.guarded(forest.combine_forests, {name_a: rows, name_b: rows_b})
     widgets.chart_with_data(charts.forest_chart(both, label_title=label_title, title=title, compare=True), both,
-                           f"forest_compare_{view}", key="forest-compare")
+                           f"forest_compare_{view}", key="forest-compare", fit=fit)
     shrink = adapter.guarded(forest.shrinkage_table, rows, rows_b)
     st.markdown(escape_markdown(sentences.describe_shrinkage(shrink, "This fit", "the other fit")))
     st.caption("Side by side, one row per fit. A fit that pools information (partial pooling) usually gives "
                "narrower intervals and pulls noisy estimates towards their group: that is shrinkage.")
 else:
     widgets.chart_with_data(charts.forest_chart(rows, label_title=label_title, title=title), rows, f"forest_{view}",
-                           key="forest")
+                           key="forest", fit=fit)
 
 if "truth" in rows.columns:
-    rec = forest.recovery(rows)
-    st.markdown(":material/verified: **Parameter recovery** (black diamonds are the true values; known only for "
-                "synthetic screens). " + escape_markdown(sentences.describe_recovery(rec, inner, outer, what)))
+    widgets.recovery_note(forest.recovery(rows), inner, outer, what,
+                          lead="**Parameter recovery** (black diamonds are the true values of what this fit saw; "
+                               "known only for synthetic screens).")

@@ -3,11 +3,13 @@
 import streamlit as st
 
 from model_store.stats import HDI_PROB
+from model_store.summaries import P_BELOW_THRESHOLD  # the one dependency threshold (ranking.DEFAULT_THRESHOLD)
 from pages import adapter, widgets
 from speclet_core import charts
 from speclet_core.analysis import heatmap
 from speclet_core.analysis.escaping import escape_markdown
 
+THRESHOLD = f"{P_BELOW_THRESHOLD:g}".replace("-", "−")  # typeset minus, as in the chart titles and shared links
 fit = widgets.open_results_page("Heatmap")
 roles = adapter.roles(fit)
 kinds = {}
@@ -26,7 +28,7 @@ c1, c2 = st.columns(2)
 stat = c1.radio("Colour shows", [s.value for s in heatmap.HeatStat], horizontal=True, key="heat_stat",
                 bind="query-params",
                 format_func={"mean": "posterior mean", "sd": "uncertainty (sd)",
-                             "p_below": "P(effect < −0.5)"}.get)
+                             "p_below": f"P(effect < {THRESHOLD})"}.get)
 order = c2.radio("Order genes by", [o.value for o in heatmap.GeneOrder], horizontal=True, key="heat_order",
                  bind="query-params",
                  format_func={"cluster": "similar profiles (clustering)", "mean": "mean (strongest first)",
@@ -39,7 +41,7 @@ captions = {
     "mean": "Red: knocking the gene out lowers fitness in that cell line (a dependency); blue: cells grow; white: "
             "no effect. Faded cells are uncertain: their " f"{HDI_PROB:.0%} interval includes 0.",
     "sd": "Darker: the posterior is wider, i.e. the data say less about that cell (few or noisy readings).",
-    "p_below": "The probability, under the model, that the effect is below −0.5 (a clear loss of fitness): dark red "
+    "p_below": f"The probability, under the model, that the effect is below {THRESHOLD} (a clear loss of fitness): dark red "
                "means almost certainly a dependency.",
 }
 st.caption(captions[stat] + " Hover a cell for gene, " + ("cell line" if kind == "gene_cell_line" else "lineage")
@@ -56,4 +58,4 @@ if view.per_column > 1:
             "lineage (hover to see which). Show fewer genes to see single cell lines.", icon=":material/info:")
 column_title = "cell line" if kind == "gene_cell_line" else "lineage"
 chart = charts.lineage_heatmap(view, column_title=column_title, title=f"{kinds[kind]}: {charts.HEAT_STAT_TITLES[stat]}")
-widgets.chart_with_data(chart, view.cells, f"heatmap_{kind}_{stat}", key="heatmap")
+widgets.chart_with_data(chart, view.cells, f"heatmap_{kind}_{stat}", key="heatmap", fit=fit)

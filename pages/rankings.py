@@ -5,7 +5,7 @@ import streamlit as st
 from model_store.stats import HDI_PROB
 from pages import adapter, widgets
 from speclet_core import charts
-from speclet_core.analysis import pairs, ranking, sentences
+from speclet_core.analysis import contrasts, glossary, pairs, ranking, sentences
 from speclet_core.analysis.escaping import escape_markdown
 
 ALL = "all lineages"
@@ -38,24 +38,26 @@ where = f" in {scope}" if scope else ""
 st.subheader(f"Ranking{escape_markdown(where)}")
 shown = table.head(40)
 chart = charts.rank_interval_chart(shown, top_k=top_k, title=f"Rank intervals ({hdi:.0%}) of the top {len(shown)} genes")
-widgets.chart_with_data(chart, table, f"ranking{('_' + scope) if scope else ''}", key="rank-chart")
+widgets.chart_with_data(chart, table, f"ranking{('_' + scope) if scope else ''}", key="rank-chart", fit=fit)
 st.caption(f"Dot: expected rank; line: the {hdi:.0%} rank interval. A long line means the data cannot pin down the "
            f"gene's place. Colour: P(top-{top_k}). The CSV holds all {len(table):,} genes.")
+labels = glossary.ranking_labels(threshold=threshold, hdi_prob=hdi, top_k=top_k)
+prob = lambda c: st.column_config.ProgressColumn(labels[c], min_value=0.0, max_value=1.0, format="%.2f")  # noqa: E731
+number = lambda c, f="%.2f": st.column_config.NumberColumn(labels[c], format=f)  # noqa: E731
 st.dataframe(
     table, hide_index=True, width="stretch", height=360,
     column_config={
-        "mean": st.column_config.NumberColumn("mean effect", format="%.2f"),
-        "sd": st.column_config.NumberColumn(format="%.2f"),
-        "hdi_low": st.column_config.NumberColumn(f"{hdi:.0%} low", format="%.2f"),
-        "hdi_high": st.column_config.NumberColumn(f"{hdi:.0%} high", format="%.2f"),
-        "expected_rank": st.column_config.NumberColumn("expected rank", format="%.1f"),
-        "rank_low": st.column_config.NumberColumn("rank low", format="%.0f"),
-        "rank_high": st.column_config.NumberColumn("rank high", format="%.0f"),
-        "p_top_k": st.column_config.ProgressColumn(f"P(top-{top_k})", min_value=0.0, max_value=1.0, format="%.2f"),
-        "p_below_threshold": st.column_config.ProgressColumn(f"P(effect < {threshold:g})", min_value=0.0,
-                                                             max_value=1.0, format="%.2f"),
+        "gene": labels["gene"], "mean": number("mean"), "sd": number("sd"), "hdi_low": number("hdi_low"),
+        "hdi_high": number("hdi_high"), "expected_rank": number("expected_rank", "%.1f"),
+        "rank_low": number("rank_low", "%.0f"), "rank_high": number("rank_high", "%.0f"), "p_top_k": prob("p_top_k"),
+        "p_below_threshold": prob("p_below_threshold"), "p_not_dependency": number("p_not_dependency"),
+        "lfsr": number("lfsr"),
     },
 )
+top = table.head(len(shown))
+st.caption(escape_markdown(sentences.describe_list_error(
+    len(top), ranking.expected_false_discovery(top["p_not_dependency"]),
+    f"top genes read as dependencies (effect < {threshold:g})")))
 
 st.subheader("Which gene is the stronger dependency?")
 by_rank = table["gene"].tolist()
@@ -67,7 +69,7 @@ if len(picked) >= 2:
     comparison = adapter.guarded(adapter.pairwise, fit.fit_id, fit, ordered, scope, hdi)
     cells = pairs.pairwise_cells(comparison)
     widgets.chart_with_data(charts.pairwise_chart(cells, ordered, title=f"P(row gene is a stronger dependency{where})"),
-                           cells, "pairwise", key="pairwise")
+                           cells, "pairwise", key="pairwise", fit=fit)
     st.caption("Each cell: the share of posterior draws in which the row gene's effect is more negative than the "
                "column gene's. Red: the row gene is the stronger dependency; blue: the column gene is; white: a toss-up.")
     widgets.bullet_list(sentences.pairwise_sentences(comparison))
@@ -80,20 +82,37 @@ if not has_lineage or len(lineages) < 2:
             "cannot say which dependencies are lineage-selective. Fit gene_lineage (or the flagship model) to two or "
             "more lineages.")
     st.stop()
-c1, c2 = st.columns(2)
+c1, c2, c3 = st.columns(3)
 lineage = c1.selectbox("Dependencies selective for", lineages, key="rank_contrast", bind="query-params")
 versus = c2.selectbox("Compared with", [None, *[x for x in lineages if x != lineage]], key="rank_versus",
                       format_func=lambda x: "the average of the other lineages" if x is None else x)
+min_p = float(c3.select_slider("List genes with P(selective dependency) ≥", [0.5, 0.8, 0.9, 0.95, 0.99],
+                               value=contrasts.DEFAULT_LIST_PROB, key="rank_min_p", bind="query-params",
+                               help=glossary.GLOSSARY["selective dependency"]))
 contrast = adapter.guarded(adapter.contrast_table, fit.fit_id, fit, lineage, versus, top_k, threshold, hdi)
-st.caption(f"Difference = the gene's effect in {escape_markdown(lineage)} minus its effect in "
-           f"{escape_markdown(versus) if versus else 'the other lineages (each lineage counts once)'}. P(selective) "
-           f"is the share of draws in which the difference is negative: the gene hurts {escape_markdown(lineage)} "
-           "more. Sorted by P(selective), then by the difference.")
-widgets.bullet_list(sentences.contrast_sentences(contrast))
+listed = adapter.guarded(contrasts.selective_list, contrast, min_p)
+elsewhere = escape_markdown(versus) if versus else "the other lineages (each lineage counts once)"
+st.caption(f"A gene is a selective dependency of {escape_markdown(lineage)} when it is a dependency there (effect below "
+           f"{threshold:g}) **and** stronger there than in {elsewhere}. P(selective dependency) is the share of "
+           "posterior draws in which both hold at once; a gene whose mean effect there is not negative is never listed. "
+           "Sorted by P(selective dependency).")
+widgets.bullet_list(sentences.contrast_sentences(listed))
+labels = glossary.ranking_labels(threshold=threshold, hdi_prob=hdi, top_k=top_k, lineage=lineage)
+columns = ["gene", "mean_in_lineage", "hdi_low_in_lineage", "hdi_high_in_lineage", "mean_versus", "p_dependency",
+           "p_stronger", "p_selective", "lfsr"]
 st.dataframe(
-    contrast.drop(columns=["lineage", "versus"]), hide_index=True, width="stretch", height=320,
-    column_config={c: st.column_config.NumberColumn(format="%.2f")
-                   for c in ("mean_in_lineage", "mean_versus", "mean_diff", "sd_diff", "hdi_low", "hdi_high",
-                             "p_selective", "p_strongest", "expected_rank", "p_top_k", "p_below_threshold")},
+    listed[columns], hide_index=True, width="stretch", height=min(320, 40 + 35 * max(len(listed), 1)),
+    column_config={c: (st.column_config.ProgressColumn(labels[c], min_value=0.0, max_value=1.0, format="%.2f")
+                       if c in {"p_dependency", "p_stronger", "p_selective"}
+                       else st.column_config.NumberColumn(labels[c], format="%.2f") if c != "gene" else labels[c])
+                   for c in columns},
 )
-widgets.csv_download(contrast, f"contrast_{lineage}", key="csv-contrast", what="the lineage contrast")
+fdp_text = sentences.describe_list_error(len(listed), listed.attrs["expected_fdp"],
+                                         f"selective dependencies of {lineage}")
+st.caption(escape_markdown(fdp_text))
+widgets.csv_download(listed, f"selective_{lineage}", key="csv-selective", what="this list", fit=fit)
+with st.expander(f"Every gene's numbers for {escape_markdown(lineage)} ({len(contrast):,} genes)"):
+    st.dataframe(contrast.drop(columns=["lineage", "versus"]), hide_index=True, width="stretch", height=320,
+                 column_config={c: st.column_config.NumberColumn(labels.get(c, c), format="%.2f")
+                                for c in contrast.columns if c not in {"gene", "lineage", "versus"}})
+    widgets.csv_download(contrast, f"contrast_{lineage}", key="csv-contrast", what="every gene", fit=fit)

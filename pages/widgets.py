@@ -19,12 +19,13 @@ import streamlit as st
 from model_store import FitManifest, StoredFit
 from pages import adapter
 from pages.adapter import get_queue, get_settings, guarded, open_fit_id, screen_key, set_open_fit, stop_with
-from speclet_core.analysis import fitview
+from speclet_core.analysis import fitview, sentences
 from speclet_core.analysis.escaping import code_span, csv_text, escape_markdown
 from speclet_core.analysis.forest import MAX_FOREST_ROWS, Pick, pick_labels
 from speclet_core.analysis.glossary import GLOSSARY
 from speclet_core.data.screen import Screen
 from speclet_core.data.sources import describe_screen_key
+from speclet_core.diagnostics import verdict
 
 APPROXIMATE_NOTE = ("**Approximate posterior (ADVI) — first look only.** A quick variational fit: its intervals are "
                     "usually too narrow. Refit with full NUTS on the Fit page before drawing conclusions.")
@@ -32,16 +33,73 @@ APPROXIMATE_NOTE = ("**Approximate posterior (ADVI) — first look only.** A qui
 AUTO_READINGS_MAX = 200_000
 
 
-def chart_with_data(chart: alt.TopLevelMixin, data: pd.DataFrame, name: str, *, key: str | None = None) -> None:
-    """Show a chart (its ⋯ menu exports PNG/SVG) and offer its data as CSV."""
-    st.altair_chart(chart, width="stretch", key=key)
-    csv_download(data, name, key=f"csv-{key or name}")
+def chart_with_data(chart: alt.TopLevelMixin, data: pd.DataFrame, name: str, *, key: str | None = None,
+                    fit: StoredFit | FitManifest | None = None) -> None:
+    """Show a chart (its ⋯ menu exports PNG/SVG) and offer its data as CSV.
+
+    With ``fit``, a fit that is not converged says so in the chart's subtitle (so an exported
+    figure carries it) and in the download's caption and file name.
+    """
+    st.altair_chart(with_verdict_subtitle(chart, fit), width="stretch", key=key)
+    csv_download(data, name, key=f"csv-{key or name}", fit=fit)
 
 
-def csv_download(data: pd.DataFrame, name: str, *, key: str, what: str = "data") -> None:
+def csv_download(data: pd.DataFrame, name: str, *, key: str, what: str = "data",
+                 fit: StoredFit | FitManifest | None = None) -> None:
     """A download button for ``data`` as CSV, formula-looking text cells neutralised (as ``rank --out``)."""
+    note = verdict_note(fit)
+    suffix = "" if not note else "_" + verdict.verdict_of(_manifest(fit)).level.value.replace("_", "-")  # type: ignore[arg-type]
     st.download_button(f"Download {what} (CSV, {len(data):,} rows)", csv_text(data).encode(),
-                       file_name=f"{name}.csv", mime="text/csv", key=key, icon=":material/download:")
+                       file_name=f"{name}{suffix}.csv", mime="text/csv", key=key, icon=":material/download:",
+                       help=note or None)
+    if note:
+        st.caption(f":material/warning: The download comes from a fit that {note}")
+
+
+def _manifest(fit: StoredFit | FitManifest | None) -> FitManifest | None:
+    return fit.manifest if isinstance(fit, StoredFit) else fit
+
+
+def verdict_note(fit: StoredFit | FitManifest | None) -> str:
+    """'' for a converged fit (or none); else a short clause with the Diagnostics page's verdict, for captions."""
+    manifest = _manifest(fit)
+    if manifest is None:
+        return ""
+    judged = verdict.verdict_of(manifest)
+    if judged.level == "converged":
+        return ""
+    return f"did not pass its diagnostics: {verdict.badge_of(manifest)}, {judged.headline.lower()}."
+
+
+def with_verdict_subtitle(chart: alt.TopLevelMixin, fit: StoredFit | FitManifest | None) -> alt.TopLevelMixin:
+    """The chart with the verdict of a non-converged fit as its subtitle (its title kept)."""
+    manifest = _manifest(fit)
+    if manifest is None or verdict.verdict_of(manifest).level == "converged":
+        return chart
+    judged = verdict.verdict_of(manifest)
+    title = chart.title if isinstance(chart.title, str) else getattr(chart.title, "text", "")
+    if title is alt.Undefined:
+        title = ""
+    return chart.properties(title=alt.TitleParams(text=title, subtitle=f"{verdict.badge_of(manifest)}: {judged.headline}",
+                                                  subtitleColor="#b45309"))
+
+
+def verdict_banner(manifest: FitManifest, *, show_converged: bool = False) -> None:
+    """The fit's one verdict (``diagnostics.verdict``), headline and reasons, as on the Diagnostics page.
+
+    Results pages show it only when the fit is not converged; Diagnostics always shows it. An
+    approximate fit's verdict is the approximate-fit note (``open_results_page`` shows it).
+    """
+    judged = verdict.verdict_of(manifest)
+    if judged.level == "converged" and not show_converged:
+        return
+    show = {"converged": st.success, "look_closer": st.warning, "do_not_trust": st.error}[judged.level]
+    reasons = judged.reasons if judged.level != "converged" else (*judged.reasons, verdict.CONVERGED_NOTE)
+    # reasons name parameter elements (``gene_effect[<a gene's name>]``): escaped like every user-derived string
+    text = f"**{judged.headline}**\n\n" + "\n".join(f"- {escape_markdown(r)}" for r in reasons)
+    if not show_converged:
+        text += "\n\nEvery number and chart on this page comes from this fit; see the Diagnostics page before relying on them."
+    show(text)
 
 
 def bullet_list(lines: Sequence[object]) -> None:
@@ -149,14 +207,33 @@ def sidebar() -> None:
 # --------------------------------------------------------------------------- result pages
 
 
-def open_results_page(title: str) -> StoredFit:
-    """Title, the open fit (or a pointer to open one), its caption and the approximate-fit note."""
+def open_results_page(title: str, *, diagnostics: bool = False) -> StoredFit:
+    """Title, the open fit (or a pointer to open one), its verdict banner, its caption and the approximate-fit note.
+
+    ``diagnostics``: the Diagnostics page, which shows the verdict whatever it is.
+    """
     st.title(title)
     fit = adapter.require_open_fit()
+    approximate = fitview.is_approximate(fit.manifest)
+    if diagnostics or not approximate:
+        verdict_banner(fit.manifest, show_converged=diagnostics)
     st.caption(fitview.fit_caption(fit.manifest))
-    if fitview.is_approximate(fit.manifest):
+    if approximate:
         st.warning(APPROXIMATE_NOTE, icon=":material/warning:")
     return fit
+
+
+def recovery_note(rec: dict[str, float], inner: float, outer: float, what: str, *, lead: str) -> None:
+    """The recovery sentence: with a tick when coverage is what the intervals promise, else a warning saying why not."""
+    text = sentences.describe_recovery(rec, inner, outer, what)
+    if not text:
+        return
+    problems = sentences.recovery_problems(rec, inner, outer)
+    if problems:
+        st.warning(f"{lead} {escape_markdown(text)}\n\n" + "\n".join(f"- {escape_markdown(p)}" for p in problems),
+                   icon=":material/warning:")
+    else:
+        st.markdown(f":material/verified: {lead} {escape_markdown(text)}")
 
 
 def readings_wanted(fit: StoredFit, label: str, *, key: str) -> bool:

@@ -49,7 +49,9 @@ class Settings:
     )
     workers: int = _env_field("SPECLET_WORKERS", 1, "Worker processes started by `make run` / `serve`.")
     max_concurrent_fits: int = _env_field("SPECLET_MAX_CONCURRENT_FITS", 1, "Fits one worker runs at the same time.")
-    max_rows: int = _env_field("SPECLET_MAX_ROWS", 2_000_000, "Largest number of readings (rows) one fit may use.")
+    max_rows: int = _env_field(
+        "SPECLET_MAX_ROWS", 2_000_000, "Largest number of readings (rows) one fit may use, and one screen table may hold."
+    )
     max_genes: int = _env_field("SPECLET_MAX_GENES", 2_000, "Largest number of genes one fit may use.")
     fit_timeout_s: int = _env_field(
         "SPECLET_FIT_TIMEOUT_S", 3_600, "A fit running longer than this is stopped and marked failed."
@@ -66,6 +68,25 @@ class Settings:
     )
     upload_limit_mb: int = _env_field(
         "SPECLET_UPLOAD_LIMIT_MB", 200, "Largest screen table a browser may upload, in MiB."
+    )
+    max_table_mb: int = _env_field(
+        "SPECLET_MAX_TABLE_MB",
+        512,
+        "Largest screen table (CSV/TSV text once decompressed, Parquet uncompressed) that is read, in MiB.",
+    )
+    max_columns: int = _env_field(
+        "SPECLET_MAX_COLUMNS", 1_000, "Most columns a screen table may have (checked on its header, before reading)."
+    )
+    parse_memory_mb: int = _env_field(
+        "SPECLET_PARSE_MEMORY_MB",
+        2_048,
+        "Memory limit (address space) of the process that reads an uploaded or server screen table, in MiB "
+        "(`0`: no limit).",
+    )
+    parse_timeout_s: float = _env_field(
+        "SPECLET_PARSE_TIMEOUT_S",
+        60.0,
+        "Reading an uploaded or server screen table that takes longer than this is stopped, in seconds.",
     )
     allow_uploads: bool = _env_field(
         "SPECLET_ALLOW_UPLOADS", True, "Whether the Home page offers uploading a screen table."

@@ -16,6 +16,12 @@ Conventions
   are equal-tailed: the lower bound is the ``(1 - p) / 2`` quantile of the ranks rounded down to
   an observed rank, the upper the ``(1 + p) / 2`` quantile rounded up (``numpy.quantile``
   methods ``lower`` / ``higher``), so they cover at least ``p`` of the draws.
+- A *dependency* is an effect below the one threshold ``DEFAULT_THRESHOLD`` (the store's
+  ``P_BELOW_THRESHOLD``): ``p_below_threshold`` is P(dependency), ``p_not_dependency`` its complement,
+  the error probability of calling the gene a dependency. ``lfsr`` (local false sign rate) is
+  min(P(effect ≥ 0), P(effect ≤ 0)): the probability that the sign of the posterior mean is wrong.
+  The expected false discovery proportion of a list is the mean of its genes' error probabilities
+  (``expected_false_discovery``).
 - Work is done in float32 and in blocks of genes or draws; no draws × genes × genes array is
   ever built. Independent blocks run on up to four threads; the numbers do not depend on the
   block sizes or the threads.
@@ -32,17 +38,19 @@ import xarray as xr
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from model_store.stats import HDI_PROB, hdi_sorted
+from model_store.summaries import P_BELOW_THRESHOLD
 from speclet_core.analysis.draws import gene_labels, load_samples, prepare_draws, run_chunks
 from speclet_core.errors import AnalysisError
 
-DEFAULT_THRESHOLD = -0.5
+# the one dependency threshold: the stored summaries' P(effect < threshold) uses the same number
+DEFAULT_THRESHOLD = P_BELOW_THRESHOLD
 DEFAULT_TOP_K = 10
 _RANK_CHUNK_DRAWS = 256
 _STATS_CHUNK_GENES = 2048
 
 RANKING_COLUMNS = (
     "gene", "mean", "sd", "hdi_low", "hdi_high", "expected_rank", "rank_low", "rank_high", "p_top_k",
-    "p_below_threshold",
+    "p_below_threshold", "p_not_dependency", "lfsr",
 )
 
 
@@ -87,16 +95,39 @@ def rank_genes(
     -------
     DataFrame
         One row per gene, strongest dependency first: gene, mean, sd, hdi_low, hdi_high,
-        expected_rank, rank_low, rank_high, p_top_k, p_below_threshold. ``attrs`` holds the options.
+        expected_rank, rank_low, rank_high, p_top_k, p_below_threshold (P(dependency)),
+        p_not_dependency (1 − P(dependency)) and lfsr. ``attrs`` holds the options.
     """
     opts = ranking_options(top_k=top_k, threshold=threshold, hdi_prob=hdi_prob)
     da = prepare_draws(draws, lineage=lineage)
     genes = gene_labels(da)
     values = load_samples(da)
     table = ranking_table(genes, values, opts)
+    table["p_not_dependency"] = 1.0 - table["p_below_threshold"]
     table = table.sort_values(["expected_rank", "mean", "gene"], kind="stable", ignore_index=True)
+    table = table[list(RANKING_COLUMNS)]
     table.attrs.update(opts.model_dump(), lineage=lineage, n_samples=values.shape[0], n_genes=len(genes))
     return table
+
+
+def local_false_sign_rate(values: np.ndarray, axis: int = 1) -> np.ndarray:
+    """min(P(x ≥ 0), P(x ≤ 0)) along the samples ``axis``: the chance the posterior mean's sign is wrong."""
+    values = np.asarray(values)
+    n = values.shape[axis]
+    return np.minimum(np.count_nonzero(values >= 0, axis=axis), np.count_nonzero(values <= 0, axis=axis)) / n
+
+
+def expected_false_discovery(error_probs: Sequence[float] | np.ndarray | pd.Series) -> float:
+    """Expected false discovery proportion of a list: the mean of its genes' error probabilities.
+
+    Each gene's error probability is the posterior probability that what the list claims of it
+    is false (``p_not_dependency`` for a list of dependencies, ``p_not_selective`` for a list of
+    lineage-selective ones). An empty list has no false discoveries (0.0).
+    """
+    p = np.asarray(error_probs, dtype=np.float64)
+    if p.size and (not np.isfinite(p).all() or p.min() < 0.0 or p.max() > 1.0):
+        raise AnalysisError("error probabilities must lie between 0 and 1; recompute the ranking table")
+    return float(p.mean()) if p.size else 0.0
 
 
 def rank_within_samples(values: np.ndarray) -> np.ndarray:
@@ -185,7 +216,7 @@ def ranking_table(
     cols: dict[str, np.ndarray] = {
         name: np.empty(n_genes)
         for name in ("mean", "sd", "hdi_low", "hdi_high", "expected_rank", "rank_low", "rank_high", "p_top_k",
-                     "p_below_threshold", *(extra_below or {}))
+                     "p_below_threshold", "lfsr", *(extra_below or {}))
     }
     ddof = 1 if n_samples > 1 else 0
 
@@ -198,6 +229,7 @@ def ranking_table(
         # float32 sums are pairwise along contiguous rows: accurate enough, far faster than float64
         cols["sd"][sl] = np.sqrt(centred.sum(axis=1) / max(n_samples - ddof, 1))
         cols["p_below_threshold"][sl] = np.count_nonzero(v < opts.threshold, axis=1) / n_samples
+        cols["lfsr"][sl] = local_false_sign_rate(v)
         for name, cut in (extra_below or {}).items():
             cols[name][sl] = np.count_nonzero(v < cut, axis=1) / n_samples
         v.sort(axis=1)

@@ -45,9 +45,11 @@ def _cmd_demo_data(args: argparse.Namespace) -> int:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from speclet_core.data.screen import load_screen
+    from speclet_core.data.bounded import load_screen_bounded
+    from speclet_core.settings import Settings
 
-    screen = load_screen(args.file)
+    # the same bounded child as the server's: a file that expands to gigabytes is refused, not parsed
+    screen = load_screen_bounded(args.file, Settings.from_env(), name=args.file)
     s = screen.summarise()
     print(f"{args.file}: valid screen table")
     print(f"  rows (readings) {s['rows']:>10,}")

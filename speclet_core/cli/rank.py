@@ -130,7 +130,7 @@ def register_cli(subparsers: argparse._SubParsersAction, commands: dict) -> None
     """Add the ``rank`` command."""
     p = subparsers.add_parser(
         "rank",
-        help="ranking table of a stored fit as CSV (expected rank, rank interval, P(top-k), HDI, P(effect < threshold))",
+        help="ranking table of a stored fit as CSV (expected rank, rank interval, P(top-k), HDI, P(effect < threshold), lfsr)",
         description=(
             "Rank genes within every posterior draw of a stored fit (rank 1 = strongest dependency, "
             "most negative effect) and write one CSV row per gene."
@@ -141,7 +141,9 @@ def register_cli(subparsers: argparse._SubParsersAction, commands: dict) -> None
     which.add_argument("--lineage", metavar="X", help="rank within lineage X (needs a gene × lineage effect)")
     which.add_argument(
         "--contrast", metavar="X",
-        help="rank lineage-selective dependencies of X: effect in X minus the mean of the other lineages",
+        help=("rank lineage-selective dependencies of X: genes that are dependencies in X (effect < T) and stronger "
+              "there than in the other lineages; columns include the effect in X, P(dependency in X), "
+              "P(stronger in X), their joint P(selective), P(not selective) and lfsr"),
     )
     p.add_argument("--versus", metavar="Y", help="with --contrast: compare X against lineage Y only")
     p.add_argument(
@@ -150,7 +152,8 @@ def register_cli(subparsers: argparse._SubParsersAction, commands: dict) -> None
     )
     p.add_argument(
         "--threshold", type=float, default=DEFAULT_THRESHOLD, metavar="T",
-        help=f"P(effect < T) column; with --contrast, P(difference < T) (default {DEFAULT_THRESHOLD})",
+        help=f"the dependency threshold: P(effect < T) column; with --contrast, a dependency in X is an effect < T "
+             f"(T ≤ 0; default {DEFAULT_THRESHOLD})",
     )
     p.add_argument(
         "--hdi-prob", type=float, default=HDI_PROB, metavar="P",

@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from speclet_core.data.reading import canonicalise_columns, read_table
+from speclet_core.data.reading import TableLimits, canonicalise_columns, read_table
 from speclet_core.data.validation import validate_screen
 from speclet_core.errors import DataValidationError
 
@@ -68,10 +68,16 @@ def screen_from_frame(df: pd.DataFrame, source: str = "table") -> Screen:
     return Screen(clean, source, report.n_rows_read, report.n_missing_lfc)
 
 
-def load_screen(path: str | Path) -> Screen:
-    """Read and validate a screen table file; raise ``DataValidationError`` listing every problem."""
-    df = read_table(path)
-    clean, report = validate_screen(df, str(path))
+def load_screen(path: str | Path, *, source: str | None = None, limits: TableLimits | None = None) -> Screen:
+    """Read and validate a screen table file; raise ``DataValidationError`` listing every problem.
+
+    ``source`` names the file in messages (default: the path); ``limits`` bound what is read (default: the
+    ``SPECLET_*`` settings). In the shared server, use ``speclet_core.data.bounded.load_screen_bounded``,
+    which does this in a child process with memory and time limits.
+    """
+    source = source or str(path)
+    df = read_table(path, name=source, limits=limits)
+    clean, report = validate_screen(df, source)
     if not report.ok:
-        raise DataValidationError(str(path), list(report.problems))
-    return Screen(clean, str(path), report.n_rows_read, report.n_missing_lfc)
+        raise DataValidationError(source, list(report.problems))
+    return Screen(clean, source, report.n_rows_read, report.n_missing_lfc)

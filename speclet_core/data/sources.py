@@ -19,9 +19,10 @@ import re
 import tempfile
 from pathlib import Path
 
+from speclet_core.data.bounded import load_upload_bounded
 from speclet_core.data.demo import ensure_demo_screen
 from speclet_core.data.paths import resolve_allowed_path
-from speclet_core.data.screen import Screen, load_screen
+from speclet_core.data.screen import Screen
 from speclet_core.errors import DataReadError, SpecletError
 from speclet_core.settings import Settings
 
@@ -75,8 +76,9 @@ def describe_screen_key(key: str) -> str:
 def save_upload(filename: str, content: bytes, settings: Settings) -> tuple[str, Screen]:
     """Validate an uploaded table and keep it as Parquet; returns its screen key and the screen.
 
-    Nothing is executed or unpickled: the bytes are parsed as CSV/TSV text or Parquet only.
-    A table that fails validation raises ``DataValidationError`` and leaves nothing behind.
+    Nothing is executed or unpickled: the bytes are parsed as CSV/TSV text or Parquet only, in a child process
+    with memory and time limits (``speclet_core.data.bounded``). A table that fails validation raises
+    ``DataValidationError`` naming ``filename`` and leaves nothing behind.
     """
     if settings.read_only or not settings.allow_uploads:
         raise SpecletError("uploads are switched off on this server (SPECLET_ALLOW_UPLOADS / SPECLET_READ_ONLY)")
@@ -91,16 +93,14 @@ def save_upload(filename: str, content: bytes, settings: Settings) -> tuple[str,
     uploads = settings.data_dir / "uploads"
     uploads.mkdir(parents=True, exist_ok=True)
     suffix = next(s for s in sorted(UPLOAD_SUFFIXES, key=len, reverse=True) if name.endswith(s))
-    with tempfile.TemporaryDirectory(dir=uploads) as tmp:
-        raw = Path(tmp) / f"raw{suffix}"
-        raw.write_bytes(content)
-        screen = load_screen(raw)
-        key = "upload-" + hashlib.sha256(content).hexdigest()[:16]
-        target = uploads / f"{key}.parquet"
-        if not target.exists():
+    screen = load_upload_bounded(content, filename, suffix, settings)  # a child process, bounded in memory and time
+    key = "upload-" + hashlib.sha256(content).hexdigest()[:16]
+    target = uploads / f"{key}.parquet"
+    if not target.exists():
+        with tempfile.TemporaryDirectory(dir=uploads) as tmp:
             staged = Path(tmp) / "clean.parquet"
             screen.data.to_parquet(staged, index=False)
             with open(staged, "rb") as fh:
                 os.fsync(fh.fileno())
             os.replace(staged, target)
-    return key, Screen(screen.data, filename, screen.n_rows_read, screen.n_missing_lfc)
+    return key, screen

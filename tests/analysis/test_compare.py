@@ -10,7 +10,9 @@ from analysis_helpers import GENES, _draws
 from model_store.manifest import FitManifest
 from speclet_core.analysis import compare, sentences
 from speclet_core.analysis.ranking import rank_genes
+from speclet_core.diagnostics import verdict
 from speclet_core.errors import AnalysisError
+from speclet_core.records import Verdict
 
 
 def test_loo_table_prefers_the_model_that_generated_the_data() -> None:
@@ -29,7 +31,8 @@ def test_loo_table_prefers_the_model_that_generated_the_data() -> None:
     assert table.loc[0, "elpd_loo"] == pytest.approx(float(az.loo(fits["good"]).elpd_loo))
     assert table.loc[1, "elpd_diff"] == pytest.approx(table.loc[0, "elpd_loo"] - table.loc[1, "elpd_loo"])
     assert table["weight"].sum() == pytest.approx(1.0)
-    text = sentences.describe_loo(table)
+    converged = verdict.FitVerdict(level="converged", headline=verdict.HEADLINES[Verdict.CONVERGED])
+    text = sentences.describe_loo(table, {"good": converged, "bad": converged})
     assert text[0].startswith("good predicts held-out readings best") and "a clear difference" in text[1]
     with pytest.raises(AnalysisError, match="stored no log-likelihood"):
         compare.loo_table({"x": az.from_dict(posterior={"mu": mu_good[..., 0]})})

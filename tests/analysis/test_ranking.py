@@ -14,7 +14,7 @@ from speclet_core.analysis.contrasts import CONTRAST_COLUMNS, contrast_lineage
 from speclet_core.analysis.draws import hdi_columns
 from speclet_core.analysis.pairs import compare_pairs, compare_to_reference
 from speclet_core.analysis.ranking import RANKING_COLUMNS, rank_genes, rank_within_samples
-from speclet_core.analysis.sentences import describe_contrast, describe_pair
+from speclet_core.analysis.sentences import describe_pair, describe_selective
 from speclet_core.data.synthetic import simulate_screen
 from speclet_core.errors import AnalysisError, SpecletError
 
@@ -293,14 +293,20 @@ def test_contrast_lineage_matches_brute_force() -> None:
     ranks = scipy.stats.rankdata(diff, axis=1)
     for j, gene in enumerate(GENES[:5]):
         row = table.loc[gene]
-        assert row["p_selective"] == np.mean(diff[:, j] < 0)
+        assert row["p_stronger"] == np.mean(diff[:, j] < 0)
+        assert row["p_dependency"] == np.mean(x[:, j, 1] < np.float32(-0.5))
+        # the joint probability, draw by draw (not the product of the two)
+        assert row["p_selective"] == np.mean((diff[:, j] < 0) & (x[:, j, 1] < np.float32(-0.5)))
+        assert row["p_not_selective"] == pytest.approx(1.0 - row["p_selective"])
+        assert row["lfsr"] == min(np.mean(x[:, j, 1] >= 0), np.mean(x[:, j, 1] <= 0))
+        assert (row["hdi_low_in_lineage"], row["hdi_high_in_lineage"]) == arviz_hdi(x[:, j, 1], 0.89)
         assert row["p_strongest"] == np.mean(x[:, j, 1] < others[:, j].min(axis=1))
         assert row["mean_diff"] == pytest.approx(diff[:, j].mean(dtype=np.float64), rel=1e-6)
         assert (row["hdi_low"], row["hdi_high"]) == arviz_hdi(diff[:, j], 0.89)
         assert row["expected_rank"] == pytest.approx(ranks[:, j].mean())
-        assert row["p_below_threshold"] == np.mean(diff[:, j] < -0.5)
         assert row["mean_in_lineage"] == pytest.approx(x[:, j, 1].mean(dtype=np.float64), rel=1e-6)
-    assert table.index[0] == "KRAS" and table.loc["KRAS", "p_selective"] > 0.99
+    # KRAS: −1 ± 0.3 in skin, so a dependency there (effect < −0.5) in about 95% of draws
+    assert table.index[0] == "KRAS" and table.loc["KRAS", "p_selective"] > 0.9
     assert (table["versus"] == "mean of other lineages").all()
 
 
@@ -312,7 +318,7 @@ def test_contrast_lineage_versus_one_lineage() -> None:
     x = da.stack(s=("chain", "draw")).transpose("s", "gene", "lineage").to_numpy()
     for row in table.itertuples():
         j = GENES.index(row.gene)
-        assert row.p_selective == np.mean(x[:, j, 2] < x[:, j, 0])
+        assert row.p_stronger == np.mean(x[:, j, 2] < x[:, j, 0])
         assert np.isnan(row.p_strongest)
         assert row.versus == "colorectal"
     assert table["mean_diff"].is_monotonic_increasing
@@ -376,13 +382,13 @@ def test_describe_pair_and_contrast_edges() -> None:
         describe_pair("KRAS", "BRAF", 1.2)
     with pytest.raises(AnalysisError, match="between 0 and 1"):
         describe_pair("KRAS", "BRAF", float("nan"))
-    assert describe_contrast("SOX10", "skin", 0.97) == (
-        "SOX10 is a stronger dependency in skin than in the other lineages in 97% of posterior draws"
+    assert describe_selective("SOX10", "skin", p_dependency=0.98, p_stronger=0.97, mean_in_lineage=-1.1) == (
+        "SOX10 is a dependency in skin (P = 0.98) and stronger there than in the other lineages (P = 0.97)"
     )
-    assert describe_contrast("SOX10", "skin", 0.1, versus="lung") == (
-        "SOX10 is a weaker dependency in skin than in lung in 90% of posterior draws"
-    )
-    assert describe_contrast("MYC", "skin", 0.6).startswith("no clear difference for MYC between skin and")
+    assert describe_selective("SOX10", "skin", p_dependency=0.9, p_stronger=0.1, mean_in_lineage=-0.9,
+                              versus="lung") == "SOX10 is a dependency in skin (P = 0.90), but a weaker one there than in lung (P = 0.90)"
+    assert describe_selective("MYC", "skin", p_dependency=0.99, p_stronger=0.6, mean_in_lineage=-1.0).endswith(
+        "no clear difference from the other lineages (stronger in skin: P = 0.60)")
 
 
 # --------------------------------------------------------------------------- the rank command
