@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import resource
 import shutil
@@ -43,6 +44,7 @@ CACHED_SCREENS = 8
 CACHED_FAILURES = 256
 PARALLEL_PARSES = 2  # children at once, whoever asks: each may use SPECLET_PARSE_MEMORY_MB
 
+log = logging.getLogger(__name__)
 _lock = threading.Lock()
 _screens: OrderedDict[Hashable, Screen] = OrderedDict()
 _failures: OrderedDict[Hashable, SpecletError] = OrderedDict()
@@ -203,6 +205,8 @@ def parse_in_child(path: Path, name: str, settings: Settings) -> ParseOutcome:
                 "stopped; send a smaller table (fewer genes or cell lines), or ask the administrator to raise "
                 "the limit"), peak, wall)
         if not result_file.exists():
+            tail = (out / "stderr.txt").read_bytes()[-2000:].decode("utf-8", "replace")
+            log.warning("parse child for %s exited with status %s without a result: %s", name, status, tail)
             return ParseOutcome(None, _died(name, status, limits), peak, wall)
         result = json.loads(result_file.read_text())
         peak = max(peak, float(result.get("peak_mib", 0)))
