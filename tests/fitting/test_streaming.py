@@ -17,13 +17,12 @@ from speclet_core.data.screen import screen_from_frame
 from speclet_core.data.selection import select_screen
 from speclet_core.data.synthetic import simulate_screen
 from speclet_core.diagnostics import compute
-from speclet_core.fitting import derived
+from speclet_core.fitting import derived, nutpie_sampler
 from speclet_core.fitting.engine import run_fit
 from speclet_core.fitting.nutpie_sampler import DRAW_DTYPE, compile_model, read_draws
 from speclet_core.fitting.request import prepare_request
-from speclet_core.fitting.sampling import FitProgress
 from speclet_core.models.spec import get_model, public_variables
-from speclet_core.records import FitPhase, SamplerSettings
+from speclet_core.records import SamplerSettings
 from speclet_core.settings import Settings
 
 # --------------------------------------------------------------------------- diagnostics screen
@@ -131,13 +130,14 @@ def test_nutpie_fit_streams_float32_with_one_blas_thread(tmp_path: Path, monkeyp
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
     (tmp_path / "tmp").mkdir()
     blas_threads: set[int] = set()
+    real_read = nutpie_sampler.read_draws
 
-    def progress(p: FitProgress) -> None:
-        # first half of the iterations: sampling is surely still inside the sampler's thread limit
-        if p.phase in (FitPhase.TUNING, FitPhase.SAMPLING) and 0 < p.draws_done <= p.draws_total // 2:
-            blas_threads.update(pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas")
+    def read_and_record(source, names):  # runs inside the sampler's thread limit, as the chains did
+        blas_threads.update(pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas")
+        return real_read(source, names)
 
-    result = run_fit(request, settings=settings, progress=progress)
+    monkeypatch.setattr(nutpie_sampler, "read_draws", read_and_record)
+    result = run_fit(request, settings=settings)
     idata = result.idata
     model = get_model("sgrna_gene_cell_line").build(select_screen(screen_from_frame(sim.data)))
     assert set(idata.posterior.data_vars) == set(public_variables(model))
