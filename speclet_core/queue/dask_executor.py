@@ -66,6 +66,10 @@ def stop_event_name(run_key: str) -> str:
     return f"{run_key}:stop"
 
 
+def started_event_name(run_key: str) -> str:
+    return f"{run_key}:started"
+
+
 def save_variable_name(run_key: str) -> str:
     return f"{run_key}:may-save"
 
@@ -107,7 +111,9 @@ class DaskExecutor:
 
     def refresh(self) -> None:
         """Read the scheduler's workers (each heartbeat): who is alive, how many fits the cluster takes."""
-        info = self.client.scheduler_info(n_workers=-1)
+        # asked of the scheduler directly: Client.scheduler_info() returns a cache that the client's own periodic
+        # refresh overwrites with an empty worker list, which would make every running fit look lost
+        info = self.client.sync(self.client.scheduler.identity, n_workers=-1)
         live = {}
         for address, w in (info.get("workers") or {}).items():
             has = w.get("resources") or {}
@@ -191,6 +197,9 @@ class DaskFit:
         if status == "finished":
             self.executor.pump()  # what the task sent before it returned
             result = self.future.result()
+            if result.get("rerun"):
+                self._lost = f"its Dask worker {self.address or '?'} died mid-fit (Dask started it again elsewhere)"
+                return None
             self.address = result.get("dask_worker") or self.address
             finish = result.get("finish")
             if isinstance(finish, dict) and finish.get("status"):
@@ -234,6 +243,7 @@ class DaskFit:
             if self._rc is None:
                 self.future.cancel()  # Dask must not run it again by itself
             self.future.release()
+        # the "started" mark stays set (a few bytes on the scheduler): a re-run Dask starts late must still see it
         with contextlib.suppress(Exception):
             Event(stop_event_name(self.run_key), client=client).clear()
         with contextlib.suppress(Exception):
@@ -272,6 +282,12 @@ def run_fit_task(job_json: str, *, run_key: str, topic: str, worker_id: str, dat
     stop = Event(stop_event_name(run_key))
     if stop.is_set():
         return result
+    started = Event(started_event_name(run_key))
+    if started.is_set():
+        # Dask re-runs a task whose worker died; that death goes through speclet's queue instead (the
+        # supervisor requeues the job and sends a new run), so this one runs nothing
+        return {**result, "rerun": True}
+    started.set()
     job = JobRecord.model_validate_json(job_json)
     settings = dataclasses.replace(Settings.from_env(), data_dir=Path(data_dir))
     if memory_mb is None:
