@@ -41,9 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from speclet_core.errors import JobError
-from speclet_core.queue.jobs import JobQueue
-from speclet_core.queue.records import JobRecord, JobStatus
-from speclet_core.queue.worker import (
+from speclet_core.queue.fitproc import (
     EXIT_NOT_MINE,
     KILL_GRACE_S,
     REMOTE_STOP_S,
@@ -51,6 +49,8 @@ from speclet_core.queue.worker import (
     lock_compile_folder,
     with_compiledir,
 )
+from speclet_core.queue.jobs import JobQueue
+from speclet_core.queue.records import JobRecord, JobStatus
 from speclet_core.settings import Settings, default_fit_memory_mb
 
 CONNECT_TIMEOUT_S = 10.0
@@ -113,7 +113,8 @@ class DaskExecutor:
         """Read the scheduler's workers (each heartbeat): who is alive, how many fits the cluster takes."""
         # asked of the scheduler directly: Client.scheduler_info() returns a cache that the client's own periodic
         # refresh overwrites with an empty worker list, which would make every running fit look lost
-        info = self.client.sync(self.client.scheduler.identity, n_workers=-1)
+        scheduler: Any = self.client.scheduler
+        info = self.client.sync(scheduler.identity, n_workers=-1)
         live = {}
         for address, w in (info.get("workers") or {}).items():
             has = w.get("resources") or {}

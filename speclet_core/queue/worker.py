@@ -33,7 +33,6 @@ import argparse
 import contextlib
 import ctypes
 import dataclasses
-import fcntl
 import json
 import logging
 import os
@@ -52,19 +51,24 @@ from typing import IO, Any, Protocol
 
 from model_store.ids import FIT_ID_RE
 from speclet_core.errors import SpecletError
+from speclet_core.queue.fitproc import (
+    EXIT_NOT_MINE,
+    KILL_GRACE_S,
+    REMOTE_STOP_S,
+    compile_base,
+    lock_compile_folder,
+    with_compiledir,
+)
 from speclet_core.queue.jobs import JobQueue, make_worker_id
 from speclet_core.queue.records import Executor, JobRecord, JobStatus
 from speclet_core.records import FitPhase
 from speclet_core.settings import Settings
 
-KILL_GRACE_S = 3.0  # SIGTERM → SIGKILL: a fit has this long to stop by itself
 EXIT_GRACE_S = 30.0  # a fit that recorded its end has this long to exit (writing files, interpreter shutdown)
 MAX_LOOP_FAILURES = 30  # consecutive failed loop turns (≈ 30 s) before the worker gives up
 POLL_S = 0.2  # supervisor loop period: bounds submit-to-start latency with an idle worker
 PROGRESS_MIN_INTERVAL_S = 0.5  # the child writes progress at most twice a second
 PR_SET_PDEATHSIG = 1
-EXIT_NOT_MINE = 3  # the child found its job cancelled or taken over: it stored nothing
-REMOTE_STOP_S = 15.0  # a Dask task asked to stop that has not answered after this long is given up
 
 log = logging.getLogger("speclet.worker")
 
@@ -535,42 +539,6 @@ class Worker:
         locked = lock_compile_folder(compile_base(self.settings), "w")
         if locked is not None:
             self._compile_lock, self._compile_base = locked
-
-
-def compile_base(settings: Settings) -> Path:
-    """The PyTensor compile cache's root: ``base_compiledir`` of ``PYTENSOR_FLAGS``, else ``DATA_DIR/cache/pytensor``."""
-    return _flag_compiledir(os.environ.get("PYTENSOR_FLAGS", "")) or settings.data_dir / "cache" / "pytensor"
-
-
-def lock_compile_folder(base: Path, prefix: str) -> tuple[IO[str], Path] | None:
-    """Lock ``BASE/<prefix>K.lock`` for the lowest free K; returns (the held lock, ``BASE/<prefix>K``).
-
-    The lock is held as long as the returned file stays open (the kernel frees it when its holder dies).
-    """
-    base.mkdir(parents=True, exist_ok=True)
-    for k in range(256):
-        fh = open(base / f"{prefix}{k}.lock", "a+", encoding="utf-8")
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            fh.close()
-            continue
-        return fh, base / f"{prefix}{k}"
-    return None
-
-
-def with_compiledir(flags: str, compiledir: Path) -> str:
-    """``PYTENSOR_FLAGS`` with its ``base_compiledir`` set to ``compiledir`` (other flags kept)."""
-    kept = [f for f in flags.split(",") if f.strip() and f.partition("=")[0].strip() != "base_compiledir"]
-    return ",".join([*kept, f"base_compiledir={compiledir}"])
-
-
-def _flag_compiledir(flags: str) -> Path | None:
-    for item in flags.split(","):
-        key, _, value = item.partition("=")
-        if key.strip() == "base_compiledir" and value.strip():
-            return Path(value.strip()).expanduser()
-    return None
 
 
 DISK_NEARLY_FULL_BYTES = 64 << 20
