@@ -246,6 +246,32 @@ def test_cancel_stops_a_fit_on_a_dask_worker_within_seconds(cluster: Cluster) ->
 
 
 @pytest.mark.slow
+def test_an_atlas_is_one_stored_fit_per_lineage_and_runs_once(cluster: Cluster) -> None:
+    from speclet_core.data.demo import write_synthetic
+
+    synthetic = simulate_screen(n_genes=4, n_cell_lines=12, n_lineages=4, seed=3, sgrnas_per_gene=(2, 2))
+    screen, _ = write_synthetic(synthetic, cluster.data_dir / "four.csv")
+    args = ["atlas", "--data", str(screen), "--model", "gene", *QUICK]
+    cli = _cli(cluster.data_dir, *args, "--wait")
+    out, err = cli.communicate(timeout=300)
+    assert cli.returncode == 0, err
+    assert "done: all 4 fits stored" in err and "atlas: 0/4 stored" in err
+    atlas_id = out.strip().splitlines()[-1]
+    record = json.loads((cluster.data_dir / "atlases" / f"{atlas_id}.json").read_text())
+    assert sorted(record["fits"]) == sorted(synthetic.data["lineage"].unique()) and len(record["fits"]) == 4
+    store = _store(cluster.data_dir)
+    for lineage, fit_id in record["fits"].items():
+        fit = store.get(fit_id)
+        assert fit.manifest.request.selection["lineages"] == [lineage]
+        assert fit.manifest.provenance["executor"] == "dask"
+    assert store.verify() == []
+    again = _cli(cluster.data_dir, *args)
+    out2, err2 = again.communicate(timeout=120)
+    assert again.returncode == 0, err2
+    assert out2.strip().splitlines()[-1] == atlas_id and out2.count("already stored") == 4
+
+
+@pytest.mark.slow
 def test_a_dask_worker_killed_mid_fit_is_retried_elsewhere(cluster: Cluster) -> None:
     """Last in this file: it leaves the cluster with one worker."""
     queue = JobQueue.from_settings(_settings(cluster.data_dir))
@@ -270,29 +296,3 @@ def test_a_dask_worker_killed_mid_fit_is_retried_elsewhere(cluster: Cluster) -> 
     assert not incoming.exists() or [p.name for p in incoming.iterdir() if not p.name.endswith(".lock")] == []
     log_text = (cluster.data_dir / "logs" / "fits" / f"{fit_id}.log").read_text()
     assert log_text.count("on Dask worker") == 2
-
-
-@pytest.mark.slow
-def test_an_atlas_is_one_stored_fit_per_lineage_and_runs_once(cluster: Cluster) -> None:
-    from speclet_core.data.demo import write_synthetic
-
-    synthetic = simulate_screen(n_genes=4, n_cell_lines=12, n_lineages=4, seed=3, sgrnas_per_gene=(2, 2))
-    screen, _ = write_synthetic(synthetic, cluster.data_dir / "four.csv")
-    args = ["atlas", "--data", str(screen), "--model", "gene", *QUICK]
-    cli = _cli(cluster.data_dir, *args, "--wait")
-    out, err = cli.communicate(timeout=300)
-    assert cli.returncode == 0, err
-    assert "done: all 4 fits stored" in err and "atlas: 0/4 stored" in err
-    atlas_id = out.strip().splitlines()[-1]
-    record = json.loads((cluster.data_dir / "atlases" / f"{atlas_id}.json").read_text())
-    assert sorted(record["fits"]) == sorted(synthetic.data["lineage"].unique()) and len(record["fits"]) == 4
-    store = _store(cluster.data_dir)
-    for lineage, fit_id in record["fits"].items():
-        fit = store.get(fit_id)
-        assert fit.manifest.request.selection["lineages"] == [lineage]
-        assert fit.manifest.provenance["executor"] == "dask"
-    assert store.verify() == []
-    again = _cli(cluster.data_dir, *args)
-    out2, err2 = again.communicate(timeout=120)
-    assert again.returncode == 0, err2
-    assert out2.strip().splitlines()[-1] == atlas_id and out2.count("already stored") == 4
