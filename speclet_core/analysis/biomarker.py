@@ -175,3 +175,25 @@ def biomarker_sentences(table: pd.DataFrame, *, limit: int = 5) -> list[str]:
     biomarker = str(table.attrs.get("biomarker", "the marker"))
     threshold = float(table.attrs.get("threshold", DEFAULT_THRESHOLD))
     return [describe_biomarker(r, biomarker, threshold=threshold) for r in table.head(limit).itertuples()]
+
+
+def biomarker_forest_rows(
+    posterior: Mapping[str, xr.DataArray] | xr.Dataset, genes: list[str], *, inner: float = 0.5,
+    outer: float = HDI_PROB,
+) -> pd.DataFrame:
+    """Forest-plot rows (``charts.forest_chart``) of the marker contrast of ``genes``, in the order given."""
+    da = prepare_draws(posterior[DIFFERENCE])
+    labels = gene_labels(da)
+    missing = [g for g in genes if g not in labels]
+    if missing:
+        raise AnalysisError(f"genes not in the fit: {', '.join(missing[:5])}")
+    values = load_samples(da)[:, [labels.index(g) for g in genes]]
+    in_low, in_high = hdi_columns(values, inner)
+    out_low, out_high = hdi_columns(values, outer)
+    rows = pd.DataFrame({
+        "label": genes, "order": np.arange(len(genes)), "lineage": "marked minus unmarked",
+        "mean": values.mean(axis=0, dtype=np.float64), "sd": values.std(axis=0, dtype=np.float64),
+        "inner_low": in_low, "inner_high": in_high, "outer_low": out_low, "outer_high": out_high,
+    })
+    rows.attrs.update(inner=inner, outer=outer)
+    return rows
