@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from model_store.ids import compute_fit_id
+from model_store.ids import compute_fit_id, request_identity
 from speclet_core.labels import ALL, means_all, parse_labels
 
 
@@ -103,16 +103,7 @@ class FitRequest(Record):
 
     def identity(self) -> dict[str, Any]:
         """The content that names the fit (options only when set, so fits without them keep their ids)."""
-        extra = {"options": self.options.given()} if self.options.given() else {}
-        return {
-            **extra,
-            "data_fingerprint": self.data_fingerprint,
-            "selection": self.selection.model_dump(mode="json"),
-            "model": self.model,
-            "model_version": self.model_version,
-            "sampler": self.sampler.model_dump(mode="json"),
-            "seed": self.seed,
-        }
+        return request_identity(self.model_dump(mode="json"))
 
     @property
     def fit_id(self) -> str:
