@@ -73,7 +73,8 @@ def test_biomarker_page_ranks_the_planted_gene(open_page: Callable[..., AppTest]
     spec = json.loads(at.get("vega_lite_chart")[0].proto.spec)
     assert "P(stronger dependency when marked)" in json.dumps(spec.get("title"))
     # a shared link restores the threshold; a stricter one lowers every probability
-    strict = open_page("biomarker", fit=biomarker_fit, bm_threshold="-2.0")
+    strict = open_page("biomarker", fit=biomarker_fit, bm_threshold="-5.0")
+    assert strict.number_input(key="bm_threshold").value == -5.0
     strict_table = strict.dataframe[0].value.set_index("gene")
     assert strict_table.loc[PLANTED, "p_stronger_when_marked"] < table.set_index("gene").loc[PLANTED,
                                                                                            "p_stronger_when_marked"]
