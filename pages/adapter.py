@@ -343,7 +343,8 @@ def contrast_table(fit_id: str, _fit: StoredFit, lineage: str, versus: str | Non
 @st.cache_data(max_entries=16, show_spinner="Contrasting marked and unmarked cell lines…")
 def biomarker_posterior(fit_id: str, _fit: StoredFit) -> dict[str, Any]:
     """The small draws a biomarker page needs (gene-level contrasts and the marked cell lines), loaded once."""
-    names = [v for v in (*BIOMARKER_VARIABLES, CELL_LINE_MARKED) if v in _fit.manifest.groups.get("posterior", {})]
+    names = [v for v in (*BIOMARKER_VARIABLES, CELL_LINE_MARKED, "mu_marker")
+             if v in _fit.manifest.groups.get("posterior", {})]
     return {v: _fit.draws(v) for v in names}
 
 

@@ -40,6 +40,8 @@ st.caption(f"A gene is a stronger dependency when marked when it is a dependency
            f"{threshold:g}) **and** its effect there is lower than in unmarked cell lines of the same lineage. "
            "P(stronger dependency when marked) is the share of posterior draws in which both hold at once.")
 widgets.bullet_list(biomarker.biomarker_sentences(listed) or biomarker.biomarker_sentences(table, limit=3))
+if "mu_marker" in posterior:
+    st.caption(escape_markdown(biomarker.describe_common_shift(posterior["mu_marker"], marker, hdi_prob=hdi)))
 st.caption(escape_markdown(sentences.describe_list_error(
     len(listed), listed.attrs["expected_fdp"], f"stronger dependencies when marked ({marker})")))
 

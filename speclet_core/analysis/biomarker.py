@@ -197,3 +197,24 @@ def biomarker_forest_rows(
     })
     rows.attrs.update(inner=inner, outer=outer)
     return rows
+
+
+def describe_common_shift(mu_marker: xr.DataArray, biomarker: str, *, hdi_prob: float = HDI_PROB) -> str:
+    """A sentence on ``mu_marker``, the marker difference of the typical gene (shared by every gene's difference).
+
+    A shift shared by all genes may be biology (marked cell lines depend more on everything) or cell
+    lines that deplete every guide more; with few genes the two cannot be told apart, so it is said.
+    """
+    values = np.asarray(mu_marker.values, dtype=np.float64).ravel()
+    if values.size == 0:
+        raise AnalysisError("mu_marker has no draws")
+    low, high = hdi_columns(values[:, None].astype(np.float32), hdi_prob)
+    mean, p_neg = float(values.mean()), float((values < 0).mean())
+    where = f"cell lines with {biomarker}"
+    interval = f"{round(100 * hdi_prob)}% HDI {float(low[0]):.2f} to {float(high[0]):.2f}"
+    if max(p_neg, 1 - p_neg) < CLEAR:
+        return f"The typical gene's effect hardly differs in {where} ({mean:+.2f}, {interval}), so each gene's difference is its own."
+    direction = "lower" if mean < 0 else "higher"
+    return (f"The typical gene's effect is {abs(mean):.2f} {direction} in {where} ({interval}; "
+            f"{p_text(p_neg if mean < 0 else 1 - p_neg)}). Every gene's difference includes this shared part, which "
+            "may be biology or marked cell lines that deplete every guide more; compare a gene's difference with it.")
