@@ -48,4 +48,13 @@ def fit_id_from_request(request: dict[str, Any]) -> str:
             f"fit request is missing {', '.join(missing)}: expected the JSON form of a FitRequest "
             "(request.model_dump(mode='json'))"
         )
-    return compute_fit_id({k: request[k] for k in IDENTITY_KEYS})
+    return compute_fit_id(request_identity(request))
+
+
+def request_identity(request: dict[str, Any]) -> dict[str, Any]:
+    """What names a fit: the ``IDENTITY_KEYS`` plus the model options that are set (none: as before options)."""
+    identity = {k: request[k] for k in IDENTITY_KEYS}
+    options = {k: v for k, v in (request.get("options") or {}).items() if v is not None}
+    if options:
+        identity["options"] = options
+    return identity

@@ -137,6 +137,7 @@ def _assemble(
     const = {
         dim: ("reading", sel.data[col].astype(str).to_numpy(dtype=object))
         for dim, col in DIM_COLUMNS.items()
+        if col in sel.data.columns
     }
     for term in spec.predictor:
         if term.covariate:

@@ -23,7 +23,10 @@ from speclet_core.errors import ModelError
 RAW_SUFFIX = "_raw"
 
 # model dim -> selection column holding its labels
-DIM_COLUMNS: dict[str, str] = {"gene": "hugo_symbol", "sgrna": "sgrna", "cell_line": "depmap_id", "lineage": "lineage"}
+DIM_COLUMNS: dict[str, str] = {
+    "gene": "hugo_symbol", "sgrna": "sgrna", "cell_line": "depmap_id", "lineage": "lineage",
+    "batch": "batch",  # only in selections of models with a batch option (``ModelOptions.batch``)
+}
 
 
 class Likelihood(StrEnum):
@@ -72,6 +75,8 @@ class ModelSpec:
     predictor: tuple[LinearTerm, ...] = ()
     likelihood: Likelihood = Likelihood.NORMAL
     noise: str = "sigma"
+    options: tuple[str, ...] = ()  # ``ModelOptions`` fields the builder reads
+    required_options: tuple[str, ...] = ()  # of those, the ones a request must set
 
     def build(self, selection: ScreenSelection) -> pm.Model:
         """The unfitted PyMC model for a selection (checks the selection fits the model first)."""
@@ -106,6 +111,8 @@ class ModelSpec:
                 {"variable": t.variable, "dims": list(t.dims), "covariate": t.covariate} for t in self.predictor
             ],
             "likelihood": str(self.likelihood),
+            "options": list(self.options),
+            "required_options": list(self.required_options),
         }
 
 
