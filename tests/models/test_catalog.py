@@ -189,7 +189,8 @@ def test_grouped_zero_sum_is_an_exact_ragged_zero_sum_normal() -> None:
 @pytest.mark.parametrize("name", MODEL_NAMES)
 def test_built_model_has_declared_dims_and_real_labels(name: str, tiny_selection) -> None:
     spec = get_model(name)
-    model = spec.build(prepared(spec, _fit_selection(name, tiny_selection)))
+    tiny_selection = _fit_selection(name, tiny_selection)
+    model = spec.build(prepared(spec, tiny_selection))
     public = public_variables(model)
     for var in ["gene_effect", *(v for v in (spec.gene_lineage_effect, spec.gene_cell_line_effect) if v),
                 *spec.covariate_slopes, *spec.hyperparameters]:
@@ -214,7 +215,8 @@ def test_declared_predictor_matches_the_model_graph(name: str, tiny_selection) -
     from speclet_core.fitting.sampling import dataset_from_draws
 
     spec = get_model(name)
-    sel = prepared(spec, _fit_selection(name, tiny_selection))
+    tiny_selection = _fit_selection(name, tiny_selection)
+    sel = prepared(spec, tiny_selection)
     sel = dataclasses.replace(sel, data=prepare_covariates(sel.data)[0])
     model = spec.build(sel)
     public = public_variables(model)
