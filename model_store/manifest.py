@@ -60,6 +60,7 @@ class StoredRequest(ManifestPart):
     model_version: str
     sampler: dict[str, Any] = Field(default_factory=dict)
     seed: int = 1
+    options: dict[str, Any] = Field(default_factory=dict)  # model options (biomarker, batch); empty for most fits
 
 
 class FitRoles(ManifestPart):

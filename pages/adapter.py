@@ -19,6 +19,7 @@ import streamlit as st
 
 from model_store import ModelStore, StoredFit
 from speclet_core.analysis import covariates, ppc
+from speclet_core.analysis.biomarker import BIOMARKER_VARIABLES, CELL_LINE_MARKED
 from speclet_core.analysis.compare import check_same_data, loo_table
 from speclet_core.analysis.contrasts import contrast_lineage
 from speclet_core.analysis.escaping import escape_markdown
@@ -337,6 +338,14 @@ def contrast_table(fit_id: str, _fit: StoredFit, lineage: str, versus: str | Non
                    hdi_prob: float) -> pd.DataFrame:
     draws = _fit.draws(roles(_fit)["gene_lineage_effect"], load=False)
     return contrast_lineage(draws, lineage, versus=versus, top_k=top_k, threshold=threshold, hdi_prob=hdi_prob)
+
+
+@st.cache_data(max_entries=16, show_spinner="Contrasting marked and unmarked cell lines…")
+def biomarker_posterior(fit_id: str, _fit: StoredFit) -> dict[str, Any]:
+    """The small draws a biomarker page needs (gene-level contrasts and the marked cell lines), loaded once."""
+    names = [v for v in (*BIOMARKER_VARIABLES, CELL_LINE_MARKED, "mu_marker")
+             if v in _fit.manifest.groups.get("posterior", {})]
+    return {v: _fit.draws(v) for v in names}
 
 
 @st.cache_data(max_entries=16, show_spinner=False)

@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from model_store.ids import compute_fit_id
+from model_store.ids import compute_fit_id, request_identity
 from speclet_core.labels import ALL, means_all, parse_labels
 
 
@@ -72,6 +72,23 @@ class Selection(Record):
         return tuple(sorted(set(parse_labels(v) or ())))
 
 
+class ModelOptions(Record):
+    """Options some models read (``ModelSpec.options`` names them); unset options leave the fit id as before."""
+
+    biomarker: str | None = Field(
+        default=None,
+        description="Column marking cell lines: COLUMN (true/false per cell line), COLUMN:GENE (that gene's rows, "
+        "e.g. is_mutated:KRAS) or COLUMN=VALUE (e.g. primary_or_metastasis=metastasis).",
+    )
+    batch: str | None = Field(
+        default=None, description="Column whose values shift every reading: screen (Broad vs Sanger) or pdna_batch."
+    )
+
+    def given(self) -> dict[str, str]:
+        """The options that are set, by name."""
+        return {k: v for k, v in self.model_dump().items() if v is not None}
+
+
 class FitRequest(Record):
     """Everything that determines a fit. ``fit_id`` hashes all of it except where the data lives."""
 
@@ -82,17 +99,11 @@ class FitRequest(Record):
     model_version: str = Field(description="Model version; part of the fit id.")
     sampler: SamplerSettings = SamplerSettings()
     seed: int = Field(default=1, ge=0, lt=2**32, description="Random seed: the same seed gives the same draws.")
+    options: ModelOptions = ModelOptions()
 
     def identity(self) -> dict[str, Any]:
-        """The content that names the fit."""
-        return {
-            "data_fingerprint": self.data_fingerprint,
-            "selection": self.selection.model_dump(mode="json"),
-            "model": self.model,
-            "model_version": self.model_version,
-            "sampler": self.sampler.model_dump(mode="json"),
-            "seed": self.seed,
-        }
+        """The content that names the fit (options only when set, so fits without them keep their ids)."""
+        return request_identity(self.model_dump(mode="json"))
 
     @property
     def fit_id(self) -> str:

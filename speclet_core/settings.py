@@ -129,6 +129,11 @@ class Settings:
         "Users (from `SPECLET_USER_HEADER`, separated by `,`) who may cancel anyone's fit; empty: none.",
         names=True,
     )
+    nutpie_backend: str = _env_field(
+        "SPECLET_NUTPIE_BACKEND",
+        "numba",
+        "What nutpie compiles a model with: `numba` (fastest on CPU) or `jax` (for a GPU; needs jax installed).",
+    )
     dask_scheduler: str = _env_field(
         "SPECLET_DASK_SCHEDULER",
         "",
@@ -145,6 +150,10 @@ class Settings:
     )
 
     def __post_init__(self) -> None:
+        if self.nutpie_backend not in ("numba", "jax"):
+            raise SettingsError(
+                f"SPECLET_NUTPIE_BACKEND={self.nutpie_backend!r}: expected numba (the default, CPU) or jax (GPU)"
+            )
         if self.user_header and not _HEADER_RE.fullmatch(self.user_header):
             raise SettingsError(
                 f"SPECLET_USER_HEADER={self.user_header!r}: expected an HTTP header name such as X-Forwarded-User "

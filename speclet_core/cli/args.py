@@ -40,3 +40,22 @@ def report_error(exc: SpecletError) -> None:
     else:
         for line in str(exc).splitlines() or [type(exc).__name__]:
             print(f"error: {line}", file=sys.stderr)
+
+
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    """``--biomarker`` and ``--batch`` of ``fit`` (the models that read them: see ``ModelSpec.options``)."""
+    parser.add_argument(
+        "--biomarker", metavar="COLUMN", default=None,
+        help=("with --model gene_biomarker: the column whose true/mutated values mark a cell line: COLUMN "
+              "(one value per cell line), COLUMN:GENE (that gene's rows, e.g. is_mutated:KRAS) or COLUMN=VALUE "
+              "(e.g. primary_or_metastasis=metastasis)"),
+    )
+    parser.add_argument(
+        "--batch", metavar="COLUMN", default=None,
+        help="with gene_biomarker or gene_batch: a shift per value of COLUMN (screen: Broad vs Sanger, or pdna_batch)",
+    )
+
+
+def model_options(args: argparse.Namespace) -> dict[str, str]:
+    """The model options given on the command line, for ``prepare_request(options=…)``."""
+    return {k: v for k in ("biomarker", "batch") if (v := getattr(args, k, None)) is not None}

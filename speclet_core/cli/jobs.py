@@ -18,7 +18,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from speclet_core.cli.args import positive_int
+from speclet_core.cli.args import add_model_options, model_options, positive_int
 from speclet_core.errors import JobError, SpecletError
 from speclet_core.queue.access import local_admin
 from speclet_core.queue.records import JobRecord, JobStatus
@@ -64,6 +64,7 @@ def register_cli(
     p.add_argument("--label", default=None, help="shown in the job list (default: cli:<your user name>)")
     p.add_argument("--wait", action="store_true",
                    help="show progress and exit 0 when the fit is stored, non-zero if it failed")
+    add_model_options(p)
     commands["fit"] = _cmd_fit
 
     p = subparsers.add_parser("worker", help="run fits from the queue until stopped (Ctrl-C / SIGTERM)")
@@ -101,7 +102,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         raise SpecletError(f"sampler settings: {problems}") from None
     request = prepare_request(
         args.data, args.model, genes=args.genes, lineages=args.lineages, cell_lines=args.cell_lines,
-        sampler=sampler, seed=args.seed, settings=settings,
+        sampler=sampler, seed=args.seed, settings=settings, options=model_options(args),
     )
     who = local_admin(_user())
     label = args.label if args.label is not None else who.name

@@ -1,4 +1,4 @@
-"""``python -m speclet_core rank FIT_ID [--lineage X | --contrast X] [--top-k K] [--out FILE]``.
+"""``python -m speclet_core rank FIT_ID [--lineage X | --contrast X | --biomarker] [--top-k K] [--out FILE]``.
 
 Reads a stored fit, picks the variable from the model's declared roles and writes the
 ranking (or lineage-contrast) table as CSV to a file, atomically, or to stdout; text cells that a
@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from model_store.stats import HDI_PROB
+from speclet_core.analysis.biomarker import BIOMARKER_VARIABLES, contrast_biomarker
 from speclet_core.analysis.contrasts import contrast_lineage
 from speclet_core.analysis.escaping import csv_text
 from speclet_core.analysis.ranking import DEFAULT_THRESHOLD, DEFAULT_TOP_K, rank_genes, ranking_options
@@ -33,6 +34,7 @@ def rank_stored_fit(
     lineage: str | None = None,
     contrast: str | None = None,
     versus: str | None = None,
+    biomarker: bool = False,
     top_k: int = DEFAULT_TOP_K,
     threshold: float = DEFAULT_THRESHOLD,
     hdi_prob: float = HDI_PROB,
@@ -40,8 +42,13 @@ def rank_stored_fit(
     """The ranking table of a stored fit (``model_store.StoredFit``), using the model's roles.
 
     Without options: the gene-level effect; ``lineage``: the gene × lineage effect within one
-    lineage; ``contrast``: lineage-selective dependencies of that lineage (``versus`` one other).
+    lineage; ``contrast``: lineage-selective dependencies of that lineage (``versus`` one other);
+    ``biomarker``: genes by P(stronger dependency when marked) (a ``gene_biomarker`` fit).
     """
+    if biomarker:
+        if lineage is not None or contrast is not None:
+            raise AnalysisError("give one of --lineage, --contrast or --biomarker")
+        return rank_biomarker_fit(fit, top_k=top_k, threshold=threshold, hdi_prob=hdi_prob)
     if lineage is not None and contrast is not None:
         raise AnalysisError("give either --lineage or --contrast, not both")
     if versus is not None and contrast is None:
@@ -68,6 +75,21 @@ def rank_stored_fit(
             draws, contrast, versus=versus, top_k=top_k, threshold=threshold, hdi_prob=hdi_prob
         )
     return rank_genes(draws, lineage=lineage, top_k=top_k, threshold=threshold, hdi_prob=hdi_prob)
+
+
+def rank_biomarker_fit(
+    fit: Any, *, top_k: int = DEFAULT_TOP_K, threshold: float = DEFAULT_THRESHOLD, hdi_prob: float = HDI_PROB
+) -> pd.DataFrame:
+    """``contrast_biomarker`` of a stored ``gene_biomarker`` fit, named by the marker it was fitted with."""
+    manifest = fit.manifest
+    marker = manifest.request.options.get("biomarker")
+    if not marker:
+        raise AnalysisError(
+            f"fit {fit.fit_id[:12]} (model {manifest.model}) has no biomarker: --biomarker ranks gene_biomarker fits "
+            "(fit --model gene_biomarker --biomarker COLUMN)"
+        )
+    posterior = {v: fit.draws(v, load=False) for v in BIOMARKER_VARIABLES}
+    return contrast_biomarker(posterior, biomarker=marker, top_k=top_k, threshold=threshold, hdi_prob=hdi_prob)
 
 
 def write_csv(table: pd.DataFrame, out: Path | None) -> None:
@@ -109,12 +131,14 @@ def _cmd_rank(args: argparse.Namespace) -> int:
     ranking_options(top_k=args.top_k, threshold=args.threshold, hdi_prob=args.hdi_prob)
     if args.versus is not None and args.contrast is None:
         raise AnalysisError("--versus only applies with --contrast LINEAGE")
+    if args.biomarker and args.threshold > 0:
+        raise AnalysisError(f"--threshold must be 0 or below with --biomarker (a dependency is negative), got {args.threshold:g}")
     out = _check_out(args.out)
     store = ModelStore(Settings.from_env().fits_dir)
     fit = store.get(store.resolve(args.fit_id))
     try:
         table = rank_stored_fit(
-            fit, lineage=args.lineage, contrast=args.contrast, versus=args.versus,
+            fit, lineage=args.lineage, contrast=args.contrast, versus=args.versus, biomarker=args.biomarker,
             top_k=args.top_k, threshold=args.threshold, hdi_prob=args.hdi_prob,
         )
     finally:
@@ -122,6 +146,7 @@ def _cmd_rank(args: argparse.Namespace) -> int:
     write_csv(table, out)
     if out is not None:
         what = "lineage-selective dependencies" if args.contrast else "genes"
+        what = "genes ranked by P(stronger dependency when marked)" if args.biomarker else what
         print(f"wrote {len(table):,} {what} to {out}")
     return 0
 
@@ -144,6 +169,12 @@ def register_cli(subparsers: argparse._SubParsersAction, commands: dict) -> None
         help=("rank lineage-selective dependencies of X: genes that are dependencies in X (effect < T) and stronger "
               "there than in the other lineages; columns include the effect in X, P(dependency in X), "
               "P(stronger in X), their joint P(selective), P(not selective) and lfsr"),
+    )
+    which.add_argument(
+        "--biomarker", action="store_true",
+        help=("a gene_biomarker fit: genes by P(stronger dependency when marked), i.e. a dependency in marked cell "
+              "lines (effect < T) and more negative there than in unmarked ones of the same lineage; columns include "
+              "the marked-minus-unmarked difference with its HDI and that probability"),
     )
     p.add_argument("--versus", metavar="Y", help="with --contrast: compare X against lineage Y only")
     p.add_argument(

@@ -13,13 +13,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from speclet_core.data.covariates import prepare_covariates
-from speclet_core.data.screen import load_screen
+from speclet_core.data.covariates import assign_batch, mark_selection, marker_columns, prepare_covariates
+from speclet_core.data.screen import Screen, load_screen
 from speclet_core.data.selection import ScreenSelection, select_screen
 from speclet_core.errors import FitError, ModelError
 from speclet_core.labels import ALL, means_all
-from speclet_core.models.spec import ModelSpec, check_selection, get_model
-from speclet_core.records import FitRequest, SamplerSettings, Selection
+from speclet_core.models.spec import ModelSpec, check_selection, get_model, list_models
+from speclet_core.records import FitRequest, ModelOptions, SamplerSettings, Selection
 from speclet_core.settings import Settings
 
 
@@ -27,6 +27,30 @@ def load_selection(data_path: str | Path, selection: Selection) -> ScreenSelecti
     """The screen at ``data_path``, loaded and validated, narrowed to ``selection``."""
     screen = load_screen(data_path)
     return select_screen(screen, selection.genes, selection.lineages, selection.cell_lines)
+
+
+_OPTION_FLAGS = {"biomarker": "--biomarker COLUMN", "batch": "--batch screen|pdna_batch"}
+
+
+def apply_options(spec: ModelSpec, screen: Screen, sel: ScreenSelection, options: ModelOptions) -> ScreenSelection:
+    """The selection with the columns the model's options add (marker, batch); refuse options it does not read."""
+    for name in options.given():
+        if name not in spec.options:
+            takers = [m.name for m in list_models() if name in m.options]
+            raise ModelError(
+                f"model '{spec.name}' has no {name} option; models that have: {', '.join(takers) or 'none'}"
+            )
+    for name in spec.required_options:
+        if getattr(options, name) is None:
+            hint = ""
+            if name == "biomarker":
+                hint = f"; columns of this table that can mark cell lines: {', '.join(marker_columns(screen.data).values())}"
+            raise ModelError(f"model '{spec.name}' needs the {name} option ({_OPTION_FLAGS.get(name, name)}){hint}")
+    if options.biomarker is not None:
+        sel, _ = mark_selection(screen.data, sel, options.biomarker)
+    if "batch" in spec.options:
+        sel = assign_batch(sel, options.batch)
+    return sel
 
 
 def check_size(spec: ModelSpec, selection: ScreenSelection, settings: Settings) -> None:
@@ -62,6 +86,7 @@ def prepare_request(
     cell_lines: Any = ALL,
     sampler: SamplerSettings | Mapping[str, Any] | None = None,
     seed: int = 1,
+    options: ModelOptions | Mapping[str, Any] | None = None,
 ) -> FitRequest:
     """Validate everything a fit needs and return its ``FitRequest`` (nothing is sampled).
 
@@ -72,6 +97,9 @@ def prepare_request(
     path = Path(data_path).expanduser().resolve()
     screen = load_screen(path)
     sel = select_screen(screen, genes, lineages, cell_lines)
+    if not isinstance(options, ModelOptions):
+        options = ModelOptions(**dict(options or {}))
+    sel = apply_options(spec, screen, sel, options)
     check_selection(spec, sel)
     check_size(spec, sel, settings)
     if sampler is None:
@@ -91,6 +119,7 @@ def prepare_request(
         model_version=spec.version,
         sampler=sampler,
         seed=seed,
+        options=options,
     )
 
 
@@ -102,7 +131,9 @@ def load_request(request: FitRequest, settings: Settings) -> tuple[ModelSpec, Sc
             f"model '{spec.name}' is version {spec.version} now, the request was for version "
             f"{request.model_version}; submit the fit again"
         )
-    sel = load_selection(request.data_path, request.selection)
+    screen = load_screen(request.data_path)
+    sel = select_screen(screen, request.selection.genes, request.selection.lineages, request.selection.cell_lines)
+    sel = apply_options(spec, screen, sel, request.options)
     if sel.fingerprint != request.data_fingerprint:
         raise FitError(
             f"{request.data_path}: the data file changed since the fit was requested (fingerprint "

@@ -17,8 +17,10 @@ from speclet_core.data.selection import select_screen
 from speclet_core.data.synthetic import simulate_screen
 from speclet_core.errors import ModelError
 from speclet_core.fitting.derived import log_likelihood, posterior_predictive
+from speclet_core.fitting.request import apply_options
 from speclet_core.fitting.sampling import dataset_from_draws
 from speclet_core.models.spec import get_model, list_models, public_variables
+from speclet_core.records import ModelOptions
 
 MODEL_NAMES = [s.name for s in list_models()]
 
@@ -36,6 +38,16 @@ def test_numpy_log_likelihood_is_pymcs_pointwise_logp(name: str, selection) -> N
     from pymc.pytensorf import join_nonshared_inputs
 
     spec = get_model(name)
+    if spec.max_lineages == 1:  # a one-lineage model: its largest lineage
+        data = selection.data.astype({"lineage": str})
+        sel = select_screen(screen_from_frame(data), lineages=data["lineage"].value_counts().index[0])
+        selection = dataclasses.replace(sel, data=prepare_covariates(sel.data)[0])
+    if spec.options:  # the marker / batch columns its options add; every other cell line marked
+        cells = sorted(selection.data["depmap_id"].astype(str).unique())
+        marker = selection.data["depmap_id"].astype(str).map({c: i % 2 == 0 for i, c in enumerate(cells)})
+        screen = screen_from_frame(selection.data.assign(marker=marker))
+        options = ModelOptions(biomarker="marker" if "biomarker" in spec.required_options else None)
+        selection = apply_options(spec, screen, selection, options)
     model = spec.build(selection)
     public = public_variables(model)
     pointwise = model.logp(vars=[model["lfc"]], sum=False)[0]

@@ -24,7 +24,7 @@ from speclet_core.data.synthetic import simulate_screen
 from speclet_core.errors import ModelError
 from speclet_core.fitting.derived import predict_mean
 from speclet_core.fitting.engine import run_fit
-from speclet_core.fitting.request import prepare_request
+from speclet_core.fitting.request import apply_options, prepare_request
 from speclet_core.models.blocks import GroupedZeroSum
 from speclet_core.models.spec import (
     DIM_COLUMNS,
@@ -35,7 +35,7 @@ from speclet_core.models.spec import (
     public_variables,
     register_model,
 )
-from speclet_core.records import SamplerSettings
+from speclet_core.records import ModelOptions, SamplerSettings
 from speclet_core.settings import Settings
 
 MODEL_NAMES = [s.name for s in list_models()]
@@ -51,14 +51,42 @@ EXPECTED_DIMS = {
 }
 
 
+# options a model needs to be fitted at all (the tiny screen's ``marker`` column marks every other cell line)
+REQUIRED_OPTIONS = {"biomarker": "marker"}
+
+
+def options_for(spec: ModelSpec) -> dict[str, str]:
+    return {k: REQUIRED_OPTIONS[k] for k in spec.required_options}
+
+
+def with_marker(data):
+    cells = sorted(data["depmap_id"].unique())
+    return data.assign(marker=data["depmap_id"].map({c: i % 2 == 0 for i, c in enumerate(cells)}))
+
+
+def prepared(spec: ModelSpec, selection):
+    """The selection with the columns the model's options add (none for most models)."""
+    screen = screen_from_frame(selection.data.drop(columns=["marker"], errors="ignore").pipe(with_marker))
+    return apply_options(spec, screen, selection, ModelOptions(**options_for(spec)))
+
+
 @pytest.fixture(scope="module")
 def tiny_sim():
-    return simulate_screen(5, 12, 3, seed=11, sgrnas_per_gene=(1, 4))
+    sim = simulate_screen(5, 12, 3, seed=11, sgrnas_per_gene=(1, 4))
+    return dataclasses.replace(sim, data=with_marker(sim.data))
 
 
 @pytest.fixture(scope="module")
 def tiny_selection(tiny_sim):
     return select_screen(screen_from_frame(tiny_sim.data))
+
+
+def _fit_selection(name: str, selection):
+    """The tiny selection, cut to its largest lineage for a model that fits one lineage at a time."""
+    if get_model(name).max_lineages != 1:
+        return selection
+    counts = selection.data["lineage"].value_counts()
+    return select_screen(screen_from_frame(selection.data.astype({"lineage": str})), lineages=counts.index[0])
 
 
 @pytest.fixture(scope="module")
@@ -161,7 +189,8 @@ def test_grouped_zero_sum_is_an_exact_ragged_zero_sum_normal() -> None:
 @pytest.mark.parametrize("name", MODEL_NAMES)
 def test_built_model_has_declared_dims_and_real_labels(name: str, tiny_selection) -> None:
     spec = get_model(name)
-    model = spec.build(tiny_selection)
+    tiny_selection = _fit_selection(name, tiny_selection)
+    model = spec.build(prepared(spec, tiny_selection))
     public = public_variables(model)
     for var in ["gene_effect", *(v for v in (spec.gene_lineage_effect, spec.gene_cell_line_effect) if v),
                 *spec.covariate_slopes, *spec.hyperparameters]:
@@ -186,7 +215,9 @@ def test_declared_predictor_matches_the_model_graph(name: str, tiny_selection) -
     from speclet_core.fitting.sampling import dataset_from_draws
 
     spec = get_model(name)
-    sel = dataclasses.replace(tiny_selection, data=prepare_covariates(tiny_selection.data)[0])
+    tiny_selection = _fit_selection(name, tiny_selection)
+    sel = prepared(spec, tiny_selection)
+    sel = dataclasses.replace(sel, data=prepare_covariates(sel.data)[0])
     model = spec.build(sel)
     public = public_variables(model)
     mean_graph = model["lfc"].owner.inputs[2]
@@ -227,8 +258,10 @@ def test_every_model_fits_stores_and_loads(name: str, tiny_path: Path, tiny_sele
     """build → short fit on a tiny screen → declared variables with declared dims and labels → store → load."""
     model_store = pytest.importorskip("model_store")
     spec = get_model(name)
+    tiny_selection = _fit_selection(name, tiny_selection)
     settings = Settings(data_dir=tmp_path)
-    request = prepare_request(tiny_path, name, sampler=SamplerSettings(method="quick"), seed=2, settings=settings)
+    request = prepare_request(tiny_path, name, sampler=SamplerSettings(method="quick"), seed=2, settings=settings,
+                              lineages=list(tiny_selection.lineages), options=options_for(spec))
     result = run_fit(request, settings=settings)
     post = result.idata.posterior
     assert result.spec is spec and result.approximate
