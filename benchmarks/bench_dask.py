@@ -67,7 +67,7 @@ def _round(n_workers: int, args: argparse.Namespace) -> dict[str, object]:
         t0 = time.perf_counter()
         atlas = subprocess.run(
             [sys.executable, "-m", "speclet_core", "atlas", "--data", str(screen), "--model", args.model,
-             "--method", args.method, "--chains", "2", "--tune", str(args.draws), "--draws", str(args.draws),
+             "--method", args.method, "--chains", str(args.chains), "--tune", str(args.draws), "--draws", str(args.draws),
              "--wait"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=3600)
         wall = time.perf_counter() - t0
         if atlas.returncode != 0:
@@ -94,6 +94,7 @@ def main() -> None:
     parser.add_argument("--model", default="gene_cell_line")
     parser.add_argument("--method", default="nuts", choices=["nuts", "quick"])
     parser.add_argument("--draws", type=int, default=300)
+    parser.add_argument("--chains", type=int, default=2, help="per fit; keep Dask workers × chains ≤ cores")
     parser.add_argument("--genes", type=int, default=20)
     parser.add_argument("--cell-lines", type=int, default=32)
     args = parser.parse_args()
@@ -102,7 +103,7 @@ def main() -> None:
     load_after = os.getloadavg()[0]
     ratio = rows[0]["wall_s"] / rows[1]["wall_s"]  # type: ignore[operator]
     print(f"machine: {platform.node()}, {os.cpu_count()} CPUs, load average {load_before:.1f} → {load_after:.1f}")
-    print(f"4 fits of `{args.model}` ({args.method}, 2 chains × ({args.draws} tune + {args.draws} draws)), "
+    print(f"4 fits of `{args.model}` ({args.method}, {args.chains} chains × ({args.draws} tune + {args.draws} draws)), "
           f"{args.genes} genes × {args.cell_lines} cell lines × 4 lineages")
     print("| Dask workers | wall, submit → all stored (s) | sum of the fits' own total_s | distinct workers used |")
     print("|---:|---:|---:|---:|")

@@ -774,16 +774,17 @@ def run_one(job_id: str, worker_id: str, settings: Settings, channel: FitChannel
         print(f"fit {job_id} stored (verdict: {verdict})", flush=True)
         return 0
     except SpecletError as exc:
+        _lift_memory_limit()
         tb = traceback.format_exc()
         error = str(exc)
     except Exception as exc:
+        _lift_memory_limit()  # first: formatting the traceback itself needs memory a fit at its limit lacks
         tb = traceback.format_exc()
         if _out_of_memory(exc, limited=memory_mb > 0):
             limit = f"the limit SPECLET_FIT_MEMORY_MB={memory_mb}" if memory_mb else "the machine's memory"
             error = f"the fit ran out of memory ({limit}); choose fewer genes or cell lines, or raise the limit"
         else:
             error = f"unexpected failure ({type(exc).__name__}: {exc}); the full traceback is in the job's log"
-    _lift_memory_limit()
     print(tb, flush=True)
     channel.finish(JobStatus.FAILED, error=error, traceback=tb)
     return 1
