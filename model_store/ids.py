@@ -26,7 +26,8 @@ def check_fit_id(fit_id: str) -> str:
     """Return ``fit_id`` if it is 64 lowercase hex digits, else raise (no paths from user text)."""
     if not isinstance(fit_id, str) or not FIT_ID_RE.fullmatch(fit_id):
         shown = repr(fit_id)[:80]
-        raise StoreError(f"invalid fit id {shown}: expected 64 hexadecimal characters (a sha256)")
+        raise StoreError(f"invalid fit id {shown}: a fit id is the 12 characters shown beside each fit (0-9, a-f), "
+                         "or more of the same id; copy it from the Home page's fits or `python -m speclet_core store list`")
     return fit_id
 
 

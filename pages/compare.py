@@ -5,7 +5,7 @@ import streamlit as st
 from model_store.stats import HDI_PROB
 from pages import adapter, widgets
 from speclet_core import charts
-from speclet_core.analysis import compare, fitview, ranking, sentences
+from speclet_core.analysis import compare, fitview, glossary, ranking, sentences
 from speclet_core.analysis.escaping import escape_markdown
 from speclet_core.diagnostics import verdict
 
@@ -49,12 +49,17 @@ if len(with_ll) >= 2:
     widgets.bullet_list(sentences.describe_loo(table, verdicts))
     shown = table.assign(diagnostics=[verdict.VERDICT_BADGES["approximate"] if verdicts[n].approximate
                                       else verdict.VERDICT_BADGES[verdicts[n].level.value] for n in table["fit"]])
+    labels = glossary.LOO_LABELS
     st.dataframe(shown, hide_index=True, width="stretch",
-                 column_config={c: st.column_config.NumberColumn(format="%.2f")
-                                for c in ("elpd_loo", "se", "p_loo", "elpd_diff", "dse", "weight", "share_bad_k")})
-    st.caption("elpd_diff and dse: the difference to the best fit and its standard error; a difference within about "
-               "2 standard errors is not a clear difference. p_loo: the effective number of parameters. weight: how "
-               "much each fit would contribute to the best combined prediction (stacking).")
+                 column_config={"fit": st.column_config.TextColumn(labels["fit"], width="large"),
+                                "rank": st.column_config.NumberColumn(labels["rank"], format="%d"),
+                                "diagnostics": labels["diagnostics"],
+                                **{c: st.column_config.NumberColumn(labels[c], format="%.2f")
+                                   for c in ("elpd_loo", "se", "p_loo", "elpd_diff", "dse", "weight", "share_bad_k")}})
+    st.caption(f"{labels['elpd_diff']} and {labels['dse']}: how far each fit is behind the best one and the standard "
+               "error of that difference; a difference within about 2 standard errors is not a clear difference. "
+               f"{labels['p_loo'].capitalize()}: how many parameters the fit behaves as if it had. "
+               f"{labels['weight'].capitalize()}: how much each fit would contribute to the best combined prediction.")
 
 st.subheader("How the gene ranking changes")
 top_n = int(st.number_input("Genes to follow (the top of each fit's ranking)", 3, 50, 15, key="compare_top"))

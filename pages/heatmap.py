@@ -9,7 +9,7 @@ from speclet_core import charts
 from speclet_core.analysis import heatmap
 from speclet_core.analysis.escaping import escape_markdown
 
-THRESHOLD = f"{P_BELOW_THRESHOLD:g}".replace("-", "−")  # typeset minus, as in the chart titles and shared links
+THRESHOLD = charts.threshold_text(P_BELOW_THRESHOLD)  # typeset minus, as in the chart titles
 fit = widgets.open_results_page("Heatmap")
 roles = adapter.roles(fit)
 kinds = {}
@@ -44,8 +44,8 @@ captions = {
     "p_below": f"The probability, under the model, that the effect is below {THRESHOLD} (a clear loss of fitness): dark red "
                "means almost certainly a dependency.",
 }
-st.caption(captions[stat] + " Hover a cell for gene, " + ("cell line" if kind == "gene_cell_line" else "lineage")
-           + ", lineage, posterior mean and " f"{HDI_PROB:.0%} interval.")
+hover = "gene, cell line, its lineage" if kind == "gene_cell_line" else "gene, lineage"
+st.caption(f"{captions[stat]} Hover a cell for {hover}, the posterior mean and its {HDI_PROB:.0%} interval.")
 if kind == "gene_cell_line":
     st.caption("Cell lines are grouped by lineage (coloured band on top) and, within a lineage, ordered from the "
                "strongest dependency to the weakest over the genes shown.")

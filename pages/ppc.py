@@ -5,7 +5,7 @@ import streamlit as st
 from model_store.stats import HDI_PROB
 from pages import adapter, widgets
 from speclet_core import charts
-from speclet_core.analysis import sentences
+from speclet_core.analysis import glossary, sentences
 from speclet_core.analysis.escaping import escape_markdown
 
 fit = widgets.open_results_page("Predictive checks")
@@ -32,15 +32,19 @@ else:
     note += " No prior predictive draws were recorded for this fit."
 st.caption(note)
 st.markdown(escape_markdown(sentences.describe_ppc(stats)))
+labels = glossary.ppc_labels(HDI_PROB)
 st.dataframe(
     stats, hide_index=True, width="stretch",
     column_config={
-        "predicted_low": st.column_config.NumberColumn("predicted 2.5%", format="%.3f"),
-        "predicted_high": st.column_config.NumberColumn("predicted 97.5%", format="%.3f"),
-        "p_predicted_above": st.column_config.NumberColumn("P(simulated > observed)", format="%.2f",
-                                                           help="Near 0 or 1: the model misses this statistic."),
-        "observed": st.column_config.NumberColumn(format="%.3f"),
-        "predicted_mean": st.column_config.NumberColumn("predicted mean", format="%.3f"),
+        "statistic": labels["statistic"],
+        "predicted_low": st.column_config.NumberColumn(labels["predicted_low"], format="%.3f"),
+        "predicted_high": st.column_config.NumberColumn(labels["predicted_high"], format="%.3f"),
+        "p_predicted_above": st.column_config.NumberColumn(labels["p_predicted_above"], format="%.2f",
+                                                           help="Below 0.01 or above 0.99: the model misses this "
+                                                                "statistic."),
+        "observed": st.column_config.NumberColumn(labels["observed"], format="%.3f"),
+        "predicted_mean": st.column_config.NumberColumn(labels["predicted_mean"], format="%.3f"),
+        "surprising": st.column_config.CheckboxColumn(labels["surprising"]),
     },
 )
 

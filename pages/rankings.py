@@ -21,7 +21,8 @@ st.caption(
 )
 
 c1, c2, c3, c4 = st.columns([1, 1, 1, 2])
-top_k = int(c1.number_input("k for P(top-k)", 1, 500, ranking.DEFAULT_TOP_K, key="rank_k", bind="query-params",
+top_k = int(c1.number_input("k for P(top-k)", 1, 500, ranking.default_top_k(len(fit.manifest.genes)), key="rank_k",
+                            bind="query-params",
                             help=fields["top_k"].description))
 threshold = float(c2.number_input("Threshold (LFC)", -5.0, 0.0, ranking.DEFAULT_THRESHOLD, step=0.1,
                                   key="rank_threshold", bind="query-params", help=fields["threshold"].description))

@@ -14,9 +14,15 @@ import altair as alt
 import pandas as pd
 
 from model_store.stats import HDI_PROB
+from model_store.summaries import P_BELOW_THRESHOLD
 
 EFFECT_SCHEME: Final = "redblue"
 MAX_MARKS = 50_000
+# Lineage colours: Okabe-Ito's colour-blind-safe palette without its vermillion, and further hues without red,
+# so red keeps meaning "dependency" on every page.
+LINEAGE_COLOURS: Final = ("#0072B2", "#E69F00", "#009E73", "#56B4E9", "#CC79A7", "#F0E442", "#555555", "#000000",
+                          "#7570B3", "#66A61E", "#A6761D", "#1B9E77")
+LINEAGE_SCALE: Final = {"range": list(LINEAGE_COLOURS)}
 
 
 def number(field: str, title: str | None = None, fmt: str = ".2f") -> alt.Tooltip:
@@ -90,7 +96,7 @@ def box_from_stats(df: pd.DataFrame, *, title: str = "LFC by lineage") -> alt.Fa
                  alt.Tooltip("readings:Q")],
     )
     whisker = base.mark_rule(color="#555").encode(y=alt.Y("q05:Q", title="log2 fold change"), y2="q95:Q")
-    box = base.mark_bar(size=14).encode(y="q25:Q", y2="q75:Q", color=alt.Color("lineage:N", legend=None))
+    box = base.mark_bar(size=14).encode(y="q25:Q", y2="q75:Q", color=alt.Color("lineage:N", legend=None, scale=alt.Scale(**LINEAGE_SCALE)))
     mid = base.mark_tick(color="black", size=14, thickness=2).encode(y="median:Q")
     zero = alt.Chart().mark_rule(strokeDash=[4, 4], color="#999").encode(y=alt.datum(0))
     layered = alt.layer(zero, whisker, box, mid, data=df).properties(width=180, height=160)
@@ -114,12 +120,13 @@ def scatter(df: pd.DataFrame, *, x: str, y: str, color: str, x_title: str, y_tit
 
 # --------------------------------------------------------------------------- result pages (forest, heatmap, rankings, …)
 
-LINEAGE_SCHEME: Final = "tableau20"
 OBSERVED_COLOUR = "#222222"
 PREDICTED_COLOUR = "#4c78a8"
 PRIOR_COLOUR = "#f58518"
 TRUTH_COLOUR = "#000000"
 ROW_STEP = 20  # pixels per labelled row: below this Vega hides every other label
+# ranks are whole numbers: ticks at integers only, never 0.5 or 1.5
+RANK_AXIS: Final = alt.Axis(tickMinStep=1, format="d")
 
 
 def _zero_rule(axis: str = "x") -> alt.Chart:
@@ -140,9 +147,10 @@ def forest_chart(rows: pd.DataFrame, *, label_title: str, value_title: str = "ef
               axis=alt.Axis(labelLimit=180, labelOverlap=False))
     colour: Any
     if compare:
-        colour = alt.Color("fit:N", title="fit", legend=alt.Legend(orient="top", labelLimit=400))
+        colour = alt.Color("fit:N", title="fit", scale=alt.Scale(**LINEAGE_SCALE),
+                           legend=alt.Legend(orient="top", labelLimit=400))
     elif rows["lineage"].nunique() > 1:
-        colour = alt.Color("lineage:N", scale=alt.Scale(scheme=LINEAGE_SCHEME), legend=alt.Legend(orient="right"))
+        colour = alt.Color("lineage:N", scale=alt.Scale(**LINEAGE_SCALE), legend=alt.Legend(orient="right"))
     else:
         colour = alt.value(PREDICTED_COLOUR)
     tooltip: list[Any] = [alt.Tooltip("label:N", title=label_title), "lineage:N", number("mean", "posterior mean"),
@@ -181,8 +189,8 @@ def rank_interval_chart(table: pd.DataFrame, *, top_k: int, title: str = "") -> 
                number("mean", "posterior mean")]
     base = alt.Chart().encode(y=y, tooltip=tooltip)
     return alt.layer(
-        base.mark_rule(strokeWidth=2, color="#888").encode(x=alt.X("rank_low:Q", title="rank (1 = strongest)"),
-                                                           x2="rank_high:Q"),
+        base.mark_rule(strokeWidth=2, color="#888").encode(x=alt.X("rank_low:Q", title="rank (1 = strongest)",
+                                                                   axis=RANK_AXIS), x2="rank_high:Q"),
         base.mark_point(filled=True, size=60, opacity=1).encode(x="expected_rank:Q", color=colour),
         data=table,
     ).properties(title=title, height=alt.Step(ROW_STEP))
@@ -212,14 +220,19 @@ def pairwise_chart(cells: pd.DataFrame, genes: Sequence[str], *, title: str = ""
     return alt.layer(*layers, data=cells).properties(title=title, width=alt.Step(34), height=alt.Step(24))
 
 
-HEAT_STAT_TITLES = {"mean": "posterior mean", "sd": "posterior sd", "p_below": "P(effect < −0.5)"}
+def threshold_text(threshold: float = P_BELOW_THRESHOLD) -> str:
+    """A threshold as shown to people: ``−0.5`` with a typeset minus."""
+    return f"{threshold:g}".replace("-", "−")
+
+
+HEAT_STAT_TITLES = {"mean": "posterior mean", "sd": "posterior sd", "p_below": f"P(effect < {threshold_text()})"}
 
 
 def lineage_heatmap(view, *, column_title: str, title: str = "") -> alt.VConcatChart:  # view: analysis.heatmap.HeatmapView
     """Gene × cell-line heatmap from ``heatmap.heatmap_view``, with a lineage colour band on top.
 
     Mean: red = dependency, blue = positive, centred on 0, uncertain cells faded; sd: darker =
-    more uncertain; P(effect < −0.5): darker red = more certainly a dependency.
+    more uncertain; P(effect < threshold): darker red = more certainly a dependency.
     """
     stat = str(view.stat)
     # ship only what is drawn or hovered, as float32: the rows go to the browser as they are
@@ -235,7 +248,7 @@ def lineage_heatmap(view, *, column_title: str, title: str = "") -> alt.VConcatC
               axis=alt.Axis(labels=not many, ticks=not many, labelAngle=-60, labelLimit=140))
     band = alt.Chart(view.bands).mark_rect().encode(
         x=alt.X("column:N", sort=columns, axis=None),
-        color=alt.Color("lineage:N", scale=alt.Scale(scheme=LINEAGE_SCHEME), legend=alt.Legend(orient="top")),
+        color=alt.Color("lineage:N", scale=alt.Scale(**LINEAGE_SCALE), legend=alt.Legend(orient="top")),
         tooltip=["lineage:N", alt.Tooltip("n_cell_lines:Q", title="cell lines")],
     ).properties(height=12, width=width)
     if stat == "mean":
@@ -310,7 +323,7 @@ def covariate_chart(points: pd.DataFrame, band: pd.DataFrame, lines: pd.DataFram
         x = alt.X("x:Q", title=x_title, scale=alt.Scale(zero=False))
         dots = alt.Chart(p).mark_circle(size=18, opacity=0.45).encode(
             x=x, y=alt.Y("lfc:Q", title="log2 fold change"),
-            color=alt.Color("lineage:N", scale=alt.Scale(scheme=LINEAGE_SCHEME)),
+            color=alt.Color("lineage:N", scale=alt.Scale(**LINEAGE_SCALE)),
             tooltip=["gene:N", "cell_line:N", "lineage:N", *(["sgrna:N"] if "sgrna" in p.columns else []),
                      number("x", x_title), number("lfc", "LFC")])
         spaghetti = alt.Chart(li).mark_line(strokeWidth=0.6, opacity=0.35, color="#777").encode(
@@ -329,9 +342,11 @@ def rank_change_chart(long: pd.DataFrame, fits: Sequence[str], *, title: str = "
     _check_size(long)
     first = long[long["fit"] == fits[0]].sort_values("expected_rank")["gene"].tolist()
     y = alt.Y("gene:N", sort=first, title="gene (in the first fit's order)", axis=alt.Axis(labelOverlap=False))
-    x = alt.X("expected_rank:Q", title="rank among shared genes (1 = strongest)", scale=alt.Scale(zero=False))
+    x = alt.X("expected_rank:Q", title="rank among shared genes (1 = strongest)", scale=alt.Scale(zero=False),
+              axis=RANK_AXIS)
     tip: list[Any] = ["gene:N", "fit:N", number("expected_rank", "rank", ".1f"), number("mean", "posterior mean")]
-    colour = alt.Color("fit:N", sort=list(fits), title="fit", legend=alt.Legend(orient="top", labelLimit=400))
+    colour = alt.Color("fit:N", sort=list(fits), title="fit", scale=alt.Scale(**LINEAGE_SCALE),
+                       legend=alt.Legend(orient="top", labelLimit=400))
     return alt.layer(
         alt.Chart().mark_line(color="#999", strokeWidth=1.5).encode(x=x, y=y, detail="gene:N"),
         alt.Chart().mark_point(filled=True, size=70, opacity=1).encode(x=x, y=y, color=colour, tooltip=tip),
@@ -365,7 +380,7 @@ def trace_chart(trace: pd.DataFrame, divergent: pd.DataFrame, *, label: str) -> 
     """
     lines = alt.Chart(trace, title=f"{label}: trace").mark_line(opacity=0.7, strokeWidth=1).encode(
         x=alt.X("draw:Q"), y=alt.Y("value:Q", title=label, scale=alt.Scale(zero=False)),
-        color=alt.Color("chain:N"))
+        color=alt.Color("chain:N", scale=alt.Scale(**LINEAGE_SCALE)))  # red is kept for the divergence ticks
     if not len(divergent):
         return lines
     ticks = alt.Chart(divergent).mark_tick(color="red", thickness=2, size=12).encode(x="draw:Q", y=alt.value(0))
@@ -377,7 +392,7 @@ def rank_plot_chart(ranks: pd.DataFrame, *, label: str) -> alt.Chart:
     _check_size(ranks)
     return alt.Chart(ranks, title=f"{label}: rank plot").mark_bar().encode(
         x=alt.X("bin:O", title="rank bin", axis=None), y=alt.Y("count:Q"),
-        color=alt.Color("chain:N", legend=None), row=alt.Row("chain:N", title="chain")
+        color=alt.Color("chain:N", legend=None, scale=alt.Scale(**LINEAGE_SCALE)), row=alt.Row("chain:N", title="chain")
     ).properties(height=36, width=300)
 
 
@@ -386,3 +401,76 @@ def energy_chart(energy: pd.DataFrame) -> alt.Chart:
     return alt.Chart(energy, title="Energy").mark_bar(opacity=0.5, binSpacing=0).encode(
         x=alt.X("value:Q", bin=alt.Bin(maxbins=50), title="energy (centred)"),
         y=alt.Y("count():Q", stack=None), color=alt.Color("kind:N", title=None))
+
+
+# --------------------------------------------------------------------------- figures for slides (presentation mode, exports)
+
+# A projector at 1280 × 720 seen from the back of a room: axis labels ≥ 16 px, titles ≥ 20 px.
+PROJECTOR_FONTS: Final = {"axis_label": 16, "axis_title": 18, "title": 22, "subtitle": 16, "legend": 16}
+PROJECTOR_GROWTH: Final = 1.5  # row steps and fixed heights grow with the fonts, so labels are not squashed
+_MAX_GROWN_WIDTH = 600  # a fixed width beyond this (a wide heatmap) stays as it is: the screen is only 1280 wide
+
+
+def _grow(value: Any, factor: float, *, limit: float | None = None) -> Any:
+    if isinstance(value, alt.Step):
+        return alt.Step(round(value.step * factor))
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and (limit is None or value <= limit):
+        return round(value * factor)
+    return value
+
+
+def _grow_sizes(chart: Any, factor: float) -> None:
+    """Scale, in place, the row steps and fixed sizes of a chart and of every chart inside it."""
+    for attr, limit in (("height", None), ("width", _MAX_GROWN_WIDTH)):
+        value = getattr(chart, attr, alt.Undefined)
+        if value is not alt.Undefined:
+            setattr(chart, attr, _grow(value, factor, limit=limit))
+    mark = getattr(chart, "mark", alt.Undefined)
+    if isinstance(mark, alt.MarkDef) and isinstance(mark.fontSize, (int, float)):
+        mark.fontSize = round(mark.fontSize * factor)
+    for attr in ("layer", "vconcat", "hconcat", "concat"):
+        for part in getattr(chart, attr, None) or []:
+            _grow_sizes(part, factor)
+    spec = getattr(chart, "spec", alt.Undefined)
+    if spec is not alt.Undefined:
+        _grow_sizes(spec, factor)
+
+
+def _merge_config(chart: Any, key: str, **values: Any) -> None:
+    """Set ``config.<key>`` entries on a top-level chart, keeping what its builder configured (e.g. legend orient)."""
+    if chart.config is alt.Undefined:
+        chart.config = alt.Config()
+    current = chart.config[key] if key in chart.config._kwds and chart.config[key] is not alt.Undefined else None
+    merged = {**(current.to_dict() if current is not None else {}), **values}
+    chart.config[key] = merged
+
+
+def for_projector(chart: alt.TopLevelMixin) -> alt.TopLevelMixin:
+    """A copy of ``chart`` for a projector: larger fonts (``PROJECTOR_FONTS``), taller rows and panels."""
+    out = chart.copy(deep=True)
+    _grow_sizes(out, PROJECTOR_GROWTH)
+    f = PROJECTOR_FONTS
+    _merge_config(out, "axis", labelFontSize=f["axis_label"], titleFontSize=f["axis_title"], labelLimit=260)
+    _merge_config(out, "title", fontSize=f["title"], subtitleFontSize=f["subtitle"])
+    _merge_config(out, "legend", labelFontSize=f["legend"], titleFontSize=f["legend"], labelLimit=400,
+                  symbolSize=160)
+    _merge_config(out, "header", labelFontSize=f["axis_title"], titleFontSize=f["axis_title"])
+    return out
+
+
+def provenance_text(*, model: str, fit_id: str, screen: str, date: str) -> str:
+    """The line every exported figure carries: which model, which fit, which screen, when."""
+    return f"{model} · fit {fit_id[:12]} · screen: {screen} · fitted {date}"
+
+
+def with_provenance(chart: alt.TopLevelMixin, line: str) -> alt.TopLevelMixin:
+    """``chart`` with ``line`` as the last line of its subtitle (kept with its title and any verdict line), so a
+    PNG or SVG exported from the chart's menu says where it came from."""
+    title = chart.title
+    params = title if isinstance(title, alt.TitleParams) else alt.TitleParams(
+        text=title if isinstance(title, (str, list)) else "")
+    subtitle = params.subtitle
+    lines = [] if subtitle is alt.Undefined else [subtitle] if isinstance(subtitle, str) else list(subtitle)
+    kept = {k: v for k, v in params.to_dict().items() if k not in {"text", "subtitle"}}
+    text = params.text if params.text is not alt.Undefined and params.text != "" else " "
+    return chart.properties(title=alt.TitleParams(text=text, subtitle=[*lines, line], **kept))

@@ -54,6 +54,15 @@ def join_labels(values: Sequence[object], n: int = MAX_SHOWN) -> str:
     return shown + (f" and {len(items) - n} more" if len(items) > n else "")
 
 
+def count_noun(n: int, noun: str, plural: str | None = None) -> str:
+    """``1 lineage``, ``3 lineages``, ``1,200 cell lines``: a count with its noun in the right number.
+
+    ``plural`` for nouns that do not take an ``s`` (``count_noun(2, "copy", "copies")``).
+    """
+    word = noun if int(n) == 1 else (plural or f"{noun}s")
+    return f"{int(n):,} {word}"
+
+
 def close_matches(label: str, known: Sequence[str], n: int = 3) -> list[str]:
     """Up to ``n`` known labels spelled like ``label`` (case-insensitive)."""
     by_upper: dict[str, str] = {}

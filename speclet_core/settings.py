@@ -17,6 +17,7 @@ from speclet_core.errors import SettingsError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 _HEADER_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*")
+_RESOURCE_RE = re.compile(r"([A-Za-z_][A-Za-z0-9_.-]*)=([0-9]+(?:\.[0-9]+)?)")
 
 # The default memory limit of one fit process (SPECLET_FIT_MEMORY_MB unset): this share of the machine's memory
 # (or of the container's cgroup limit, if lower), split between the fits that may run at once. The limit is on
@@ -128,13 +129,57 @@ class Settings:
         "Users (from `SPECLET_USER_HEADER`, separated by `,`) who may cancel anyone's fit; empty: none.",
         names=True,
     )
+    nutpie_backend: str = _env_field(
+        "SPECLET_NUTPIE_BACKEND",
+        "numba",
+        "What nutpie compiles a model with: `numba` (fastest on CPU) or `jax` (for a GPU; needs jax installed).",
+    )
+    dask_scheduler: str = _env_field(
+        "SPECLET_DASK_SCHEDULER",
+        "",
+        "Address of a Dask scheduler (e.g. `tcp://head:8786`) to which workers send their fits; empty: each worker "
+        "runs its fits as processes on its own machine.",
+        shown="(none)",
+    )
+    dask_resources: str = _env_field(
+        "SPECLET_DASK_RESOURCES",
+        "",
+        "Dask worker resources each fit asks for (e.g. `GPU=1`: only workers started with `--resources GPU=1` run "
+        "it); empty: any worker.",
+        shown="(none)",
+    )
 
     def __post_init__(self) -> None:
+        if self.nutpie_backend not in ("numba", "jax"):
+            raise SettingsError(
+                f"SPECLET_NUTPIE_BACKEND={self.nutpie_backend!r}: expected numba (the default, CPU) or jax (GPU)"
+            )
         if self.user_header and not _HEADER_RE.fullmatch(self.user_header):
             raise SettingsError(
                 f"SPECLET_USER_HEADER={self.user_header!r}: expected an HTTP header name such as X-Forwarded-User "
                 "(letters, digits and -)"
             )
+        if self.dask_scheduler and "://" not in self.dask_scheduler:
+            raise SettingsError(
+                f"SPECLET_DASK_SCHEDULER={self.dask_scheduler!r}: expected a scheduler address such as "
+                "tcp://head:8786 (protocol://host:port), or leave it empty to run fits as local processes"
+            )
+        self.dask_fit_resources()  # refuses a malformed SPECLET_DASK_RESOURCES at start
+
+    def dask_fit_resources(self) -> dict[str, float]:
+        """``SPECLET_DASK_RESOURCES`` as Dask's ``resources=`` argument (``{}``: none)."""
+        out: dict[str, float] = {}
+        for item in (i.strip() for i in self.dask_resources.split(",")):
+            if not item:
+                continue
+            match = _RESOURCE_RE.fullmatch(item.replace(" ", ""))
+            if match is None:
+                raise SettingsError(
+                    f"SPECLET_DASK_RESOURCES={self.dask_resources!r}: {item!r} is not NAME=AMOUNT; write e.g. GPU=1 "
+                    "(several separated by ,), the same names as the Dask workers' --resources"
+                )
+            out[match.group(1)] = float(match.group(2))
+        return out
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:

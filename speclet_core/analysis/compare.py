@@ -38,7 +38,7 @@ def loo_table(idatas: Mapping[str, Any], *, var_name: str = "lfc") -> pd.DataFra
     Returns
     -------
     DataFrame
-        fit, rank, elpd_loo, se, p_loo, elpd_diff, dse (standard error of the difference to the
+        fit, rank (1 = best), elpd_loo, se, p_loo, elpd_diff, dse (standard error of the difference to the
         best), weight (stacking), share_bad_k (share of readings with Pareto k > 0.7).
     """
     import warnings
@@ -67,12 +67,12 @@ def loo_table(idatas: Mapping[str, Any], *, var_name: str = "lfc") -> pd.DataFra
         table = pd.DataFrame(list(rows.values()))
         if len(idatas) > 1:
             cmp = az.compare(dict(idatas), ic="loo", var_name=var_name)
-            table["rank"] = table["fit"].map(cmp["rank"]).astype(int)
+            table["rank"] = table["fit"].map(cmp["rank"]).astype(int) + 1  # ArviZ counts from 0; people from 1
             table["elpd_diff"] = table["fit"].map(cmp["elpd_diff"]).astype(float)
             table["dse"] = table["fit"].map(cmp["dse"]).astype(float)
             table["weight"] = table["fit"].map(cmp["weight"]).astype(float)
         else:
-            table["rank"], table["elpd_diff"], table["dse"], table["weight"] = 0, 0.0, 0.0, 1.0
+            table["rank"], table["elpd_diff"], table["dse"], table["weight"] = 1, 0.0, 0.0, 1.0
     table = table.sort_values("rank", ignore_index=True)
     return table[["fit", "rank", "elpd_loo", "se", "p_loo", "elpd_diff", "dse", "weight", "share_bad_k"]]
 

@@ -30,7 +30,36 @@ GLOSSARY = {
     "expected FDP": "expected false discovery proportion of a list of genes: the mean, over the listed genes, of each "
     "one's probability that what the list says of it is false (1 − P(selective) for selective dependencies, "
     "P(not a dependency) for dependencies). A list of 20 genes with an expected FDP of 5% holds about one false one.",
+    "chain": "one independent run of the sampler. Several chains start from different places; when they agree "
+    "(R-hat near 1.00) the sampler has found the same posterior each time.",
+    "draw": "one sample from the posterior: a complete set of values of every parameter that fits the data. "
+    "Every probability on these pages is the share of draws in which something holds.",
+    "P(top-k)": "the share of posterior draws in which the gene ranks k or better (rank 1 = strongest dependency). "
+    "k defaults to a quarter of the genes (at most 10): with k at or above the number of genes every gene has P = 1.",
+    "P(selective)": "P(selective dependency): the share of posterior draws in which the gene is a dependency in the "
+    "lineage and, in the same draw, stronger there than elsewhere (see selective dependency).",
+    "ELPD / LOO": "expected log predictive density, estimated by leave-one-out cross-validation (PSIS-LOO): how well "
+    "a fit predicts a reading it did not see. Higher is better; a difference within about two standard errors is not "
+    "a clear difference.",
+    "Pareto k": "a check of each LOO estimate: readings with k above 0.7 have so much influence that their LOO "
+    "estimate is unreliable; many of them mean the comparison should not be trusted.",
+    "BFMI": "Bayesian fraction of missing information: how well the sampler moves between energy levels. Below 0.3 "
+    "the chains explore the posterior slowly and its tails may be missed.",
+    "pooling / shrinkage": "partial pooling lets genes (or lineages, cell lines) of a group inform each other: noisy "
+    "estimates are pulled towards the group's mean (shrinkage), so their intervals are narrower and fewer extreme "
+    "values arise from noise alone. No pooling fits each one alone.",
+    "posterior predictive": "readings simulated from the fitted model. If the model describes the screen, they look "
+    "like the observed readings (the Predictive checks page).",
 }
+
+
+def glossary_entry(term: str) -> str | None:
+    """The definition of ``term`` (any case; ``ELPD``, ``LOO`` and ``pooling`` find their shared entries)."""
+    wanted = term.casefold()
+    for key, text in GLOSSARY.items():
+        if wanted == key.casefold() or wanted in {part.strip().casefold() for part in key.split("/")}:
+            return text
+    return None
 
 
 def ranking_labels(*, threshold: float, hdi_prob: float, top_k: int, lineage: str | None = None) -> dict[str, str]:
@@ -61,3 +90,32 @@ def ranking_labels(*, threshold: float, hdi_prob: float, top_k: int, lineage: st
         "sd_diff": "sd of difference",
         "p_strongest": f"P(strongest{where})",
     }
+
+
+# Human labels of the other tables the pages show (predictive checks, model comparison): one place, as above.
+PPC_LABELS = {
+    "statistic": "statistic",
+    "observed": "observed",
+    "predicted_mean": "simulated mean",
+    "predicted_low": "simulated {hdi:.0%} low",
+    "predicted_high": "simulated {hdi:.0%} high",
+    "p_predicted_above": "P(simulated > observed)",
+    "surprising": "misfit?",
+}
+LOO_LABELS = {
+    "fit": "fit",
+    "rank": "rank (1 = best)",
+    "elpd_loo": "ELPD (LOO)",
+    "se": "SE",
+    "p_loo": "effective parameters",
+    "elpd_diff": "ELPD behind the best",
+    "dse": "SE of that difference",
+    "weight": "stacking weight",
+    "share_bad_k": "share of Pareto k > 0.7",
+    "diagnostics": "diagnostics",
+}
+
+
+def ppc_labels(hdi_prob: float) -> dict[str, str]:
+    """``PPC_LABELS`` with the page's one interval width filled in."""
+    return {k: v.format(hdi=hdi_prob) for k, v in PPC_LABELS.items()}

@@ -23,7 +23,7 @@ from speclet_core.labels import describe_unknown
 PPC_BINS = 40
 PPC_MAX_VALUES = 4_000_000  # predicted values histogrammed per view (draws × readings)
 PPC_CACHE_VALUES = 20_000_000  # predicted values kept in memory per fit (float32: 80 MB)
-PPC_SURPRISE = 0.01  # a statistic outside the central 98% of its predictive distribution is flagged
+PPC_SURPRISE = 0.01  # flagged when fewer than 1% of replicated data sets fall on one side of the observed statistic
 
 
 def thin_predictions(predicted: xr.DataArray, n_readings: int, *, max_values: int = PPC_CACHE_VALUES) -> np.ndarray:
@@ -148,12 +148,14 @@ def ppc_statistics(observed: np.ndarray, predicted: xr.DataArray | np.ndarray) -
     obs = np.asarray(observed, dtype=np.float64).ravel()
     pred = _flat_samples(predicted).astype(np.float64, copy=False)
     rows = []
+    tail = (1 - HDI_PROB) / 2
     for name, fn in PPC_STATISTICS.items():
         o = float(fn(obs))
         p = fn(pred)
         above = float(np.mean(p > o))
+        # the page's one interval: the central HDI_PROB of the replicated statistic (as the histogram band)
         rows.append({"statistic": name, "observed": o, "predicted_mean": float(p.mean()),
-                     "predicted_low": float(np.quantile(p, 0.025)), "predicted_high": float(np.quantile(p, 0.975)),
+                     "predicted_low": float(np.quantile(p, tail)), "predicted_high": float(np.quantile(p, 1 - tail)),
                      "p_predicted_above": above, "surprising": bool(above < PPC_SURPRISE or above > 1 - PPC_SURPRISE)})
     return pd.DataFrame(rows)
 

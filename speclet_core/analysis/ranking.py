@@ -44,7 +44,7 @@ from speclet_core.errors import AnalysisError
 
 # the one dependency threshold: the stored summaries' P(effect < threshold) uses the same number
 DEFAULT_THRESHOLD = P_BELOW_THRESHOLD
-DEFAULT_TOP_K = 10
+DEFAULT_TOP_K = 10  # the most k is by default; ``default_top_k`` is the rule for a given number of genes
 _RANK_CHUNK_DRAWS = 256
 _STATS_CHUNK_GENES = 2048
 
@@ -52,6 +52,15 @@ RANKING_COLUMNS = (
     "gene", "mean", "sd", "hdi_low", "hdi_high", "expected_rank", "rank_low", "rank_high", "p_top_k",
     "p_below_threshold", "p_not_dependency", "lfsr",
 )
+
+
+def default_top_k(n_genes: int) -> int:
+    """The default k of P(top-k) for a ranking of ``n_genes``: a quarter of them, at least 1, at most 10.
+
+    With k at or above the number of genes every gene is in the top k in every draw (P = 1.00),
+    which says nothing; a quarter keeps the column informative for small selections.
+    """
+    return min(DEFAULT_TOP_K, max(1, int(n_genes) // 4))
 
 
 class RankingOptions(BaseModel):

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from speclet_core.errors import AnalysisError
+from speclet_core.labels import count_noun
 
 CLEAR = 0.75  # a pairwise/contrast probability this far from 0.5 is "clear"
 
@@ -82,7 +83,8 @@ def describe_recovery(rec: Mapping[str, float], inner: float, outer: float, what
     if not n:
         return ""
     k_out, k_in = round(rec["inside_outer"] * n), round(rec["inside_inner"] * n)
-    return (f"The true value lies inside the {outer:.0%} interval for {k_out} of {n} {what} ({rec['inside_outer']:.0%}) "
+    counted = count_noun(n, what.removesuffix("s"), what)  # "1 lineage", "3 lineages"
+    return (f"The true value lies inside the {outer:.0%} interval for {k_out} of {counted} ({rec['inside_outer']:.0%}) "
             f"and inside the {inner:.0%} interval for {k_in} ({rec['inside_inner']:.0%}); well-calibrated intervals "
             f"hold about {outer:.0%} and {inner:.0%}. Posterior means are off by {rec['rmse']:.2f} on average (RMSE).")
 
@@ -120,8 +122,8 @@ def describe_ppc(stats: pd.DataFrame) -> str:
     """One sentence: which statistics of the data the model reproduces, which it misses."""
     bad = stats[stats["surprising"]]
     if bad.empty:
-        return ("The observed mean, spread and tails all lie within the range the fitted model predicts "
-                "(98% of replicated data sets): no sign of misfit in these summaries.")
+        return ("The observed mean, spread and tails are each reached by at least 1% of the data sets simulated "
+                "from the fitted model, on both sides: no sign of misfit in these summaries.")
     parts = [f"{r.statistic} (observed {r.observed:.2f}, predicted {r.predicted_low:.2f} to {r.predicted_high:.2f})"
              for r in bad.itertuples()]
     return "The model does not reproduce the observed " + "; ".join(parts) + ". Consider a model with more structure."
@@ -189,6 +191,9 @@ def describe_list_error(n_genes: int, expected_fdp: float, what: str = "dependen
     if n_genes == 0:
         return f"No gene meets the cut, so the list of {what} is empty."
     expected = expected_fdp * n_genes
+    if n_genes == 1:
+        return (f"Expected false discovery proportion of this list of one gene ({what}): {expected_fdp:.1%}, the "
+                "gene's probability of not being one.")
     return (f"Expected false discovery proportion of these {n_genes:,} {what}: {expected_fdp:.1%} (the mean of each "
             f"gene's probability of not being one): about {expected:.1f} of them are expected to be false.")
 

@@ -13,13 +13,13 @@ import sys
 import traceback
 from collections.abc import Callable, Sequence
 
-from speclet_core.cli import data, depmap, jobs, rank, serve, store
+from speclet_core.cli import atlas, data, depmap, jobs, rank, serve, store
 from speclet_core.cli.args import EXIT_BAD_INPUT, Parser, report_error
 from speclet_core.errors import SpecletError
 
 Command = Callable[[argparse.Namespace], int]
 # Each group adds its sub-commands to the parser and its handlers to the command table.
-COMMAND_GROUPS = (data, depmap, jobs, store, rank, serve)
+COMMAND_GROUPS = (data, depmap, jobs, atlas, store, rank, serve)
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Command]]:

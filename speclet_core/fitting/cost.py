@@ -19,8 +19,20 @@ from speclet_core.records import FitMethod, FitRequest, SamplerSettings
 COST_COMPILE_S = 20.0
 COST_NS_PER_READING_TERM = 3.0
 COST_NS_PER_PARAMETER = 10.0
-COST_STEPS_PER_DRAW = 31  # tree depth 5 at target_accept 0.9, models with a gene × cell-line matrix
+COST_STEPS_PER_DRAW = 31  # tree depth 5 at target_accept 0.9, models with a gene × cell-line matrix…
 COST_STEPS_PER_DRAW_SMALL = 15
+COST_STEPS_AT_PARAMETERS = 3_000  # …of about this many parameters; more take more steps:
+COST_STEPS_EXPONENT = 0.25  # step size ∝ d^-1/4 (measured 31 @ 3k, 63 @ 32k-90k, ≈ 127 projected @ 810k)
+STORED_BYTES_PER_VALUE = 4  # kept draws are float32 (nutpie_sampler.DRAW_DTYPE)
+
+
+def steps_per_draw(n_params: int, *, matrix: bool) -> float:
+    """Gradient evaluations per draw expected for a model of ``n_params`` parameters.
+
+    ``matrix``: whether the model has a gene × cell-line effect (deeper trees at equal size).
+    """
+    base = COST_STEPS_PER_DRAW if matrix else COST_STEPS_PER_DRAW_SMALL
+    return base * max(1.0, n_params / COST_STEPS_AT_PARAMETERS) ** COST_STEPS_EXPONENT
 
 
 @dataclass(frozen=True)
@@ -93,11 +105,11 @@ def estimate_cost(
         compile_s = COST_COMPILE_S / 2
     else:
         parallel = min(sampler.chains, available_cores())
-        steps = COST_STEPS_PER_DRAW if spec.gene_cell_line_effect else COST_STEPS_PER_DRAW_SMALL
+        steps = steps_per_draw(n_params, matrix=spec.gene_cell_line_effect is not None)
         sampling = sampler.chains * (sampler.tune + sampler.draws) * steps * grad_s / parallel
         stored = sampler.chains * sampler.draws * per_draw
         compile_s = COST_COMPILE_S
-    memory_mb = stored * 8 / 2**20
+    memory_mb = stored * STORED_BYTES_PER_VALUE / 2**20
     return CostEstimate(
         rows=sel.n_rows,
         parameters=n_params,

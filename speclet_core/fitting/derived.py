@@ -22,6 +22,10 @@ from speclet_core.models.spec import DIM_COLUMNS, Likelihood, ModelSpec
 # skipped and the reason recorded, so LOO is only offered when it is affordable.
 LOG_LIKELIHOOD_MAX_VALUES = 200_000_000
 POSTERIOR_PREDICTIVE_MAX_DRAWS = 200
+# and at most this many replicated readings in all (float32: 160 MB), so a genome-wide fit keeps fewer draws
+POSTERIOR_PREDICTIVE_MAX_VALUES = 40_000_000
+# draws × readings of one block of float64 temporaries while predicting
+PREDICT_BLOCK_VALUES = 5_000_000
 PRIOR_DRAWS = 100
 PRIOR_MAX_VALUES = 20_000_000
 _LOG_2PI = float(np.log(2 * np.pi))
@@ -90,12 +94,23 @@ def draw_readings(spec: ModelSpec, mean: np.ndarray, noise: np.ndarray, rng: np.
 
 
 def posterior_predictive(spec: ModelSpec, posterior: xr.Dataset, sel: ScreenSelection, seed: int) -> xr.Dataset:
-    """Replicated ``lfc`` of every reading for at most ``POSTERIOR_PREDICTIVE_MAX_DRAWS`` evenly spaced draws."""
+    """Replicated ``lfc`` (float32) of every reading for a few evenly spaced draws per chain.
+
+    At most ``POSTERIOR_PREDICTIVE_MAX_DRAWS`` draws and ``POSTERIOR_PREDICTIVE_MAX_VALUES`` values
+    in all, computed a block of draws at a time.
+    """
     chains, n_draws = posterior.sizes["chain"], posterior.sizes["draw"]
-    per_chain = max(1, min(n_draws, POSTERIOR_PREDICTIVE_MAX_DRAWS // chains))
+    cap = min(POSTERIOR_PREDICTIVE_MAX_DRAWS, POSTERIOR_PREDICTIVE_MAX_VALUES // max(1, sel.n_rows))
+    per_chain = max(1, min(n_draws, cap // chains))
     keep = np.unique(np.linspace(0, n_draws - 1, per_chain).round().astype(int))
-    mean = predict_mean(spec, posterior, sel, draws=keep)
-    y = draw_readings(spec, mean, _noise(spec, posterior, keep), np.random.default_rng([seed, 2]))
+    rng = np.random.default_rng([seed, 2])
+    y = np.empty((chains, len(keep), sel.n_rows), dtype=np.float32)
+    block = max(1, PREDICT_BLOCK_VALUES // max(1, sel.n_rows * chains))
+    noise = _noise(spec, posterior, keep)
+    for start in range(0, len(keep), block):
+        part = slice(start, min(len(keep), start + block))
+        mean = predict_mean(spec, posterior, sel, draws=keep[part])
+        y[:, part] = draw_readings(spec, mean, noise[:, part], rng)
     return xr.Dataset(
         {"lfc": (["chain", "draw", "reading"], y)},
         coords={"chain": posterior.coords["chain"].values, "draw": posterior.coords["draw"].values[keep],

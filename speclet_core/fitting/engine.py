@@ -69,7 +69,7 @@ def run_fit(request: FitRequest, *, settings: Settings, progress: ProgressCallba
     load_s = time.perf_counter() - t_start
 
     with quiet_pymc():
-        sampled = _sample(model, public, spec, sel, request, report)
+        sampled = _sample(model, public, spec, sel, request, report, settings.nutpie_backend)
     report.raise_if_failed()
 
     t_post = time.perf_counter()
@@ -101,13 +101,14 @@ def run_fit(request: FitRequest, *, settings: Settings, progress: ProgressCallba
 
 
 def _sample(
-    model: Any, public: list[str], spec: ModelSpec, sel: ScreenSelection, request: FitRequest, report: Reporter
+    model: Any, public: list[str], spec: ModelSpec, sel: ScreenSelection, request: FitRequest, report: Reporter,
+    nutpie_backend: str = "numba",
 ) -> SamplerResult:
-    """The sampler the request asks for: quick ADVI, nutpie or PyMC's NUTS."""
+    """The sampler the request asks for: quick ADVI, nutpie (numba or JAX) or PyMC's NUTS."""
     if request.sampler.method == FitMethod.QUICK:
         return fit_quick(model, public, request.seed, report)
     if request.sampler.backend == Backend.NUTPIE:
-        return sample_nutpie(model, public, spec, sel, request, report)
+        return sample_nutpie(model, public, spec, sel, request, report, backend=nutpie_backend)
     return sample_pymc(model, public, request, report)
 
 

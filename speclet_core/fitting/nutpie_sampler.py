@@ -4,6 +4,19 @@ nutpie's public ``sample`` offers template progress only inside notebooks, so li
 uses nutpie's internals; all of that is in ``_start_with_progress``, checked against
 nutpie 0.16.8. If the internals move, sampling falls back to the public API without
 live progress (a test pins the progress behaviour).
+
+What is kept: the model is compiled with the stored variable names only (``var_names``), so no
+unstored deterministic is ever computed or written; draws go to a temporary zarr store on disk
+and are read back one variable and one chain at a time into float32 arrays, so the whole
+posterior never exists in float64; warm-up groups and per-parameter sampler statistics
+(gradients, unconstrained draws, mass matrices, divergence locations) are never read.
+nutpie 0.16.8's zarr store still writes the free (transformed) variables, warm-up draws and
+those statistics whatever the settings say (measured: ``docs/benchmarks/sampler_memory.md``);
+they live only in the temporary folder, removed when sampling ends.
+
+Backends: numba (the default) or JAX (``SPECLET_NUTPIE_BACKEND=jax``; worth it on an
+accelerator only: on CPU it is 1.6-2.1x slower). Each chain runs with one BLAS thread
+(threadpoolctl), so chains, not BLAS threads, use the cores.
 """
 
 from __future__ import annotations
@@ -15,6 +28,7 @@ from collections import OrderedDict
 from typing import Any
 
 import numpy as np
+import xarray as xr
 
 from speclet_core.data.selection import ScreenSelection
 from speclet_core.errors import FitError
@@ -23,6 +37,9 @@ from speclet_core.models.spec import ModelSpec
 from speclet_core.records import FitPhase, FitRequest, SamplerSettings
 
 COMPILED_CACHE_SIZE = 2
+NUTPIE_BACKENDS = ("numba", "jax")
+# kept draws are stored in float32 (7 significant digits: far below any posterior's Monte Carlo error)
+DRAW_DTYPE = np.float32
 
 _COMPILED: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
 
@@ -34,14 +51,30 @@ _NUTPIE_TEMPLATE = (
 )
 
 
-def compile_model(model: Any, key: tuple[Any, ...]) -> Any:
-    """Compile (numba) or reuse a compiled model for the same model and data in this process."""
+def compile_model(model: Any, key: tuple[Any, ...], stored: list[str] | None = None, backend: str = "numba") -> Any:
+    """Compile or reuse a compiled model for the same model, data, stored names and backend in this process.
+
+    ``stored``: the variables to keep (``var_names``); ``backend``: ``numba`` or ``jax`` (with JAX's
+    own gradient).
+    """
     import nutpie
 
+    if backend not in NUTPIE_BACKENDS:
+        raise FitError(f"unknown nutpie backend {backend!r}; use one of {', '.join(NUTPIE_BACKENDS)}")
+    key = (*key, backend, tuple(stored) if stored is not None else None)
     if key in _COMPILED:
         _COMPILED.move_to_end(key)
         return _COMPILED[key]
-    compiled = nutpie.compile_pymc_model(model, backend="numba")
+    kwargs: dict[str, Any] = {"backend": backend, "var_names": stored}
+    if backend == "jax":
+        kwargs["gradient_backend"] = "jax"
+    try:
+        compiled = nutpie.compile_pymc_model(model, **kwargs)
+    except ImportError as exc:
+        raise FitError(
+            f"nutpie backend '{backend}' needs JAX, which is not installed ({exc}); "
+            "install jax and jaxlib (see requirements.txt) or unset SPECLET_NUTPIE_BACKEND"
+        ) from exc
     _COMPILED[key] = compiled
     while len(_COMPILED) > COMPILED_CACHE_SIZE:
         _COMPILED.popitem(last=False)
@@ -73,25 +106,27 @@ class _ChainTally:
 
 
 def sample_nutpie(
-    model: Any, public: list[str], spec: ModelSpec, sel: ScreenSelection, request: FitRequest, report: Reporter
+    model: Any, public: list[str], spec: ModelSpec, sel: ScreenSelection, request: FitRequest, report: Reporter,
+    *, backend: str = "numba",
 ) -> SamplerResult:
-    """Compile (or reuse) and sample the model with nutpie; draws of the ``public`` variables only."""
+    """Compile (or reuse) and sample the model with nutpie; float32 draws of the ``public`` variables only."""
     import nutpie
+    from threadpoolctl import threadpool_limits
 
     s = request.sampler
     total = s.chains * (s.tune + s.draws)
     report(FitPhase.COMPILING, 0, total, force=True)
     t0 = time.perf_counter()
-    compiled = compile_model(model, (spec.name, spec.version, sel.fingerprint))
+    compiled = compile_model(model, (spec.name, spec.version, sel.fingerprint), public, backend)
     compile_s = time.perf_counter() - t0
     report.raise_if_failed()
     report(FitPhase.TUNING, 0, total, force=True)
     cores = min(s.chains, available_cores())
     t1 = time.perf_counter()
     tally = _ChainTally(report, total)
-    # draws go to a zarr store on disk, not to memory: nutpie keeps every variable (internals and
-    # warm-up included); a 100-gene × 300-cell-line fit peaked at 12.7 GB of memory that way
-    with tempfile.TemporaryDirectory(prefix="speclet-nutpie-") as tmp:
+    # draws go to a zarr store on disk, not to memory; one BLAS thread per chain (from ~1 M readings
+    # OpenBLAS otherwise threads each chain's matrix products and oversubscribes the cores)
+    with tempfile.TemporaryDirectory(prefix="speclet-nutpie-") as tmp, threadpool_limits(limits=1):
         store = nutpie.zarr_store.LocalStore(tmp)
         try:
             sampler = _start_with_progress(compiled, s, request.seed, cores, tally, store)
@@ -99,7 +134,7 @@ def sample_nutpie(
             sampler = nutpie.sample(
                 compiled, draws=s.draws, tune=s.tune, chains=s.chains, cores=cores, seed=request.seed,
                 target_accept=s.target_accept, progress_bar=False, save_warmup=False, blocking=False,
-                zarr_store=store,
+                zarr_store=store, **_UNSTORED_STATS,
             )
         while not _finished(sampler):
             if report.error is not None:
@@ -108,11 +143,8 @@ def sample_nutpie(
             time.sleep(0.2)
         try:
             trace = sampler.wait()
-            posterior = trace.posterior[[v for v in public if v in trace.posterior]].load()
-            stats = trace.sample_stats
-            # per-parameter diagnostics (divergence locations, unconstrained draws) stay unstored
-            stats = stats.drop_vars([v for v in stats.data_vars if "unconstrained_parameter" in stats[v].dims])
-            stats = stats.drop_dims("unconstrained_parameter", errors="ignore").load()
+            posterior = read_draws(trace.posterior, [v for v in public if v in trace.posterior])
+            stats = read_draw_stats(trace.sample_stats)
         except Exception as exc:  # nutpie raises plain errors for failed chains
             raise FitError(f"model '{spec.name}': nutpie sampling failed ({exc}); try backend 'pymc'") from exc
         del trace, sampler
@@ -122,7 +154,39 @@ def sample_nutpie(
     stats = stats.assign_coords(index)
     sample_s = time.perf_counter() - t1
     report(FitPhase.SAMPLING, total, total, int(stats["diverging"].sum()), force=True)
-    return SamplerResult(posterior, stats, compile_s, sample_s, {"nutpie_cores": cores})
+    return SamplerResult(posterior, stats, compile_s, sample_s, {"nutpie_cores": cores, "nutpie_backend": backend})
+
+
+# asked of nutpie for the record; its zarr store (0.16.8) writes these statistics regardless
+_UNSTORED_STATS = {"store_gradient": False, "store_unconstrained": False, "store_divergences": False,
+                   "store_mass_matrix": False}
+
+
+def read_draws(source: xr.Dataset, names: list[str]) -> xr.Dataset:
+    """The kept draws of ``names`` as float32, read one variable and one chain at a time.
+
+    ``source`` is nutpie's lazily opened zarr posterior; at most one chain of one variable is
+    ever held in float64, so reading needs the float32 posterior plus that one block.
+    """
+    chain_index = np.arange(source.sizes["chain"])
+    out: dict[str, xr.DataArray] = {}
+    for name in names:
+        da = source[name]
+        arr = np.empty(da.shape, dtype=DRAW_DTYPE)
+        axis = da.dims.index("chain")
+        for c in chain_index:
+            where = [slice(None)] * da.ndim
+            where[axis] = c
+            arr[tuple(where)] = np.asarray(da.isel(chain=c).values, dtype=DRAW_DTYPE)
+        coords = {d: da.coords[d].values for d in da.dims if d in da.coords and d not in ("chain", "draw")}
+        out[name] = xr.DataArray(arr, dims=da.dims, coords=coords)
+    return xr.Dataset(out)
+
+
+def read_draw_stats(source: xr.Dataset) -> xr.Dataset:
+    """Sampler statistics with one value per draw (divergence, energy, depth, steps…), loaded; no per-parameter ones."""
+    keep = [v for v in source.data_vars if set(source[v].dims) <= {"chain", "draw"}]
+    return source[keep].load()
 
 
 def _finished(sampler: Any) -> bool:
@@ -151,6 +215,8 @@ def _start_with_progress(
     settings.num_draws = s.draws
     settings.num_chains = s.chains
     settings.target_accept = s.target_accept
+    for name, value in _UNSTORED_STATS.items():
+        setattr(settings, name, value)
 
     class _ProgressSampler(_BackgroundSampler):
         def __init__(self) -> None:  # only what wait/_extract need

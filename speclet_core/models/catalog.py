@@ -45,7 +45,10 @@ from speclet_core.models.blocks import (
     base_coords,
     covariate_values,
     gene_level,
+    is_data_rich,
     observe,
+    scaled_normal,
+    scaled_zero_sum,
     split_shift,
 )
 from speclet_core.models.spec import Builder, LinearTerm, ModelSpec, register_model
@@ -189,6 +192,62 @@ def build_sgrna_gene_lineage(selection: ScreenSelection, spec: ModelSpec) -> pm.
             "gene_cell_line_effect", pt.dot(mu_gl, lay.member.T) + eps, dims=("gene", "cell_line")
         )
         observe(spec, (gamma + cl[None, :]).ravel()[lay.gc_flat] + eta[lay.s], selection)
+    return model
+
+
+def build_sgrna_gene_cell_line(selection: ScreenSelection, spec: ModelSpec) -> pm.Model:
+    """sgRNA in gene, cell-line shift, gene and gene × cell line, for one lineage (genome-wide work).
+
+    Each level is centred or non-centred by how often its elements are read (``is_data_rich``):
+    in a usual screen the gene, sgRNA and cell-line levels are centred, the gene × cell-line
+    deviation (a few guides per cell) non-centred. As in the flagship, the genes' average
+    gene × cell-line deviation only enters the likelihood added to the cell-line shift, so that
+    sum is sampled (zero-sum over cell lines) and the shift drawn given it (``split_shift``);
+    the rest of the deviation is zero-sum over genes and over cell lines (``n_zerosum_axes=2``),
+    so no direction the data cannot see is left in the gene × cell-line matrix.
+    """
+    lay = Layout(selection)
+    n_genes, n_cells, n_sgrnas = lay.n_genes, lay.n_cells, len(selection.coords["sgrna"])
+    coords = base_coords(selection, "gene", "sgrna", "cell_line")
+    with pm.Model(coords=coords) as model:
+        if is_data_rich(lay.g, n_genes):
+            alpha = gene_level()
+        else:
+            mu = pm.Normal("mu_gene", 0.0, PRIOR_MU_SD)
+            sigma_g = pm.HalfNormal("sigma_gene", PRIOR_SCALE_WIDE)
+            alpha = pm.Deterministic(
+                "gene_effect", mu + scaled_normal("gene_effect_raw", sigma_g, centred=False, shape=n_genes),
+                dims="gene",
+            )
+        sigma_s = pm.HalfNormal("sigma_sgrna", PRIOR_SCALE_NARROW)
+        zs_s = GroupedZeroSum(selection.sgrna_gene, n_genes)
+        eta_free = (
+            scaled_normal("sgrna_effect_raw", sigma_s, centred=is_data_rich(lay.s, n_sgrnas), shape=zs_s.n_free)
+            if zs_s.n_free else None
+        )
+        eta = pm.Deterministic("sgrna_effect", zs_s(eta_free), dims="sgrna")
+
+        sigma_c = pm.HalfNormal("sigma_cell_line", PRIOR_SCALE_NARROW)
+        sigma_e = pm.HalfNormal("sigma_gene_cell_line", PRIOR_SCALE_NARROW)
+        if n_cells > 1:
+            cell_b = sigma_e / np.sqrt(n_genes)
+            cell_total = scaled_zero_sum(
+                "cell_line_total_raw", pt.sqrt(sigma_c**2 + cell_b**2), centred=is_data_rich(lay.c, n_cells),
+                dims="cell_line",
+            )
+            zeta = split_shift("cell_line_effect", cell_total, sigma_c, cell_b, None, "cell_line")
+        else:
+            cell_total = zeta = pt.zeros(1)
+        zeta = pm.Deterministic("cell_line_effect", zeta, dims="cell_line")
+
+        eps = (cell_total - zeta)[None, :]
+        if n_genes > 1 and n_cells > 1:
+            eps = eps + scaled_zero_sum(
+                "gene_cell_line_effect_raw", sigma_e, centred=is_data_rich(lay.gc_flat, n_genes * n_cells),
+                dims=("gene", "cell_line"), n_zerosum_axes=2,
+            )
+        gamma = pm.Deterministic("gene_cell_line_effect", alpha[:, None] + eps, dims=("gene", "cell_line"))
+        observe(spec, (gamma + zeta[None, :]).ravel()[lay.gc_flat] + eta[lay.s], selection)
     return model
 
 
@@ -463,6 +522,57 @@ register_model(
         hyperparameters=(
             "mu_gene", "sigma_gene", "sigma_sgrna", "sigma_lineage", "sigma_cell_line",
             "sigma_gene_lineage", "sigma_gene_cell_line", "sigma",
+        ),
+    )
+)
+
+register_model(
+    ModelSpec(
+        name="sgrna_gene_cell_line",
+        version="1",
+        title="sgRNA, cell line, gene and gene × cell line, one lineage (genome-wide)",
+        description=(
+            "The model for one lineage at a time, e.g. all ~18,000 genes of a lineage's cell lines. Each guide "
+            "deviates from its gene (deviations sum to zero within the gene, so a bad guide cannot shift the gene); "
+            "each cell line has a shift that applies to every guide in it (shifts sum to zero over the cell lines); "
+            "each gene has an effect, and its effect in each cell line deviates from it (each gene's deviations sum "
+            "to zero over the cell lines). Shift and deviation are told apart by what genes share: the part of the "
+            "deviations that every gene has in common in a cell line is that cell line's shift, so a gene × "
+            "cell-line effect is what is left of the cell line's dependency on the gene once guide and cell-line-"
+            "wide shifts are removed. So the gene effect is the gene's average over its guides and cell lines. "
+            "Levels are centred or non-centred by how often each is read (usually gene, guide and cell line "
+            "centred, gene × cell line non-centred). For several lineages use the flagship, sgrna_gene_lineage."
+        ),
+        equation=_equation(
+            rf"\mathrm{{lfc}}_i &\sim {_N}(\gamma_{{g[i],c[i]}} + \eta_{{s[i]}} + \zeta_{{c[i]}}, \sigma)",
+            rf"\eta &\sim {_ZSN}_{{s \in g}}(\sigma_\eta),\quad \zeta \sim {_ZSN}_{{c}}(\sigma_\zeta)",
+            rf"\alpha_g &\sim {_N}(\mu_\alpha, \sigma_\alpha)",
+            rf"\gamma_{{g,c}} &= \alpha_g + \varepsilon_{{g,c}},\quad \varepsilon_{{g,\cdot}} \sim {_ZSN}_{{c}}(\sigma_\gamma)",
+            rf"&{_GENE_PRIORS},\quad \sigma_\eta, \sigma_\zeta, \sigma_\gamma \sim {_HN}(1)",
+        ),
+        max_lineages=1,
+        lineage_counterpart="sgrna_gene_lineage",
+        terms=_terms(
+            gene_effect="How strongly does knocking out this gene reduce growth, on average over this lineage's "
+                        "cell lines?",
+            gene_cell_line_effect="How strongly does this cell line depend on this gene, beyond shifts?",
+            sgrna_effect="Does this guide cut better or worse than the other guides of its gene?",
+            cell_line_effect=_ASK_CELL_LINE_SHIFT,
+            mu_gene=_ASK_TYPICAL_GENE,
+            sigma_gene=_ASK_GENE_SPREAD,
+            sigma_sgrna="How much do guides of the same gene disagree?",
+            sigma_cell_line="How much do cell lines differ overall?",
+            sigma_gene_cell_line="How much do cell lines differ in their dependency on a gene?",
+        ),
+        builder=build_sgrna_gene_cell_line,
+        predictor=(
+            LinearTerm("gene_cell_line_effect", ("gene", "cell_line")),
+            LinearTerm("sgrna_effect", ("sgrna",)),
+            LinearTerm("cell_line_effect", ("cell_line",)),
+        ),
+        gene_cell_line_effect="gene_cell_line_effect",
+        hyperparameters=(
+            "mu_gene", "sigma_gene", "sigma_sgrna", "sigma_cell_line", "sigma_gene_cell_line", "sigma",
         ),
     )
 )

@@ -65,6 +65,8 @@ class ModelSpec:
     builder: Builder = field(repr=False, compare=False)
     required_columns: tuple[str, ...] = ()
     min_lineages: int = 1
+    max_lineages: int | None = None
+    lineage_counterpart: str | None = None
     gene_lineage_effect: str | None = None
     gene_cell_line_effect: str | None = None
     hyperparameters: tuple[str, ...] = ()
@@ -101,6 +103,7 @@ class ModelSpec:
             "equation": self.equation,
             "required_columns": list(self.required_columns),
             "min_lineages": self.min_lineages,
+            "max_lineages": self.max_lineages,
             "terms": dict(self.terms),
             "roles": self.roles(),
             "pooled_counterpart": self.pooled_counterpart,
@@ -152,6 +155,13 @@ def check_selection(spec: ModelSpec, selection: ScreenSelection) -> None:
         problems.append(
             f"needs at least {spec.min_lineages} lineages to compare them, the selection has "
             f"{len(selection.lineages)} ({', '.join(selection.lineages)})"
+        )
+    if spec.max_lineages is not None and len(selection.lineages) > spec.max_lineages:
+        instead = f", or fit '{spec.lineage_counterpart}' to compare lineages" if spec.lineage_counterpart else ""
+        shown = ", ".join(selection.lineages[:5]) + (", …" if len(selection.lineages) > 5 else "")
+        raise ModelError(
+            f"model '{spec.name}' fits one lineage at a time ({spec.max_lineages} at most), the selection has "
+            f"{len(selection.lineages)} ({shown}); select a single lineage{instead}"
         )
     if problems:
         raise ModelError(

@@ -39,7 +39,7 @@ from model_store.ids import FIT_ID_RE
 from speclet_core.errors import JobError
 from speclet_core.queue.access import LOCAL_ADMIN, READ_ONLY_CANCEL, Submitter, cancel_refusal, cap_refusal, may_cancel
 from speclet_core.queue.disk import TAMPER_FIX, open_cache
-from speclet_core.queue.records import ACTIVE_STATUSES, JobRecord, JobStatus, SubmitOutcome
+from speclet_core.queue.records import ACTIVE_STATUSES, Executor, JobRecord, JobStatus, SubmitOutcome
 from speclet_core.records import FitPhase, FitRequest
 from speclet_core.settings import Settings
 
@@ -346,8 +346,8 @@ class JobQueue:
 
     # ---------------------------------------------------------------- workers
 
-    def claim(self, worker_id: str) -> JobRecord | None:
-        """Take the oldest queued job for ``worker_id`` (running from now on), or None."""
+    def claim(self, worker_id: str, executor: Executor = Executor.LOCAL) -> JobRecord | None:
+        """Take the oldest queued job for ``worker_id`` (running from now on, on ``executor``), or None."""
         if not self._ids(KEY_QUEUED):  # cheap check without taking the write lock
             return None
         with self._transaction():
@@ -361,7 +361,7 @@ class JobQueue:
                 now = time.time()
                 claimed = job.model_copy(update={
                     "status": JobStatus.RUNNING, "worker_id": worker_id, "started_at": now, "heartbeat_at": now,
-                "process_id": None,
+                    "process_id": None, "executor": Executor(executor), "host": None,
                     "phase": FitPhase.LOADING, "draws_done": 0, "draws_total": 0, "divergences": 0, "eta_s": None,
                 })
                 self._save(claimed)
@@ -382,9 +382,13 @@ class JobQueue:
         """Say the worker still runs this job; None means the job is no longer this worker's (stop the fit)."""
         return self._update_running(job_id, worker_id)
 
-    def attach_process(self, job_id: str, worker_id: str, pid: int) -> JobRecord | None:
-        """The fit's own process says it has started (also a heartbeat); None if the job is no longer this worker's."""
-        return self._update_running(job_id, worker_id, process_id=int(pid))
+    def attach_process(self, job_id: str, worker_id: str, pid: int, host: str | None = None) -> JobRecord | None:
+        """The fit's own process says it has started on ``host`` (also a heartbeat); None if the job is no longer
+        this worker's."""
+        changes: dict[str, Any] = {"process_id": int(pid)}
+        if host is not None:
+            changes["host"] = str(host)[:LABEL_MAX]
+        return self._update_running(job_id, worker_id, **changes)
 
     def update_progress(
         self,
@@ -442,13 +446,17 @@ class JobQueue:
             self._remove_id(KEY_RUNNING, job_id)
             return job
 
-    def requeue(self, job_id: str, worker_id: str, reason: str) -> JobRecord | None:
-        """Put a running job back at the front of the queue (its worker is stopping); None if not this worker's."""
+    def requeue(self, job_id: str, worker_id: str, reason: str, *, died: bool = False) -> JobRecord | None:
+        """Put a running job back at the front of the queue; None if not this worker's.
+
+        ``died``: the machine running the fit died (a Dask worker left the cluster), which counts towards
+        ``MAX_REQUEUES`` like a dead worker; otherwise the worker is stopping and it does not count.
+        """
         with self._transaction():
             job = self._load(job_id)
             if job is None or job.status != JobStatus.RUNNING or job.worker_id != worker_id:
                 return None
-            return self._requeue_locked(job, reason, count=False)
+            return self._requeue_locked(job, reason, count=died)
 
     def _requeue_locked(self, job: JobRecord, reason: str, *, count: bool) -> JobRecord:
         now = time.time()
@@ -468,7 +476,7 @@ class JobQueue:
         else:
             new = job.model_copy(update={
                 "status": JobStatus.QUEUED, "worker_id": None, "started_at": None, "heartbeat_at": None,
-                "process_id": None,
+                "process_id": None, "host": None,
                 "phase": None, "draws_done": 0, "draws_total": 0, "divergences": 0, "eta_s": None,
                 "requeues": job.requeues + (1 if count else 0),
             })

@@ -25,6 +25,13 @@ class JobStatus(StrEnum):
 ACTIVE_STATUSES = frozenset({JobStatus.QUEUED, JobStatus.RUNNING})
 
 
+class Executor(StrEnum):
+    """Where a worker runs its fits: child processes on its own machine, or tasks on a Dask cluster."""
+
+    LOCAL = "local"
+    DASK = "dask"
+
+
 class AttemptRecord(Record):
     """How an earlier attempt of a job ended (kept when the request is submitted again)."""
 
@@ -57,7 +64,9 @@ class JobRecord(Record):
     finished_at: float | None = None
     heartbeat_at: float | None = Field(default=None, description="Unix time the worker last said it is alive.")
     worker_id: str | None = None
-    process_id: int | None = Field(default=None, description="Process id of the running fit, on the worker's machine.")
+    process_id: int | None = Field(default=None, description="Process id of the running fit, on the machine that runs it.")
+    executor: Executor | None = Field(default=None, description="How the fit runs: a local process or a Dask task.")
+    host: str | None = Field(default=None, description="Machine that runs (or ran) the fit.")
     error: str | None = Field(default=None, description="Short message for the person who submitted the fit.")
     traceback: str | None = Field(default=None, description="Full traceback, for the log.")
     verdict: str | None = Field(default=None, description="Convergence verdict of a done fit.")

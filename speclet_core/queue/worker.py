@@ -20,6 +20,11 @@ when it starts, so nothing piles up in the container's own layer.
 Each supervisor holds an exclusive lock on one PyTensor compile folder per fit slot
 (``DATA_DIR/cache/pytensor/wK-sN``), so concurrent fits never share a compile cache
 while later fits in the same slot reuse it.
+
+Where a fit runs is a seam: ``_LocalFit`` (the child process above) or, with
+``SPECLET_DASK_SCHEDULER`` set, ``speclet_core.queue.dask_executor.DaskFit`` (the same child started by a
+task on a Dask worker, talking to this supervisor through Dask). Both answer ``poll`` / ``terminate`` /
+``kill``, so the queue, heartbeats, limits, cancel and the store's cleanup below are the same for both.
 """
 
 from __future__ import annotations
@@ -28,12 +33,13 @@ import argparse
 import contextlib
 import ctypes
 import dataclasses
-import fcntl
+import json
 import logging
 import os
 import resource
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -41,22 +47,28 @@ import time
 import traceback
 from enum import StrEnum
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 from model_store.ids import FIT_ID_RE
 from speclet_core.errors import SpecletError
+from speclet_core.queue.fitproc import (
+    EXIT_NOT_MINE,
+    KILL_GRACE_S,
+    REMOTE_STOP_S,
+    compile_base,
+    lock_compile_folder,
+    with_compiledir,
+)
 from speclet_core.queue.jobs import JobQueue, make_worker_id
-from speclet_core.queue.records import JobRecord, JobStatus
+from speclet_core.queue.records import Executor, JobRecord, JobStatus
 from speclet_core.records import FitPhase
 from speclet_core.settings import Settings
 
-KILL_GRACE_S = 3.0  # SIGTERM → SIGKILL: a fit has this long to stop by itself
 EXIT_GRACE_S = 30.0  # a fit that recorded its end has this long to exit (writing files, interpreter shutdown)
 MAX_LOOP_FAILURES = 30  # consecutive failed loop turns (≈ 30 s) before the worker gives up
 POLL_S = 0.2  # supervisor loop period: bounds submit-to-start latency with an idle worker
 PROGRESS_MIN_INTERVAL_S = 0.5  # the child writes progress at most twice a second
 PR_SET_PDEATHSIG = 1
-EXIT_NOT_MINE = 3  # the child found its job cancelled or taken over: it stored nothing
 
 log = logging.getLogger("speclet.worker")
 
@@ -68,14 +80,58 @@ class StopReason(StrEnum):
     SHUTDOWN = "shutdown"
 
 
+class FitHandle(Protocol):
+    """One running fit as the supervisor sees it, wherever it runs."""
+
+    label: str  # for the log: "process 1234", "Dask task …"
+
+    def poll(self) -> int | None:
+        """The fit's exit status once it has stopped (negative: killed by that signal), else None."""
+
+    def terminate(self) -> None:
+        """Ask the fit to stop now (it has ``KILL_GRACE_S`` before ``kill``)."""
+
+    def kill(self) -> None:
+        """Stop the fit at once."""
+
+    def release(self) -> None:
+        """After it stopped: free what is left of it (helper processes, Dask's record of the task)."""
+
+    def lost(self) -> str | None:
+        """Why the machine running the fit is gone (the fit goes back to the queue), or None."""
+
+
+class _LocalFit:
+    """A fit in a child process of this supervisor (its own process group)."""
+
+    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+        self.proc = proc
+        self.label = f"process {proc.pid}"
+
+    def poll(self) -> int | None:
+        return self.proc.poll()
+
+    def terminate(self) -> None:
+        _signal_group(self.proc.pid, signal.SIGTERM)
+
+    def kill(self) -> None:
+        _signal_group(self.proc.pid, signal.SIGKILL)
+
+    def release(self) -> None:
+        _signal_group(self.proc.pid, signal.SIGKILL)  # leftover helpers of the fit, if any
+
+    def lost(self) -> str | None:
+        return None  # a dead child is an exit status, judged by _after_exit
+
+
 @dataclasses.dataclass
 class _Running:
     job: JobRecord
-    proc: subprocess.Popen[bytes]
+    fit: FitHandle
     slot: int
     started: float  # monotonic
     log_path: Path
-    tmp_dir: Path
+    tmp_dir: Path | None  # a local fit's TMPDIR (a Dask fit's lives on its Dask worker)
     stop_reason: StopReason | None = None
     term_sent_at: float | None = None
     killed: bool = False
@@ -145,6 +201,7 @@ class Worker:
         self._compile_lock: IO[str] | None = None
         self._compile_base: Path | None = None
         self.started_at = time.time()
+        self.dask: Any = None  # the DaskExecutor when SPECLET_DASK_SCHEDULER is set (connected in run())
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -166,12 +223,25 @@ class Worker:
     def run(self) -> int:
         """Run fits until stopped; returns the exit status (0 after a clean stop)."""
         self._install_signal_handlers()
-        self._lock_compile_folder()
+        if self.settings.dask_scheduler:
+            from speclet_core.queue.dask_executor import DaskExecutor
+
+            try:
+                self.dask = DaskExecutor(self.settings, self.worker_id, self.queue)
+            except SpecletError:
+                self.queue.close()
+                raise
+        else:
+            self._lock_compile_folder()
         self._clean_store()
         self._sweep_tmp()
-        log.info("worker %s started: %d fit(s) at a time, each limited to %s, data in %s", self.worker_id,
-                 self.concurrency, f"{self.memory_mb} MiB" if self.memory_mb else "no memory limit",
-                 self.settings.data_dir)
+        if self.dask is not None:
+            log.info("worker %s started: fits go to the Dask cluster at %s (as many at once as it has threads), "
+                     "data in %s", self.worker_id, self.settings.dask_scheduler, self.settings.data_dir)
+        else:
+            log.info("worker %s started: %d fit(s) at a time, each limited to %s, data in %s", self.worker_id,
+                     self.concurrency, f"{self.memory_mb} MiB" if self.memory_mb else "no memory limit",
+                     self.settings.data_dir)
         next_beat = 0.0
         failures = 0
         try:
@@ -181,10 +251,12 @@ class Worker:
                     if now >= next_beat:
                         self._beat()
                         next_beat = now + self.heartbeat_s
+                    if self.dask is not None:
+                        self.dask.pump()  # progress and save requests relayed from the Dask workers
                     self._enforce_limits()
                     self._reap()
-                    while len(self.running) < self.concurrency and not self._stop.is_set():
-                        job = self.queue.claim(self.worker_id)
+                    while len(self.running) < self._capacity() and not self._stop.is_set():
+                        job = self.queue.claim(self.worker_id, Executor.DASK if self.dask else Executor.LOCAL)
                         if job is None:
                             break
                         self._start(job)
@@ -201,6 +273,10 @@ class Worker:
             self._shutdown()
         return 0
 
+    def _capacity(self) -> int:
+        """Fits this supervisor runs at once: its concurrency, or on Dask the cluster's threads (≥ 1)."""
+        return self.dask.capacity() if self.dask is not None else self.concurrency
+
     def _shutdown(self) -> None:
         for entry in self.running.values():
             self._signal(entry, StopReason.SHUTDOWN)
@@ -210,9 +286,18 @@ class Worker:
             time.sleep(0.05)
         for entry in list(self.running.values()):
             self._kill(entry)
-            entry.proc.wait()
+        deadline = time.monotonic() + (REMOTE_STOP_S if self.dask is not None else 30.0)
+        while self.running and time.monotonic() < deadline:
+            self._reap()
+            time.sleep(0.05)
         self._reap()
+        for job_id, entry in list(self.running.items()):  # a Dask task that never answered: back to the queue
+            entry.fit.release()
+            del self.running[job_id]
+            self.queue.requeue(job_id, self.worker_id, "the worker was stopped")
         self.queue.remove_worker(self.worker_id)
+        if self.dask is not None:
+            self.dask.close()
         self.queue.close()
         if self._compile_lock is not None:
             self._compile_lock.close()
@@ -221,11 +306,19 @@ class Worker:
     # ---------------------------------------------------------------- heartbeats and limits
 
     def _beat(self) -> None:
+        if self.dask is not None:
+            self.dask.refresh()
         self.queue.beat_worker(self.worker_id, {
             "pid": os.getpid(), "host": self.worker_id.rsplit(":", 2)[0], "started_at": self.started_at,
-            "concurrency": self.concurrency, "running": sorted(self.running),
+            "concurrency": self._capacity(), "running": sorted(self.running),
+            "executor": str(Executor.DASK if self.dask is not None else Executor.LOCAL),
+            **({"dask_scheduler": self.settings.dask_scheduler} if self.dask is not None else {}),
         })
-        for job_id, entry in self.running.items():
+        for job_id, entry in list(self.running.items()):
+            why = entry.fit.lost()
+            if why is not None:
+                self._requeue_lost(entry, why)
+                continue
             if entry.stop_reason is not None:
                 continue
             job = self.queue.heartbeat(job_id, self.worker_id)
@@ -243,6 +336,16 @@ class Worker:
         for job in self.queue.requeue_stale():
             log.warning("job %s: its worker stopped heart-beating → %s", job.job_id[:12], job.status)
 
+    def _requeue_lost(self, entry: _Running, why: str) -> None:
+        """The machine running a fit died: forget the run, clean what it left, send the job back to the queue."""
+        job_id = entry.job.job_id
+        entry.fit.kill()
+        entry.fit.release()
+        del self.running[job_id]
+        self._clean_store()  # its unfinished write (the dead writer's lock is free now) must not linger
+        job = self.queue.requeue(job_id, self.worker_id, why, died=True)
+        log.warning("job %s: %s → %s", job_id[:12], why, job.status if job else "no longer this worker's")
+
     def _enforce_limits(self) -> None:
         now = time.monotonic()
         timeout = self.settings.fit_timeout_s
@@ -255,18 +358,18 @@ class Worker:
             if entry.finished_at is not None and entry.term_sent_at is None and now - entry.finished_at > EXIT_GRACE_S:
                 log.warning("job %s ended but its process did not exit: stopping it", entry.job.job_id[:12])
                 entry.term_sent_at = now
-                _signal_group(entry.proc.pid, signal.SIGTERM)
+                entry.fit.terminate()
 
     def _signal(self, entry: _Running, reason: StopReason) -> None:
         if entry.stop_reason is None:
             entry.stop_reason = reason
-        if entry.term_sent_at is None and entry.proc.poll() is None:
+        if entry.term_sent_at is None and entry.fit.poll() is None:
             entry.term_sent_at = time.monotonic()
-            _signal_group(entry.proc.pid, signal.SIGTERM)
+            entry.fit.terminate()
 
     def _kill(self, entry: _Running) -> None:
         entry.killed = True
-        _signal_group(entry.proc.pid, signal.SIGKILL)
+        entry.fit.kill()
 
     # ---------------------------------------------------------------- children
 
@@ -278,6 +381,13 @@ class Worker:
         slot = self._free_slot()
         log_path = fit_log_path(self.settings, job.job_id)
         log_path.parent.mkdir(parents=True, exist_ok=True)
+        if self.dask is not None:
+            fit = self.dask.start(job, log_path)
+            self.running[job.job_id] = _Running(job=job, fit=fit, slot=slot, started=time.monotonic(),
+                                                log_path=log_path, tmp_dir=None)
+            log.info("job %s (%s, %s) sent to the Dask cluster as %s", job.job_id[:12], job.request.model,
+                     job.label or "-", fit.label)
+            return
         tmp_dir = fit_tmp_dir(self.settings, job.job_id, self.worker_id)
         shutil.rmtree(tmp_dir, ignore_errors=True)  # left by an earlier run of this job on this worker
         tmp_dir.mkdir(mode=0o700, parents=True)
@@ -286,9 +396,7 @@ class Worker:
         env["TMPDIR"] = str(tmp_dir)  # the sampler's draws and every library's temp files, removed at exit
         if self._compile_base is not None:
             compiledir = self._compile_base.with_name(f"{self._compile_base.name}-s{slot}")
-            flags = [f for f in env.get("PYTENSOR_FLAGS", "").split(",")
-                     if f.strip() and f.partition("=")[0].strip() != "base_compiledir"]
-            env["PYTENSOR_FLAGS"] = ",".join([*flags, f"base_compiledir={compiledir}"])
+            env["PYTENSOR_FLAGS"] = with_compiledir(env.get("PYTENSOR_FLAGS", ""), compiledir)
         cmd = [
             sys.executable, "-m", "speclet_core.queue.worker", "run-one", job.job_id,
             "--worker-id", self.worker_id,
@@ -304,19 +412,20 @@ class Worker:
                 cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env,
                 start_new_session=True,  # its own process group: one signal reaches PyMC's helpers too
             )
-        self.running[job.job_id] = _Running(job=job, proc=proc, slot=slot, started=time.monotonic(), log_path=log_path,
-                                            tmp_dir=tmp_dir)
+        self.running[job.job_id] = _Running(job=job, fit=_LocalFit(proc), slot=slot, started=time.monotonic(),
+                                            log_path=log_path, tmp_dir=tmp_dir)
         log.info("job %s (%s, %s) started in process %d", job.job_id[:12], job.request.model, job.label or "-",
                  proc.pid)
 
     def _reap(self) -> None:
         for job_id, entry in list(self.running.items()):
-            rc = entry.proc.poll()
+            rc = entry.fit.poll()
             if rc is None:
                 continue
             del self.running[job_id]
-            _signal_group(entry.proc.pid, signal.SIGKILL)  # leftover helpers of the fit, if any
-            _remove_tmp(entry.tmp_dir)  # before the job's end is recorded: whoever sees it ended sees it clean
+            entry.fit.release()
+            if entry.tmp_dir is not None:
+                _remove_tmp(entry.tmp_dir)  # before the job's end is recorded: whoever sees it ended sees it clean
             try:
                 self._after_exit(entry, rc)
             except SpecletError as exc:
@@ -427,26 +536,9 @@ class Worker:
         BASE is the ``base_compiledir`` already in ``PYTENSOR_FLAGS`` if any (a shared, warm
         cache), else ``DATA_DIR/cache/pytensor`` (kept with the data, e.g. on Docker's volume).
         """
-        base = _flag_compiledir(os.environ.get("PYTENSOR_FLAGS", "")) or self.settings.data_dir / "cache" / "pytensor"
-        base.mkdir(parents=True, exist_ok=True)
-        for k in range(256):
-            fh = open(base / f"w{k}.lock", "a+", encoding="utf-8")  # held for the worker's life
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                fh.close()
-                continue
-            self._compile_lock = fh
-            self._compile_base = base / f"w{k}"
-            return
-
-
-def _flag_compiledir(flags: str) -> Path | None:
-    for item in flags.split(","):
-        key, _, value = item.partition("=")
-        if key.strip() == "base_compiledir" and value.strip():
-            return Path(value.strip()).expanduser()
-    return None
+        locked = lock_compile_folder(compile_base(self.settings), "w")
+        if locked is not None:
+            self._compile_lock, self._compile_base = locked
 
 
 DISK_NEARLY_FULL_BYTES = 64 << 20
@@ -507,11 +599,85 @@ def _tail(path: Path, limit: int = 20_000) -> str | None:
 # --------------------------------------------------------------------------- the child
 
 
-class _ProgressWriter:
-    """The ``progress`` callback of ``run_fit``: writes phase, draws, divergences and ETA into the job."""
+class FitChannel(Protocol):
+    """How a fit process reports to whoever runs it: the queue itself, or its Dask task (``PipeChannel``)."""
+
+    executor: Executor
+    where: dict[str, str]  # extra provenance: e.g. the Dask worker's address
+
+    def attach(self, pid: int, host: str) -> JobRecord | None: ...
+
+    def progress(self, *, phase: FitPhase | None, draws_done: int, draws_total: int, divergences: int,
+                 eta_s: float | None) -> None: ...
+
+    def begin_saving(self) -> bool: ...
+
+    def finish(self, status: JobStatus, *, error: str | None = None, traceback: str | None = None,
+               verdict: str | None = None) -> None: ...
+
+
+class QueueChannel:
+    """A local fit process writes into the job queue directly."""
+
+    executor = Executor.LOCAL
+    where: dict[str, str] = {}
 
     def __init__(self, queue: JobQueue, job_id: str, worker_id: str) -> None:
         self.queue, self.job_id, self.worker_id = queue, job_id, worker_id
+
+    def attach(self, pid: int, host: str) -> JobRecord | None:
+        return self.queue.attach_process(self.job_id, self.worker_id, pid, host=host)
+
+    def progress(self, **fields: Any) -> None:
+        self.queue.update_progress(self.job_id, self.worker_id, **fields)
+
+    def begin_saving(self) -> bool:
+        return self.queue.begin_saving(self.job_id, self.worker_id)
+
+    def finish(self, status: JobStatus, **fields: Any) -> None:
+        self.queue.finish(self.job_id, self.worker_id, status, **fields)
+
+
+class PipeChannel:
+    """A fit process started by a Dask task: JSON lines to the task on ``out_fd``, its answers on stdin.
+
+    The task's first line is ``{"job": JobRecord, "where": {...}}``; it relays the lines to the
+    supervisor through Dask and returns the ``finish`` line as the task's result.
+    """
+
+    executor = Executor.DASK
+
+    def __init__(self, out_fd: int, answers: IO[str]) -> None:
+        self._out = os.fdopen(out_fd, "w", encoding="utf-8", buffering=1)
+        self._answers = answers
+        first = json.loads(answers.readline() or "{}")
+        self.job = JobRecord.model_validate(first["job"])
+        self.where = {str(k): str(v) for k, v in (first.get("where") or {}).items()}
+
+    def _send(self, kind: str, **fields: Any) -> None:
+        self._out.write(json.dumps({"kind": kind, **fields}) + "\n")
+
+    def attach(self, pid: int, host: str) -> JobRecord | None:
+        self._send("attach", pid=pid, host=host)
+        return self.job
+
+    def progress(self, *, phase: FitPhase | None, **fields: Any) -> None:
+        self._send("progress", phase=None if phase is None else str(phase), **fields)
+
+    def begin_saving(self) -> bool:
+        self._send("may_save")
+        answer = self._answers.readline()  # the supervisor's begin_saving, relayed by the task
+        return bool(answer) and json.loads(answer).get("ok") is True
+
+    def finish(self, status: JobStatus, **fields: Any) -> None:
+        self._send("finish", status=str(status), **fields)
+
+
+class _ProgressWriter:
+    """The ``progress`` callback of ``run_fit``: writes phase, draws, divergences and ETA into the job."""
+
+    def __init__(self, channel: FitChannel) -> None:
+        self.channel = channel
         self._last_write = 0.0
         self._last_phase: str | None = None
         self._anchor: tuple[float, int] | None = None  # (time, draws) when the current phase started counting
@@ -536,8 +702,8 @@ class _ProgressWriter:
             return
         self._last_phase = phase
         self._last_write = now
-        self.queue.update_progress(
-            self.job_id, self.worker_id, phase=job_phase, draws_done=done, draws_total=total,
+        self.channel.progress(
+            phase=job_phase, draws_done=done, draws_total=total,
             divergences=int(getattr(progress, "divergences", 0) or 0), eta_s=eta,
         )
 
@@ -573,30 +739,38 @@ def _lift_memory_limit() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (hard, hard))
 
 
-def run_one(job_id: str, worker_id: str, settings: Settings) -> int:
-    """Run one claimed job in this process: fit, store, record the outcome. Returns the exit status."""
+def run_one(job_id: str, worker_id: str, settings: Settings, channel: FitChannel | None = None) -> int:
+    """Run one claimed job in this process: fit, store, record the outcome. Returns the exit status.
+
+    ``channel`` is how this process reports (default: the queue itself, as a local worker's child).
+    """
     memory_mb = settings.fit_memory_limit_mb()
-    queue = JobQueue.from_settings(settings)
-    job = queue.attach_process(job_id, worker_id, os.getpid())
-    if job is None:
+    if channel is None:
+        channel = QueueChannel(JobQueue.from_settings(settings), job_id, worker_id)
+    host = socket.gethostname()
+    job = channel.attach(os.getpid(), host)
+    if job is None or job.job_id != job_id:
         print(f"job {job_id} is not running on {worker_id}; nothing to do", flush=True)
         return EXIT_NOT_MINE
-    print(f"fit {job_id}: model {job.request.model}, data {job.request.data_path}", flush=True)
+    print(f"fit {job_id}: model {job.request.model}, data {job.request.data_path}, on {host} "
+          f"({channel.executor})", flush=True)
     try:
         _limit_memory(memory_mb)
         from model_store import ModelStore
         from speclet_core.fitting.engine import run_fit
 
-        result = run_fit(job.request, settings=settings, progress=_ProgressWriter(queue, job_id, worker_id))
-        if not queue.begin_saving(job_id, worker_id):
+        result = run_fit(job.request, settings=settings, progress=_ProgressWriter(channel))
+        if not channel.begin_saving():
             print("the job was cancelled or taken over before saving: nothing stored", flush=True)
             return EXIT_NOT_MINE
+        # where it ran, beside what the fit knows (model_store writes provenance into the manifest and NetCDF attrs)
+        where = {"executor": str(channel.executor), "host": host, **channel.where}
         ModelStore(settings.fits_dir).put(
             job_id, result.idata, request=job.request.model_dump(mode="json"), roles=result.spec.roles(),
-            diagnostics=result.diagnostics, timings=result.timings, provenance=result.provenance,
+            diagnostics=result.diagnostics, timings=result.timings, provenance={**result.provenance, **where},
         )
         verdict = result.diagnostics.get("verdict") if isinstance(result.diagnostics, dict) else None
-        queue.finish(job_id, worker_id, JobStatus.DONE, verdict=verdict)
+        channel.finish(JobStatus.DONE, verdict=verdict)
         print(f"fit {job_id} stored (verdict: {verdict})", flush=True)
         return 0
     except SpecletError as exc:
@@ -611,7 +785,7 @@ def run_one(job_id: str, worker_id: str, settings: Settings) -> int:
             error = f"unexpected failure ({type(exc).__name__}: {exc}); the full traceback is in the job's log"
     _lift_memory_limit()
     print(tb, flush=True)
-    queue.finish(job_id, worker_id, JobStatus.FAILED, error=error, traceback=tb)
+    channel.finish(JobStatus.FAILED, error=error, traceback=tb)
     return 1
 
 
@@ -640,12 +814,15 @@ def _child_main(argv: list[str]) -> int:
     p.add_argument("--data-dir", required=True, type=Path)
     p.add_argument("--memory-mb", type=int, default=0)
     p.add_argument("--parent-pid", type=int, required=True)
+    p.add_argument("--report-fd", type=int, default=None,
+                   help="report on this file descriptor (JSON lines) and read answers on stdin (a Dask task)")
     args = parser.parse_args(argv)
     _die_with_parent(args.parent_pid)
     # the supervisor's data folder and memory limit win over this process's environment
     settings = dataclasses.replace(Settings.from_env(), data_dir=args.data_dir, fit_memory_mb=args.memory_mb)
     try:
-        rc = run_one(args.job_id, args.worker_id, settings)
+        channel = PipeChannel(args.report_fd, sys.stdin) if args.report_fd is not None else None
+        rc = run_one(args.job_id, args.worker_id, settings, channel)
     except Exception:
         traceback.print_exc()
         rc = 1

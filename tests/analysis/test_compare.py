@@ -27,7 +27,7 @@ def test_loo_table_prefers_the_model_that_generated_the_data() -> None:
 
     fits = {"good": idata(mu_good), "bad": idata(mu_bad)}
     table = compare.loo_table(fits)
-    assert table["fit"].tolist() == ["good", "bad"] and table["rank"].tolist() == [0, 1]
+    assert table["fit"].tolist() == ["good", "bad"] and table["rank"].tolist() == [1, 2]
     assert table.loc[0, "elpd_loo"] == pytest.approx(float(az.loo(fits["good"]).elpd_loo))
     assert table.loc[1, "elpd_diff"] == pytest.approx(table.loc[0, "elpd_loo"] - table.loc[1, "elpd_loo"])
     assert table["weight"].sum() == pytest.approx(1.0)

@@ -83,7 +83,7 @@ def test_a_tumour_suppressor_is_not_called_a_dependency(open_page: Callable[...,
     shown = {k: v["label"] for k, v in json.loads(at.dataframe[1].proto.columns).items() if "label" in v}
     assert shown["p_selective"] == "P(selective dependency)" and shown["p_dependency"] == "P(dependency in pancreas)"
     assert shown["p_stronger"] == "P(stronger in pancreas)" and shown["mean_in_lineage"] == "mean effect in pancreas"
-    assert "Expected false discovery proportion of these 1 selective dependencies of pancreas" in text
+    assert "Expected false discovery proportion of this list of one gene (selective dependencies of pancreas)" in text
 
     at = open_page("rankings", fit=suppressor_fit, rank_contrast="blood", rank_min_p="0.9")
     assert at.dataframe[1].value["gene"].tolist() == ["SPI1"]
@@ -142,7 +142,7 @@ def test_compare_never_recommends_a_flagged_fit_silently(open_page: Callable[...
     assert "of the fits that passed" in best[0]
     assert "Not every compared fit passed its diagnostics" in text
     loo = next(d.value for d in at.dataframe if "elpd_loo" in d.value.columns)
-    assert dict(zip(loo["rank"], loo["diagnostics"], strict=True)) == {0: "⛔ do not trust", 1: "✅ converged"}
+    assert dict(zip(loo["rank"], loo["diagnostics"], strict=True)) == {1: "⛔ do not trust", 2: "✅ converged"}
     assert flagged != good
 
 

@@ -38,6 +38,10 @@ def test_numpy_log_likelihood_is_pymcs_pointwise_logp(name: str, selection) -> N
     from pymc.pytensorf import join_nonshared_inputs
 
     spec = get_model(name)
+    if spec.max_lineages == 1:  # a one-lineage model: its largest lineage
+        data = selection.data.astype({"lineage": str})
+        sel = select_screen(screen_from_frame(data), lineages=data["lineage"].value_counts().index[0])
+        selection = dataclasses.replace(sel, data=prepare_covariates(sel.data)[0])
     if spec.options:  # the marker / batch columns its options add; every other cell line marked
         cells = sorted(selection.data["depmap_id"].astype(str).unique())
         marker = selection.data["depmap_id"].astype(str).map({c: i % 2 == 0 for i, c in enumerate(cells)})

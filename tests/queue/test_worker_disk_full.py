@@ -12,7 +12,7 @@ import pytest
 
 from speclet_core.queue.jobs import JobQueue
 from speclet_core.queue.records import JobStatus
-from speclet_core.queue.worker import Worker, _Running
+from speclet_core.queue.worker import Worker, _LocalFit, _Running
 from speclet_core.records import FitRequest, SamplerSettings
 from speclet_core.settings import Settings
 
@@ -31,7 +31,7 @@ def _crash_while_saving(data_dir: Path) -> str:
         proc = subprocess.Popen([sys.executable, "-c", SEGFAULT], start_new_session=True)
         assert proc.wait(timeout=30) < 0
         tmp_dir = data_dir / "tmp" / job.job_id / "run"
-        entry = _Running(job=job, proc=proc, slot=0, started=time.monotonic(), log_path=data_dir / "fit.log",
+        entry = _Running(job=job, fit=_LocalFit(proc), slot=0, started=time.monotonic(), log_path=data_dir / "fit.log",
                          tmp_dir=tmp_dir)
         worker._after_exit(entry, proc.returncode)
         ended = queue.get(job.job_id)
