@@ -100,7 +100,7 @@ def tiny_path(tiny_sim, tmp_path_factory) -> Path:
 
 def test_catalog_has_the_issue_models() -> None:
     for name in ("gene", "gene_cell_line", "gene_rna", "gene_cn", "gene_lineage", "sgrna_gene_lineage",
-                 "gene_cell_line_nopool"):
+                 "gene_cell_line_nopool", "gene_biomarker", "gene_batch"):
         spec = get_model(name)
         assert spec.name == name and spec.version
         assert len(spec.description) > 200, "a plain-language paragraph"
