@@ -3,7 +3,7 @@
 import streamlit as st
 
 from model_store.stats import HDI_PROB
-from pages import adapter, widgets
+from pages import adapter, presentation, widgets
 from speclet_core import charts
 from speclet_core.analysis import contrasts, glossary, pairs, ranking, sentences
 from speclet_core.analysis.escaping import escape_markdown
@@ -39,7 +39,7 @@ where = f" in {scope}" if scope else ""
 st.subheader(f"Ranking{escape_markdown(where)}")
 shown = table.head(40)
 chart = charts.rank_interval_chart(shown, top_k=top_k, title=f"Rank intervals ({hdi:.0%}) of the top {len(shown)} genes")
-widgets.chart_with_data(chart, table, f"ranking{('_' + scope) if scope else ''}", key="rank-chart", fit=fit)
+presentation.show_chart(chart, table, f"ranking{('_' + scope) if scope else ''}", key="rank-chart", fit=fit)
 st.caption(f"Dot: expected rank; line: the {hdi:.0%} rank interval. A long line means the data cannot pin down the "
            f"gene's place. Colour: P(top-{top_k}). The CSV holds all {len(table):,} genes.")
 labels = glossary.ranking_labels(threshold=threshold, hdi_prob=hdi, top_k=top_k)
@@ -69,7 +69,7 @@ if len(picked) >= 2:
     ordered = tuple(g for g in by_rank if g in set(picked))
     comparison = adapter.guarded(adapter.pairwise, fit.fit_id, fit, ordered, scope, hdi)
     cells = pairs.pairwise_cells(comparison)
-    widgets.chart_with_data(charts.pairwise_chart(cells, ordered, title=f"P(row gene is a stronger dependency{where})"),
+    presentation.show_chart(charts.pairwise_chart(cells, ordered, title=f"P(row gene is a stronger dependency{where})"),
                            cells, "pairwise", key="pairwise", fit=fit)
     st.caption("Each cell: the share of posterior draws in which the row gene's effect is more negative than the "
                "column gene's. Red: the row gene is the stronger dependency; blue: the column gene is; white: a toss-up.")

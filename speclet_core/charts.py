@@ -474,3 +474,14 @@ def with_provenance(chart: alt.TopLevelMixin, line: str) -> alt.TopLevelMixin:
     kept = {k: v for k, v in params.to_dict().items() if k not in {"text", "subtitle"}}
     text = params.text if params.text is not alt.Undefined and params.text != "" else " "
     return chart.properties(title=alt.TitleParams(text=text, subtitle=[*lines, line], **kept))
+
+
+def figure_svg(chart: alt.TopLevelMixin) -> bytes:
+    """The chart rendered to SVG by Vega itself (``vl-convert``), text kept as text so a slide can edit it.
+
+    Charts are capped at ``MAX_MARKS`` marks by their builders, which bounds the time this takes
+    (about 2 s for the largest heatmap).
+    """
+    import vl_convert
+
+    return vl_convert.vegalite_to_svg(chart.to_dict()).encode()
