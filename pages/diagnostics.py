@@ -57,8 +57,6 @@ if energy is not None:
     st.caption(f"Energy: the two histograms should look alike (BFMI ≥ {verdict.BFMI_FLAG}); if the transitions are much narrower, "
                "the sampler explores the posterior slowly.")
     e = fitcheck.energy_frame(energy)
-    c1, c2 = st.columns([3, 2])
-    with c1:
-        presentation.show_chart(charts.energy_chart(e), e, "energy", key="energy", fit=fit)
-    with c2:
-        st.dataframe(fitcheck.sampler_table(fitcheck.read_sample_stats(fit)), hide_index=True, width="stretch")
+    presentation.show_chart(charts.energy_chart(e), e, "energy", key="energy", fit=fit)
+    # below the chart, full width: beside it the sampler's columns were cut
+    st.dataframe(fitcheck.sampler_table(fitcheck.read_sample_stats(fit)), hide_index=True, width="stretch")

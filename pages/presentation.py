@@ -33,6 +33,15 @@ PROJECTOR_CSS = """
   [data-testid="stMain"] h2, [data-testid="stMain"] h3 { font-size: 30px; }
   [data-testid="stMain"] .block-container { padding-left: 2rem; padding-right: 2rem; max-width: 100%; }
   [data-testid="stMain"] label p { font-size: 18px; }
+  /* the Fit page's model graph as large as its column allows */
+  [data-testid="stMain"] [data-testid="stGraphVizChart"] svg { width: 100% !important; height: auto !important; }
+</style>
+"""
+
+# Always: a long equation (the flagship's) scrolls inside its box instead of being cut off at the column's edge.
+BASE_CSS = """
+<style>
+  [data-testid="stMain"] .katex-display { overflow-x: auto; overflow-y: hidden; padding: 2px 0 6px; }
 </style>
 """
 
@@ -53,10 +62,11 @@ def setup() -> None:
         st.session_state[_STATE] = is_on()
     on = st.sidebar.toggle("Presentation mode", key=_STATE, help="Larger text and charts for a projector "
                            "(1280 × 720). A link with `?present=1` opens a page this way.")
+    st.sidebar.markdown(BASE_CSS, unsafe_allow_html=True)
     if on:
         if st.query_params.get(PARAM) != "1":
             st.query_params[PARAM] = "1"
-        st.markdown(PROJECTOR_CSS, unsafe_allow_html=True)
+        st.sidebar.markdown(PROJECTOR_CSS, unsafe_allow_html=True)
     elif PARAM in st.query_params:
         del st.query_params[PARAM]
 

@@ -45,8 +45,10 @@ st.caption(f"Dot: expected rank; line: the {hdi:.0%} rank interval. A long line 
 labels = glossary.ranking_labels(threshold=threshold, hdi_prob=hdi, top_k=top_k)
 prob = lambda c: st.column_config.ProgressColumn(labels[c], min_value=0.0, max_value=1.0, format="%.2f")  # noqa: E731
 number = lambda c, f="%.2f": st.column_config.NumberColumn(labels[c], format=f)  # noqa: E731
+# sd and P(not a dependency) (= 1 − P(dependency)) stay in the CSV: on the page the table fits a 1280-px screen
 st.dataframe(
     table, hide_index=True, width="stretch", height=360,
+    column_order=[c for c in table.columns if c not in {"sd", "p_not_dependency"}],
     column_config={
         "gene": labels["gene"], "mean": number("mean"), "sd": number("sd"), "hdi_low": number("hdi_low"),
         "hdi_high": number("hdi_high"), "expected_rank": number("expected_rank", "%.1f"),
@@ -99,8 +101,8 @@ st.caption(f"A gene is a selective dependency of {escape_markdown(lineage)} when
            "Sorted by P(selective dependency).")
 widgets.bullet_list(sentences.contrast_sentences(listed))
 labels = glossary.ranking_labels(threshold=threshold, hdi_prob=hdi, top_k=top_k, lineage=lineage)
-columns = ["gene", "mean_in_lineage", "hdi_low_in_lineage", "hdi_high_in_lineage", "mean_versus", "p_dependency",
-           "p_stronger", "p_selective", "lfsr"]
+# the intervals are in the CSV and the table below: without them the list fits a 1280-px projector uncut
+columns = ["gene", "mean_in_lineage", "mean_versus", "p_dependency", "p_stronger", "p_selective", "lfsr"]
 st.dataframe(
     listed[columns], hide_index=True, width="stretch", height=min(320, 40 + 35 * max(len(listed), 1)),
     column_config={c: (st.column_config.ProgressColumn(labels[c], min_value=0.0, max_value=1.0, format="%.2f")

@@ -190,7 +190,8 @@ def rank_interval_chart(table: pd.DataFrame, *, top_k: int, title: str = "") -> 
     base = alt.Chart().encode(y=y, tooltip=tooltip)
     return alt.layer(
         base.mark_rule(strokeWidth=2, color="#888").encode(x=alt.X("rank_low:Q", title="rank (1 = strongest)",
-                                                                   axis=RANK_AXIS), x2="rank_high:Q"),
+                                                                   axis=RANK_AXIS, scale=alt.Scale(zero=False)),
+                                                           x2="rank_high:Q"),
         base.mark_point(filled=True, size=60, opacity=1).encode(x="expected_rank:Q", color=colour),
         data=table,
     ).properties(title=title, height=alt.Step(ROW_STEP))
@@ -454,7 +455,7 @@ def for_projector(chart: alt.TopLevelMixin) -> alt.TopLevelMixin:
     _merge_config(out, "title", fontSize=f["title"], subtitleFontSize=f["subtitle"])
     _merge_config(out, "legend", labelFontSize=f["legend"], titleFontSize=f["legend"], labelLimit=400,
                   symbolSize=160)
-    _merge_config(out, "header", labelFontSize=f["axis_title"], titleFontSize=f["axis_title"])
+    _merge_config(out, "header", labelFontSize=f["title"] - 2, titleFontSize=f["title"] - 2)  # panel titles
     return out
 
 
