@@ -2,13 +2,14 @@
 
 import streamlit as st
 
-from pages import widgets
+from pages import presentation, widgets
 
 st.set_page_config(page_title="speclet", page_icon=":material/biotech:", layout="wide")
 
 PAGES = {
     "Start": [
-        st.Page("pages/home.py", title="Home", icon=":material/home:", url_path="home", default=True),
+        st.Page("pages/home.py", title="Home", icon=":material/home:", url_path="start", default=True),
+        presentation.home_alias(),  # /home opens Home (a hidden page at /home; Home itself lives at the root)
         st.Page("pages/data.py", title="Data explorer", icon=":material/table_view:", url_path="data"),
         st.Page("pages/fit.py", title="Fit models", icon=":material/play_arrow:", url_path="fit"),
     ],
@@ -28,5 +29,6 @@ PAGES = {
 
 navigation = st.navigation(PAGES)
 widgets.sidebar()
+presentation.setup()  # the presentation-mode toggle and ?present=1
 widgets.worker_banner()
 navigation.run()

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from model_store.stats import HDI_PROB
-from pages import adapter, widgets
+from pages import adapter, presentation, widgets
 from speclet_core import charts
 from speclet_core.analysis import compare, fitview, glossary, ranking, sentences
 from speclet_core.analysis.escaping import escape_markdown
@@ -45,7 +45,7 @@ if missing:
             "so LOO leaves them out.")
 if len(with_ll) >= 2:
     table = adapter.guarded(adapter.loo, tuple(f.fit_id for f in with_ll), tuple(with_ll))
-    widgets.chart_with_data(charts.loo_chart(table, title="ELPD (LOO) ± 1 standard error"), table, "loo", key="loo", fit=fit)
+    presentation.show_chart(charts.loo_chart(table, title="ELPD (LOO) ± 1 standard error"), table, "loo", key="loo", fit=fit)
     widgets.bullet_list(sentences.describe_loo(table, verdicts))
     shown = table.assign(diagnostics=[verdict.VERDICT_BADGES["approximate"] if verdicts[n].approximate
                                       else verdict.VERDICT_BADGES[verdicts[n].level.value] for n in table["fit"]])
@@ -66,7 +66,7 @@ top_n = int(st.number_input("Genes to follow (the top of each fit's ranking)", 3
 tables = {n: adapter.guarded(adapter.ranking_table, f.fit_id, f, None, ranking.DEFAULT_TOP_K,
                                    ranking.DEFAULT_THRESHOLD, HDI_PROB) for f, n in zip(fits, names, strict=True)}
 wide, long = adapter.guarded(compare.ranking_changes, tables, top_n=top_n)
-widgets.chart_with_data(charts.rank_change_chart(long, names, title="Expected rank of each gene in each fit"),
+presentation.show_chart(charts.rank_change_chart(long, names, title="Expected rank of each gene in each fit"),
                        wide, "ranking_changes", key="rank-changes", fit=fit)
 widgets.bullet_list(compare.rank_agreement(wide, names, top_n=top_n))
 st.caption("Ranks are re-computed among the genes all fits share (1 = strongest dependency). Lines that cross are "

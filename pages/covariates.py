@@ -3,7 +3,7 @@
 import streamlit as st
 
 from model_store.stats import HDI_PROB
-from pages import adapter, widgets
+from pages import adapter, presentation, widgets
 from speclet_core import charts
 from speclet_core.analysis import covariates, forest, recovery
 from speclet_core.analysis.escaping import escape_markdown
@@ -34,7 +34,7 @@ rows = adapter.guarded(adapter.forest, fit.fit_id, fit, slope, "gene", tuple(gen
 truth = recovery.truth_for_fit(adapter.truth(fit.manifest.request.data_path), fit.manifest, slope, "gene")
 if not truth.empty:
     rows = forest.add_truth(rows, truth)
-widgets.chart_with_data(charts.forest_chart(rows, label_title="gene", value_title=f"{slope} (per unit of {info.model_scale})",
+presentation.show_chart(charts.forest_chart(rows, label_title="gene", value_title=f"{slope} (per unit of {info.model_scale})",
                                            title=f"{slope}: posterior mean, {forest.INNER_PROB:.0%} and {HDI_PROB:.0%} intervals"),
                        rows, f"{slope}_forest", key="cov-forest", fit=fit)
 if "truth" in rows.columns:
@@ -55,7 +55,7 @@ if not chosen:
 points, band, lines, x_title = adapter.guarded(adapter.covariate_view, fit.fit_id, fit, slope, tuple(chosen))
 chart = charts.covariate_chart(points, band, lines, x_title=x_title, genes=chosen,
                                title=f"Observed LFC and posterior regression lines against {x_title}")
-widgets.chart_with_data(chart, points, f"lfc_vs_{info.column}", key="cov-scatter", fit=fit)
+presentation.show_chart(chart, points, f"lfc_vs_{info.column}", key="cov-scatter", fit=fit)
 st.caption("Dots: observed readings, coloured by lineage. Blue line: the posterior mean of gene effect + slope × "
            "covariate for an average cell line; blue band: its " f"{HDI_PROB:.0%} interval; grey lines: single posterior draws. "
            "The line flattens where the model clips extreme covariate values.")

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from pages import adapter, widgets
+from pages import adapter, presentation, widgets
 from speclet_core import charts
 from speclet_core.diagnostics import checks as fitcheck
 from speclet_core.diagnostics import verdict
@@ -45,11 +45,11 @@ for label in picked:
     div = fitcheck.divergent_draws(fitcheck.read_sample_stat(fit, "diverging"))
     cols = st.columns([3, 2])
     with cols[0]:
-        widgets.chart_with_data(charts.trace_chart(trace, div, label=label), trace, f"trace_{label}",
+        presentation.show_chart(charts.trace_chart(trace, div, label=label), trace, f"trace_{label}",
                                 key=f"trace-{label}", fit=fit)
     with cols[1]:
-        st.altair_chart(widgets.with_verdict_subtitle(charts.rank_plot_chart(fitcheck.rank_histogram(draws), label=label),
-                                                      fit), width="stretch")
+        st.altair_chart(presentation.figure(charts.rank_plot_chart(fitcheck.rank_histogram(draws), label=label), fit),
+                        width="stretch")
 
 energy = fitcheck.read_sample_stat(fit, "energy")
 if energy is not None:
@@ -57,8 +57,6 @@ if energy is not None:
     st.caption(f"Energy: the two histograms should look alike (BFMI ≥ {verdict.BFMI_FLAG}); if the transitions are much narrower, "
                "the sampler explores the posterior slowly.")
     e = fitcheck.energy_frame(energy)
-    c1, c2 = st.columns([3, 2])
-    with c1:
-        widgets.chart_with_data(charts.energy_chart(e), e, "energy", key="energy", fit=fit)
-    with c2:
-        st.dataframe(fitcheck.sampler_table(fitcheck.read_sample_stats(fit)), hide_index=True, width="stretch")
+    presentation.show_chart(charts.energy_chart(e), e, "energy", key="energy", fit=fit)
+    # below the chart, full width: beside it the sampler's columns were cut
+    st.dataframe(fitcheck.sampler_table(fitcheck.read_sample_stats(fit)), hide_index=True, width="stretch")

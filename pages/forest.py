@@ -3,7 +3,7 @@
 import streamlit as st
 
 from model_store.stats import HDI_PROB
-from pages import adapter, widgets
+from pages import adapter, presentation, widgets
 from speclet_core import charts
 from speclet_core.analysis import fitview, forest, recovery, sentences
 from speclet_core.analysis.escaping import escape_markdown
@@ -77,14 +77,14 @@ if other_id:
                              sort)
     name_a, name_b = fitview.fit_label(fit.manifest), fitview.fit_label(other.manifest)
     both = adapter.guarded(forest.combine_forests, {name_a: rows, name_b: rows_b})
-    widgets.chart_with_data(charts.forest_chart(both, label_title=label_title, title=title, compare=True), both,
+    presentation.show_chart(charts.forest_chart(both, label_title=label_title, title=title, compare=True), both,
                            f"forest_compare_{view}", key="forest-compare", fit=fit)
     shrink = adapter.guarded(forest.shrinkage_table, rows, rows_b)
     st.markdown(escape_markdown(sentences.describe_shrinkage(shrink, "This fit", "the other fit")))
     st.caption("Side by side, one row per fit. A fit that pools information (partial pooling) usually gives "
                "narrower intervals and pulls noisy estimates towards their group: that is shrinkage.")
 else:
-    widgets.chart_with_data(charts.forest_chart(rows, label_title=label_title, title=title), rows, f"forest_{view}",
+    presentation.show_chart(charts.forest_chart(rows, label_title=label_title, title=title), rows, f"forest_{view}",
                            key="forest", fit=fit)
 
 if "truth" in rows.columns:

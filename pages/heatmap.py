@@ -4,7 +4,7 @@ import streamlit as st
 
 from model_store.stats import HDI_PROB
 from model_store.summaries import P_BELOW_THRESHOLD  # the one dependency threshold (ranking.DEFAULT_THRESHOLD)
-from pages import adapter, widgets
+from pages import adapter, presentation, widgets
 from speclet_core import charts
 from speclet_core.analysis import heatmap
 from speclet_core.analysis.escaping import escape_markdown
@@ -58,4 +58,4 @@ if view.per_column > 1:
             "lineage (hover to see which). Show fewer genes to see single cell lines.", icon=":material/info:")
 column_title = "cell line" if kind == "gene_cell_line" else "lineage"
 chart = charts.lineage_heatmap(view, column_title=column_title, title=f"{kinds[kind]}: {charts.HEAT_STAT_TITLES[stat]}")
-widgets.chart_with_data(chart, view.cells, f"heatmap_{kind}_{stat}", key="heatmap", fit=fit)
+presentation.show_chart(chart, view.cells, f"heatmap_{kind}_{stat}", key="heatmap", fit=fit)

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from model_store.stats import HDI_PROB
-from pages import adapter, widgets
+from pages import adapter, presentation, widgets
 from speclet_core import charts
 from speclet_core.analysis import glossary, sentences
 from speclet_core.analysis.escaping import escape_markdown
@@ -21,7 +21,7 @@ if fit.manifest.shape_of("posterior_predictive", "lfc") is None or fit.manifest.
 
 hist, stats = adapter.guarded(adapter.ppc_overall, fit.fit_id, fit)
 st.subheader("All readings")
-widgets.chart_with_data(charts.ppc_chart(hist, title="Observed vs predicted LFC, all readings"), hist, "ppc_all",
+presentation.show_chart(charts.ppc_chart(hist, title="Observed vs predicted LFC, all readings"), hist, "ppc_all",
                        key="ppc-all", fit=fit)
 note = (f"Based on {hist.attrs['n_draws']:,} simulated screens and {hist.attrs['n_readings']:,} readings"
         + (f" (every {hist.attrs['stride']}th reading)" if hist.attrs.get("stride", 1) > 1 else "") + ".")
@@ -68,7 +68,7 @@ chosen = st.multiselect(f"{by.capitalize()}s (up to 12; genes are listed stronge
 if not chosen:
     adapter.stop_with(f"Pick at least one {by}.")
 per_group = adapter.guarded(adapter.ppc_groups, fit.fit_id, fit, by, tuple(chosen))
-widgets.chart_with_data(charts.ppc_chart(per_group, facet="group", title=f"Observed vs predicted LFC per {by}"),
+presentation.show_chart(charts.ppc_chart(per_group, facet="group", title=f"Observed vs predicted LFC per {by}"),
                        per_group, f"ppc_by_{by}", key="ppc-groups", fit=fit)
 st.caption("Each panel has its own density scale. A gene whose observed histogram sits outside its band is "
            "described poorly: e.g. its guides disagree more than the model allows, or it matters in one lineage only.")

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from model_store.stats import HDI_PROB
-from pages import adapter, widgets
+from pages import adapter, presentation, widgets
 from speclet_core import charts
 from speclet_core.analysis import contrasts, glossary, pairs, ranking, sentences
 from speclet_core.analysis.escaping import escape_markdown
@@ -39,14 +39,16 @@ where = f" in {scope}" if scope else ""
 st.subheader(f"Ranking{escape_markdown(where)}")
 shown = table.head(40)
 chart = charts.rank_interval_chart(shown, top_k=top_k, title=f"Rank intervals ({hdi:.0%}) of the top {len(shown)} genes")
-widgets.chart_with_data(chart, table, f"ranking{('_' + scope) if scope else ''}", key="rank-chart", fit=fit)
+presentation.show_chart(chart, table, f"ranking{('_' + scope) if scope else ''}", key="rank-chart", fit=fit)
 st.caption(f"Dot: expected rank; line: the {hdi:.0%} rank interval. A long line means the data cannot pin down the "
            f"gene's place. Colour: P(top-{top_k}). The CSV holds all {len(table):,} genes.")
 labels = glossary.ranking_labels(threshold=threshold, hdi_prob=hdi, top_k=top_k)
 prob = lambda c: st.column_config.ProgressColumn(labels[c], min_value=0.0, max_value=1.0, format="%.2f")  # noqa: E731
 number = lambda c, f="%.2f": st.column_config.NumberColumn(labels[c], format=f)  # noqa: E731
+# sd and P(not a dependency) (= 1 − P(dependency)) stay in the CSV: on the page the table fits a 1280-px screen
 st.dataframe(
     table, hide_index=True, width="stretch", height=360,
+    column_order=[c for c in table.columns if c not in {"sd", "p_not_dependency"}],
     column_config={
         "gene": labels["gene"], "mean": number("mean"), "sd": number("sd"), "hdi_low": number("hdi_low"),
         "hdi_high": number("hdi_high"), "expected_rank": number("expected_rank", "%.1f"),
@@ -69,7 +71,7 @@ if len(picked) >= 2:
     ordered = tuple(g for g in by_rank if g in set(picked))
     comparison = adapter.guarded(adapter.pairwise, fit.fit_id, fit, ordered, scope, hdi)
     cells = pairs.pairwise_cells(comparison)
-    widgets.chart_with_data(charts.pairwise_chart(cells, ordered, title=f"P(row gene is a stronger dependency{where})"),
+    presentation.show_chart(charts.pairwise_chart(cells, ordered, title=f"P(row gene is a stronger dependency{where})"),
                            cells, "pairwise", key="pairwise", fit=fit)
     st.caption("Each cell: the share of posterior draws in which the row gene's effect is more negative than the "
                "column gene's. Red: the row gene is the stronger dependency; blue: the column gene is; white: a toss-up.")
@@ -99,8 +101,8 @@ st.caption(f"A gene is a selective dependency of {escape_markdown(lineage)} when
            "Sorted by P(selective dependency).")
 widgets.bullet_list(sentences.contrast_sentences(listed))
 labels = glossary.ranking_labels(threshold=threshold, hdi_prob=hdi, top_k=top_k, lineage=lineage)
-columns = ["gene", "mean_in_lineage", "hdi_low_in_lineage", "hdi_high_in_lineage", "mean_versus", "p_dependency",
-           "p_stronger", "p_selective", "lfsr"]
+# the intervals are in the CSV and the table below: without them the list fits a 1280-px projector uncut
+columns = ["gene", "mean_in_lineage", "mean_versus", "p_dependency", "p_stronger", "p_selective", "lfsr"]
 st.dataframe(
     listed[columns], hide_index=True, width="stretch", height=min(320, 40 + 35 * max(len(listed), 1)),
     column_config={c: (st.column_config.ProgressColumn(labels[c], min_value=0.0, max_value=1.0, format="%.2f")

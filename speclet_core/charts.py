@@ -190,7 +190,8 @@ def rank_interval_chart(table: pd.DataFrame, *, top_k: int, title: str = "") -> 
     base = alt.Chart().encode(y=y, tooltip=tooltip)
     return alt.layer(
         base.mark_rule(strokeWidth=2, color="#888").encode(x=alt.X("rank_low:Q", title="rank (1 = strongest)",
-                                                                   axis=RANK_AXIS), x2="rank_high:Q"),
+                                                                   axis=RANK_AXIS, scale=alt.Scale(zero=False)),
+                                                           x2="rank_high:Q"),
         base.mark_point(filled=True, size=60, opacity=1).encode(x="expected_rank:Q", color=colour),
         data=table,
     ).properties(title=title, height=alt.Step(ROW_STEP))
@@ -454,7 +455,7 @@ def for_projector(chart: alt.TopLevelMixin) -> alt.TopLevelMixin:
     _merge_config(out, "title", fontSize=f["title"], subtitleFontSize=f["subtitle"])
     _merge_config(out, "legend", labelFontSize=f["legend"], titleFontSize=f["legend"], labelLimit=400,
                   symbolSize=160)
-    _merge_config(out, "header", labelFontSize=f["axis_title"], titleFontSize=f["axis_title"])
+    _merge_config(out, "header", labelFontSize=f["title"] - 2, titleFontSize=f["title"] - 2)  # panel titles
     return out
 
 
@@ -474,3 +475,14 @@ def with_provenance(chart: alt.TopLevelMixin, line: str) -> alt.TopLevelMixin:
     kept = {k: v for k, v in params.to_dict().items() if k not in {"text", "subtitle"}}
     text = params.text if params.text is not alt.Undefined and params.text != "" else " "
     return chart.properties(title=alt.TitleParams(text=text, subtitle=[*lines, line], **kept))
+
+
+def figure_svg(chart: alt.TopLevelMixin) -> bytes:
+    """The chart rendered to SVG by Vega itself (``vl-convert``), text kept as text so a slide can edit it.
+
+    Charts are capped at ``MAX_MARKS`` marks by their builders, which bounds the time this takes
+    (about 2 s for the largest heatmap).
+    """
+    import vl_convert
+
+    return vl_convert.vegalite_to_svg(chart.to_dict()).encode()

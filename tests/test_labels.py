@@ -69,3 +69,20 @@ def test_describe_unknown_names_each_label_with_suggestions_and_caps_the_list() 
 def test_join_labels_shows_the_first_few() -> None:
     assert join_labels(["a", "b"]) == "a, b"
     assert join_labels(list("abcdefg"), 3) == "a, b, c and 4 more"
+
+
+def test_count_noun_agrees_in_number() -> None:
+    from speclet_core.labels import count_noun
+
+    assert count_noun(1, "lineage") == "1 lineage" and count_noun(3, "lineage") == "3 lineages"
+    assert count_noun(0, "gene") == "0 genes" and count_noun(1200, "cell line") == "1,200 cell lines"
+    assert count_noun(2, "copy", "copies") == "2 copies"
+
+
+def test_recovery_sentence_says_1_lineage() -> None:
+    from speclet_core.analysis.sentences import describe_recovery
+
+    one = describe_recovery({"n": 1, "inside_outer": 1.0, "inside_inner": 0.0, "rmse": 0.1}, 0.5, 0.89, "lineages")
+    assert "for 1 of 1 lineage (" in one and "lineages" not in one
+    many = describe_recovery({"n": 3, "inside_outer": 1.0, "inside_inner": 1.0, "rmse": 0.1}, 0.5, 0.89, "cell lines")
+    assert "for 3 of 3 cell lines (" in many

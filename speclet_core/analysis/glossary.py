@@ -75,7 +75,7 @@ def ranking_labels(*, threshold: float, hdi_prob: float, top_k: int, lineage: st
         "rank_low": "rank from",
         "rank_high": "rank to",
         "p_top_k": f"P(top-{top_k})",
-        "p_below_threshold": f"P(dependency): effect < {threshold:g}",
+        "p_below_threshold": f"P(effect < {threshold:g})",
         "p_not_dependency": "P(not a dependency)",
         "lfsr": f"lfsr{where}",
         "mean_in_lineage": f"mean effect{where}",
