@@ -31,7 +31,7 @@ from speclet_core.analysis.ranking import rank_genes
 from speclet_core.analysis.readings import fit_readings
 from speclet_core.data.bounded import load_screen_bounded
 from speclet_core.data.screen import Screen
-from speclet_core.data.sources import default_screen_key, resolve_screen_path
+from speclet_core.data.sources import default_screen_key, describe_screen_key, resolve_screen_path
 from speclet_core.errors import DataValidationError, SpecletError
 from speclet_core.queue.access import Submitter, identify_submitter, new_session_name
 from speclet_core.queue.jobs import JobQueue, worker_status
@@ -73,10 +73,31 @@ def _load_screen_cached(path: str) -> Screen:
 
 
 def screen_key() -> str:
-    """The active screen's key: URL first, then this session, then the default."""
+    """The active screen's key: URL first, then this session, then the default; always written back to the URL,
+    so that a link copied from any page (after any navigation) names its screen."""
     key = st.query_params.get("screen") or st.session_state.get("screen_key") or default_screen_key(get_settings())
     st.session_state["screen_key"] = key
+    if st.query_params.get("screen") != key:
+        st.query_params["screen"] = key
     return key
+
+
+def remember_upload_name(key: str, file_name: str) -> None:
+    """The original file name of an upload, for this session's labels (the key is a hash of its bytes)."""
+    # TODO(issue 14): record the name beside the upload in speclet_core.data.sources so every session sees it
+    st.session_state.setdefault("upload_names", {})[key] = Path(file_name).name
+
+
+def upload_names() -> dict[str, str]:
+    """Upload key → original file name, as far as this session knows."""
+    return dict(st.session_state.get("upload_names", {}))
+
+
+def describe_screen(key: str) -> str:
+    """The active screen's display name: an upload by its file name when this session uploaded it."""
+    if key in upload_names():
+        return f"Upload {upload_names()[key]}"
+    return describe_screen_key(key)
 
 
 def set_screen_key(key: str) -> None:
@@ -100,13 +121,39 @@ def active_screen() -> tuple[str, Path, Screen]:
 
 
 def open_fit_id() -> str | None:
-    """The open fit from ``?fit=``; kept in the URL when moving between pages."""
+    """The open fit from ``?fit=``; kept in the URL when moving between pages.
+
+    With no fit open, the first fit opens by itself (``_auto_open_fit``): a new user sees results without a click.
+    """
     fit = st.query_params.get("fit")
     if fit:
         st.session_state["fit_id"] = fit
     elif st.session_state.get("fit_id"):
         st.query_params["fit"] = st.session_state["fit_id"]
+    else:
+        _auto_open_fit()
     return st.session_state.get("fit_id")
+
+
+def _auto_open_fit() -> None:
+    """Open the newest stored fit when it is the store's only one, or when this session waited for the first fit."""
+    try:
+        stored = get_store().list()
+    except SpecletError:
+        return
+    if len(stored) == 1 or (stored and st.session_state.get("awaiting_first_fit")):
+        st.session_state.pop("awaiting_first_fit", None)
+        st.session_state["auto_opened"] = stored[0].fit_id
+        set_open_fit(stored[0].fit_id)
+
+
+def auto_opened_note() -> str | None:
+    """Markdown saying the open fit was opened automatically (None when the user chose it)."""
+    fit_id = st.session_state.get("fit_id")
+    if not fit_id or st.session_state.get("auto_opened") != fit_id:
+        return None
+    return (f"Fit `{fit_id[:12]}` opened automatically (the first stored fit). Open another one on the Home or "
+            "Fit models page.")
 
 
 def set_open_fit(fit_id: str) -> None:
@@ -123,6 +170,7 @@ def require_open_fit() -> StoredFit:
     """The open fit, or a friendly pointer to where fits are opened (and stop the page)."""
     fit_id = open_fit_id()
     if not fit_id:
+        wait_for_first_fit()
         st.info("No fit is open. Open one on the **Fit models** page (or the Home page's recent fits).")
         st.page_link("pages/fit.py", label="Go to Fit models", icon=":material/play_arrow:")
         st.stop()
@@ -135,6 +183,51 @@ def require_open_fit() -> StoredFit:
         show_error(exc)
         st.stop()
     return fit
+
+
+FIRST_POLL_S = 2.0  # how often a page waiting for the first fit looks again
+WAIT_FOR_QUEUE_S = 120.0  # how long an empty installation's page waits for the server to queue the first fit
+
+
+def first_start_state() -> tuple[int, list[Any] | None, bool]:
+    """(stored fits, jobs or None when the queue cannot be read, still waiting?) for pages that follow the first fit.
+
+    Waiting: a fit is queued or running while nothing is stored, or (for ``WAIT_FOR_QUEUE_S`` after this
+    session's first page) an empty installation whose server has not queued the first fit yet.
+    """
+    import time
+
+    n_stored = len(get_store().list())
+    jobs = read_queue(lambda q: q.list(limit=20))
+    since = st.session_state.setdefault("first_seen", time.time())
+    if n_stored:
+        return n_stored, jobs, False
+    active = any(j.active for j in jobs or [])
+    early = (jobs == [] and not get_settings().read_only and time.time() - since < WAIT_FOR_QUEUE_S)
+    if active or early:
+        st.session_state["awaiting_first_fit"] = True
+    return n_stored, jobs, active or early
+
+
+def wait_for_first_fit() -> None:
+    """On a page with no fit open: say what the first fit is doing and look again until it is stored (then rerun the
+    whole page, which opens it); silent when no fit is coming."""
+    from speclet_core.analysis.fitview import first_start_message
+
+    _, _, waiting = first_start_state()
+    if not waiting:
+        return
+
+    @st.fragment(run_every=FIRST_POLL_S)
+    def _follow() -> None:
+        n_stored, jobs, still = first_start_state()
+        if n_stored or not still:
+            st.rerun(scope="app")
+        message = first_start_message(n_stored, jobs or [], waiting_for_queue=True)
+        if message:
+            st.info(message, icon=":material/hourglass_top:")
+
+    _follow()
 
 
 def show_error(exc: Exception) -> None:

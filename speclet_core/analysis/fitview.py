@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -43,33 +44,87 @@ def _when(ts: Any) -> str:
     return dt.strftime("%Y-%m-%d %H:%M UTC")
 
 
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``1 lineage``, ``2 lineages`` (``many`` for irregular plurals)."""
+    return f"{n:,} {word if n == 1 else (many or word + 's')}"
+
+
 def _labels(value: Any, limit: int = 4) -> str:
-    if value in (None, "all"):
-        return "all"
     items = list(value)
     shown = ", ".join(map(str, items[:limit]))
     return shown + (f" … (+{len(items) - limit})" if len(items) > limit else "")
 
 
-def _count_labels(value: Any, limit: int = 4) -> str:
-    return "all" if value in (None, "all") else f"{len(value)}: {_labels(value, limit)}"
+def _count_labels(value: Any, limit: int = 4, *, everything: bool = False) -> str:
+    """``2: KRAS, MYC``; ``all 6: blood, … (+3)`` when the fit took all of its screen's; never a bare "all"."""
+    if value in (None, "all") or not list(value):
+        return "all in the screen"
+    items = list(value)
+    if len(items) == 1 and not everything:
+        return str(items[0])
+    return f"{'all ' if everything else ''}{len(items)}: {_labels(items, limit)}"
 
 
-def recent_fits_table(manifests: Sequence[FitManifest]) -> pd.DataFrame:
-    """One row per stored fit: when, model, genes, lineages, verdict, sampling time, fit id."""
+def lineages_text(manifest: FitManifest, limit: int = 3) -> str:
+    """The fit's lineages by name ("colorectal"; "all 6: blood, …" only when it took all of the screen's)."""
+    chosen = manifest.request.selection.get("lineages")
+    names = manifest.lineages or (chosen if chosen not in (None, "all") else ())
+    return _count_labels(names, limit, everything=chosen in (None, "all"))
+
+
+def genes_text(manifest: FitManifest, limit: int = 4) -> str:
+    chosen = manifest.request.selection.get("genes")
+    names = manifest.genes or (chosen if chosen not in (None, "all") else ())
+    return _count_labels(names, limit, everything=chosen in (None, "all"))
+
+
+DEMO_SCREEN_NAME = "Demo screen"
+SYNTHETIC = "synthetic"
+
+
+def screen_of(manifest: FitManifest, upload_names: Mapping[str, str] | None = None) -> tuple[str, bool]:
+    """(display name, synthetic?) of the screen a fit was made on, from its manifest alone.
+
+    The demo screen by its name, an upload by its original file name when ``upload_names`` (key →
+    file name) knows it, else the table's file name; synthetic when a truth table lies beside it.
+    """
+    from speclet_core.data.demo import DEMO_NAME, truth_path_for
+
+    raw = manifest.request.data_path
+    if not raw:
+        return "unknown screen (not recorded)", False
+    path = Path(raw)
+    synthetic = truth_path_for(path).is_file()
+    if path.parent.name == "demo" and path.name.startswith(DEMO_NAME + "."):
+        return DEMO_SCREEN_NAME, True
+    stem = path.name.split(".")[0]
+    if upload_names and stem in upload_names:
+        return f"upload {upload_names[stem]}", synthetic
+    if stem.startswith("upload-"):
+        return f"uploaded table {stem[len('upload-'):][:8]}", synthetic
+    return path.name, synthetic
+
+
+def screen_text(manifest: FitManifest, upload_names: Mapping[str, str] | None = None) -> str:
+    """The screen's name with "(synthetic)" when it is one: the Fits tables' screen column and captions."""
+    name, synthetic = screen_of(manifest, upload_names)
+    return f"{name} ({SYNTHETIC})" if synthetic else name
+
+
+def recent_fits_table(manifests: Sequence[FitManifest],
+                      upload_names: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """One row per stored fit: when, screen, model, genes, lineages, verdict, sampling time, fit id."""
     rows = []
     for m in manifests:
         sampler = m.request.sampler
-        selection = m.request.selection
-        # a model without a lineage term has no lineage coordinate: fall back to what was selected
-        genes = m.genes or selection.get("genes") or "all"
-        lineages = m.lineages or selection.get("lineages") or "all"
         rows.append(
             {
                 "created": _when(m.created_utc),
+                "screen": screen_text(m, upload_names),
                 "model": m.model,
-                "genes": _count_labels(genes),
-                "lineages": _count_labels(lineages, 3),
+                # a model without a lineage term has no lineage coordinate: the selection names them
+                "genes": genes_text(m),
+                "lineages": lineages_text(m),
                 "method": "quick (approximate)" if sampler.get("method") == "quick" else
                 f"NUTS {sampler.get('chains', '?')}×{sampler.get('draws', '?')}",
                 "diagnostics": verdict_badge(m),
@@ -77,7 +132,7 @@ def recent_fits_table(manifests: Sequence[FitManifest]) -> pd.DataFrame:
                 "fit_id": m.fit_id,
             }
         )
-    columns = ["created", "model", "genes", "lineages", "method", "diagnostics", "fit time (s)", "fit_id"]
+    columns = ["created", "screen", "model", "genes", "lineages", "method", "diagnostics", "fit time (s)", "fit_id"]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -132,21 +187,34 @@ def jobs_table(jobs: Sequence[Any], now: float | None = None) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
-def first_start_message(n_stored: int, jobs: Sequence[Any]) -> str | None:
-    """What to tell a new user while the automatic first fit runs (None once fits exist)."""
+# Measured wall time of the first fit (bootstrap.FIRST_FIT_SAMPLER on the demo screen, compile included):
+# 142 s on an idle 2-core machine, 248–310 s with other work running (issue 14; docs/benchmarks.md).
+FIRST_FIT_PROMISE = "usually 2–5 minutes, depending on how busy the machine is"
+
+
+def first_start_message(n_stored: int, jobs: Sequence[Any], *, waiting_for_queue: bool = False) -> str | None:
+    """What to tell a new user while the automatic first fit runs (None once fits exist).
+
+    ``waiting_for_queue``: nothing is queued yet on an empty installation (the server queues the
+    first fit a few seconds after it starts).
+    """
     if n_stored:
         return None
     active = [j for j in jobs if j.active]
     if not active:
+        if waiting_for_queue and not jobs:
+            return ("Welcome! The server is about to queue a first fit of the demo screen; this page follows it "
+                    "and opens it when it is done.")
         return None
     j = active[0]
     if str(j.status) == "queued":
-        return ("Welcome! The demo screen's first fit is queued and starts as soon as the worker is free. "
-                "Every page will show real posteriors when it is done (about a minute).")
+        return ("Welcome! The demo screen's first fit is queued and starts as soon as the worker is free "
+                f"({FIRST_FIT_PROMISE}). This page follows it and opens it on every page when it is done.")
     counting = j.progress is not None and str(j.phase) in ("tuning", "sampling")
     pct = f" ({j.progress:.0%} of {j.phase})" if counting else ""
-    return (f"Welcome! The demo screen's first fit is running: {j.phase or 'starting'}{pct}. "
-            "Every page will show real posteriors when it is done.")
+    eta = f", about {_eta(j.eta_s)} left" if j.eta_s is not None else f" ({FIRST_FIT_PROMISE} in all)"
+    return (f"Welcome! The demo screen's first fit is running: {j.phase or 'starting'}{pct}{eta}. "
+            "This page follows it and opens it on every page when it is done.")
 
 
 def terms_table(spec: Any) -> pd.DataFrame:
@@ -163,10 +231,16 @@ def model_graph_source(model: str, selection: Any) -> str:
     return str(pm.model_to_graphviz(get_model(model).build(selection)).source)
 
 
-def fit_caption(manifest: FitManifest) -> str:
-    """One Markdown line about a fit for the pages' captions (its gene and lineage names escaped)."""
-    row = recent_fits_table([manifest]).iloc[0]
+def fit_caption(manifest: FitManifest, upload_names: Mapping[str, str] | None = None) -> str:
+    """One Markdown line about a fit for the pages' captions: its screen (and whether it is synthetic) first."""
+    row = recent_fits_table([manifest], upload_names).iloc[0]
     e = escape_markdown
-    return (f"Model **{e(row['model'])}** (v{e(manifest.model_version)}) · genes {e(row['genes'])} · lineages "
-            f"{e(row['lineages'])} · {row['method']} · fitted {row['created']} in {row['fit time (s)']} s · "
-            f"fit `{manifest.fit_id[:12]}`")
+    name, synthetic = screen_of(manifest, upload_names)
+    screen = f"Screen **{e(name)}**" + (" (**synthetic**: simulated readings with known truth, not real data)"
+                                        if synthetic else "")
+    n_lin = len(manifest.lineages) or None
+    lineage_word = "lineage" if n_lin == 1 else "lineages"
+    gene_word = "gene" if len(manifest.genes) == 1 else "genes"
+    return (f"{screen} · model **{e(row['model'])}** (v{e(manifest.model_version)}) · {gene_word} {e(row['genes'])} · "
+            f"{lineage_word} {e(row['lineages'])} · {row['method']} · fitted {row['created']} in "
+            f"{row['fit time (s)']} s · fit `{manifest.fit_id[:12]}`")
