@@ -82,22 +82,20 @@ def screen_key() -> str:
     return key
 
 
-def remember_upload_name(key: str, file_name: str) -> None:
-    """The original file name of an upload, for this session's labels (the key is a hash of its bytes)."""
-    # TODO(issue 14): record the name beside the upload in speclet_core.data.sources so every session sees it
-    st.session_state.setdefault("upload_names", {})[key] = Path(file_name).name
-
-
-def upload_names() -> dict[str, str]:
-    """Upload key → original file name, as far as this session knows."""
-    return dict(st.session_state.get("upload_names", {}))
-
-
 def describe_screen(key: str) -> str:
-    """The active screen's display name: an upload by its file name when this session uploaded it."""
-    if key in upload_names():
-        return f"Upload {upload_names()[key]}"
-    return describe_screen_key(key)
+    """The active screen's display name (an upload by its original file name, as every session sees it)."""
+    return describe_screen_key(key, get_settings())
+
+
+def flash(message: str) -> None:
+    """A success message (Markdown, names escaped) to show once, after the rerun that follows an action."""
+    st.session_state["flash"] = message
+
+
+def show_flash() -> None:
+    message = st.session_state.pop("flash", None)
+    if message:
+        st.success(message, icon=":material/check_circle:")
 
 
 def set_screen_key(key: str) -> None:
@@ -170,7 +168,8 @@ def require_open_fit() -> StoredFit:
     """The open fit, or a friendly pointer to where fits are opened (and stop the page)."""
     fit_id = open_fit_id()
     if not fit_id:
-        wait_for_first_fit()
+        if follow_first_fit():
+            st.stop()  # the fragment reruns the page when the first fit is stored
         st.info("No fit is open. Open one on the **Fit models** page (or the Home page's recent fits).")
         st.page_link("pages/fit.py", label="Go to Fit models", icon=":material/play_arrow:")
         st.stop()
@@ -185,49 +184,49 @@ def require_open_fit() -> StoredFit:
     return fit
 
 
-FIRST_POLL_S = 2.0  # how often a page waiting for the first fit looks again
-WAIT_FOR_QUEUE_S = 120.0  # how long an empty installation's page waits for the server to queue the first fit
+FIRST_POLL_S = 2.0  # how often a page following the first fit looks again
 
 
 def first_start_state() -> tuple[int, list[Any] | None, bool]:
-    """(stored fits, jobs or None when the queue cannot be read, still waiting?) for pages that follow the first fit.
+    """(stored fits, jobs or None when the queue cannot be read, following the first fit?).
 
-    Waiting: a fit is queued or running while nothing is stored, or (for ``WAIT_FOR_QUEUE_S`` after this
-    session's first page) an empty installation whose server has not queued the first fit yet.
+    Following: nothing is stored yet and a fit is queued or running (``serve`` queues the demo fit before
+    the dashboard answers, so a first visit already sees it). This session then opens the first fit that
+    is stored (``_auto_open_fit``).
     """
-    import time
-
     n_stored = len(get_store().list())
     jobs = read_queue(lambda q: q.list(limit=20))
-    since = st.session_state.setdefault("first_seen", time.time())
-    if n_stored:
-        return n_stored, jobs, False
-    active = any(j.active for j in jobs or [])
-    early = (jobs == [] and not get_settings().read_only and time.time() - since < WAIT_FOR_QUEUE_S)
-    if active or early:
+    following = not n_stored and any(j.active for j in jobs or [])
+    if following:
         st.session_state["awaiting_first_fit"] = True
-    return n_stored, jobs, active or early
+    return n_stored, jobs, following
 
 
-def wait_for_first_fit() -> None:
-    """On a page with no fit open: say what the first fit is doing and look again until it is stored (then rerun the
-    whole page, which opens it); silent when no fit is coming."""
-    from speclet_core.analysis.fitview import first_start_message
+def follow_first_fit(*, on_home: bool = False) -> bool:
+    """While the first fit is queued or running: say what it is doing, refresh every ``FIRST_POLL_S`` and rerun
+    the whole page once it is stored (which opens it). Silent, and no refreshing, when no first fit is coming.
 
-    _, _, waiting = first_start_state()
-    if not waiting:
-        return
+    Returns whether it is following (the caller then leaves out its "nothing yet" text).
+    """
+    from speclet_core.analysis.fitview import first_start_message, first_start_progress
+
+    _, _, following = first_start_state()
+    if not following:
+        return False
 
     @st.fragment(run_every=FIRST_POLL_S)
     def _follow() -> None:
         n_stored, jobs, still = first_start_state()
         if n_stored or not still:
-            st.rerun(scope="app")
-        message = first_start_message(n_stored, jobs or [], waiting_for_queue=True)
+            st.rerun(scope="app")  # the fit is stored (or gone): the whole page reruns and opens it
+        message = first_start_message(n_stored, jobs or [], on_home=on_home)
         if message:
             st.info(message, icon=":material/hourglass_top:")
+            fraction, text = first_start_progress(jobs or [])
+            st.progress(fraction, text=text)
 
     _follow()
+    return True
 
 
 def show_error(exc: Exception) -> None:
@@ -299,17 +298,18 @@ def model_graph(model: str, key: str, fingerprint: str, genes: list, lineages: l
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def _fit_cost(model: str, key: str, fingerprint: str, genes: tuple, lineages: tuple, cells: tuple,
-              sampler_json: str) -> str:
+              sampler_json: str) -> Any:
     from speclet_core.fitting.cost import estimate_cost
     from speclet_core.records import SamplerSettings
 
     path = resolve_screen_path(key, get_settings())
     selection = selection_for(key, path, list(genes), list(lineages), list(cells))
-    return estimate_cost(selection, model, SamplerSettings.model_validate_json(sampler_json)).describe()
+    return estimate_cost(selection, model, SamplerSettings.model_validate_json(sampler_json))
 
 
-def fit_cost(model: str, key: str, fingerprint: str, genes: list, lineages: list, cells: list, sampler: Any) -> str:
-    """The fitting engine's cost estimate (rows × parameters → time and memory), as one sentence."""
+def fit_cost(model: str, key: str, fingerprint: str, genes: list, lineages: list, cells: list, sampler: Any) -> Any:
+    """The fitting engine's ``CostEstimate`` (rows × parameters → time and memory): shown before submitting, and
+    kept with the job for its ETA while it compiles."""
     return _fit_cost(model, key, fingerprint, tuple(genes), tuple(lineages), tuple(cells), sampler.model_dump_json())
 
 

@@ -6,11 +6,10 @@ from pages import adapter, import_panel, widgets
 from speclet_core import charts
 from speclet_core.analysis.escaping import escape_markdown
 from speclet_core.data import explore
-from speclet_core.data.sources import describe_screen_key
 
 st.title("Data explorer")
 key, path, screen = adapter.active_screen()
-st.caption(f"{escape_markdown(describe_screen_key(key))} · {len(screen.data):,} readings · {len(screen.genes):,} genes · "
+st.caption(f"{escape_markdown(adapter.describe_screen(key))} · {len(screen.data):,} readings · {len(screen.genes):,} genes · "
            f"{len(screen.cell_lines):,} cell lines · {len(screen.lineages)} lineages")
 
 genes, lineages, cell_lines = widgets.selection_widgets(screen)

@@ -48,7 +48,8 @@ with c3.expander("Advanced settings"):
 sampler = SamplerSettings(method=method, chains=chains, tune=tune, draws=draws, target_accept=target)
 cost = adapter.guarded(adapter.fit_cost, spec.name, key, selection.fingerprint, genes, lineages, cells, sampler)
 st.caption(f"Selection: {selection.n_rows:,} readings · {len(selection.genes):,} genes · "
-           f"{len(selection.cell_lines):,} cell lines · {len(selection.lineages)} lineages. Estimated cost: {cost}.")
+           f"{len(selection.cell_lines):,} cell lines · {len(selection.lineages)} lineages. Estimated cost: "
+           f"{cost.describe()}.")
 
 if settings.read_only:
     st.info("This server is in read-only demo mode: browse the stored fits below; new fits are switched off.")
@@ -56,7 +57,7 @@ elif st.button("Start fit", type="primary", icon=":material/play_arrow:"):
     request = adapter.guarded(prepare_request, path, name, genes=genes or "all", lineages=lineages or "all",
                              cell_lines=cells or "all", sampler=sampler, seed=int(seed), settings=settings)
     job, already, created = adapter.guarded(adapter.get_queue().submit_request, request, "dashboard",
-                                            submitter=adapter.submitter())
+                                            submitter=adapter.submitter(), estimate_s=cost.total_s)
     if already:
         adapter.set_open_fit(request.fit_id)
         st.success("This exact fit is already stored, so nothing new was started: it is now open on every page.")
@@ -81,7 +82,8 @@ if table.empty:
     st.caption("No stored fit matches.")
 else:
     event = st.dataframe(table.drop(columns=["fit_id"]), hide_index=True, on_select="rerun",
-                         selection_mode="single-row", key="stored-fits", width="stretch")
+                         selection_mode="single-row", key="stored-fits", width="stretch",
+                         column_config=widgets.FITS_COLUMNS)
     if event and event.selection.rows:
         fit_id = table.iloc[event.selection.rows[0]]["fit_id"]
         adapter.set_open_fit(fit_id)

@@ -25,10 +25,17 @@ from speclet_core.analysis.forest import MAX_FOREST_ROWS, Pick, pick_labels
 from speclet_core.analysis.glossary import GLOSSARY
 from speclet_core.data.screen import Screen
 from speclet_core.diagnostics import verdict
+from speclet_core.errors import SpecletError
 
 APPROXIMATE_NOTE = ("**Approximate posterior (ADVI) — first look only.** A quick variational fit: its intervals are "
                     "usually too narrow. Refit with full NUTS on the Fit page before drawing conclusions.")
-SYNTHETIC_NOTE = "Synthetic screen: simulated readings with known truth, not real data"
+SYNTHETIC_NOTE = fitview.SYNTHETIC_NOTE
+# The Fits tables' columns: wide enough that a screen's or lineages' names are not cut.
+FITS_COLUMNS = {
+    "screen": st.column_config.TextColumn("screen", width="medium"),
+    "lineages": st.column_config.TextColumn("lineages", width="medium"),
+    "fit time (s)": st.column_config.NumberColumn("fit time (s)", width="small"),
+}
 # Beyond this many readings, reloading the screen table takes seconds: per-reading views wait to be asked for.
 AUTO_READINGS_MAX = 200_000
 
@@ -165,7 +172,10 @@ def queue_panel() -> None:
         table = jobs_table(jobs)
         st.dataframe(
             table.drop(columns=["fit_id"]), hide_index=True, width="stretch",
-            column_config={"progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0)},
+            column_config={"progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0),
+                           # "compiling · 1 min" must not be cut to "compili"
+                           "phase": st.column_config.TextColumn("phase", width="medium"),
+                           "ETA": st.column_config.TextColumn("ETA", width="medium")},
         )
         running = [j for j in jobs if j.active]
         if active and not running:
@@ -204,7 +214,7 @@ def sidebar() -> None:
         fit_id = open_fit_id()
         manifest = _open_manifest(fit_id)
         if manifest is not None:  # the screen the open fit was made on, from its manifest (not the active screen)
-            name, synthetic = fitview.screen_of(manifest, adapter.upload_names())
+            name, synthetic = fitview.screen_of(manifest)
             st.caption(f"**Open fit:** {code_span(fit_id[:12])} · **screen:** {escape_markdown(name)}"
                        + (" · :orange-badge[synthetic: simulated readings, not real data]" if synthetic else ""))
             st.caption(f"New fits use: {escape_markdown(adapter.describe_screen(key))}")
@@ -226,7 +236,7 @@ def _open_manifest(fit_id: str | None) -> FitManifest | None:
     try:
         store = adapter.get_store()
         return store.get(fit_id).manifest if store.exists(fit_id) else None
-    except Exception:  # noqa: BLE001 - any bad id is reported by the page, never by the sidebar
+    except (SpecletError, OSError, ValueError):  # a bad id is reported by the page, never by the sidebar
         return None
 
 
@@ -243,7 +253,7 @@ def open_results_page(title: str, *, diagnostics: bool = False) -> StoredFit:
     approximate = fitview.is_approximate(fit.manifest)
     if diagnostics or not approximate:
         verdict_banner(fit.manifest, show_converged=diagnostics)
-    st.caption(fitview.fit_caption(fit.manifest, adapter.upload_names()))
+    st.caption(fitview.fit_caption(fit.manifest))
     note = adapter.auto_opened_note()
     if note:
         st.caption(f":material/auto_awesome: {note}")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -80,39 +80,41 @@ def genes_text(manifest: FitManifest, limit: int = 4) -> str:
 
 DEMO_SCREEN_NAME = "Demo screen"
 SYNTHETIC = "synthetic"
+SYNTHETIC_NOTE = "Synthetic screen: simulated readings with known truth, not real data"
 
 
-def screen_of(manifest: FitManifest, upload_names: Mapping[str, str] | None = None) -> tuple[str, bool]:
-    """(display name, synthetic?) of the screen a fit was made on, from its manifest alone.
+def screen_of(manifest: FitManifest) -> tuple[str, bool]:
+    """(display name, synthetic?) of the screen a fit was made on, from its manifest alone (not the active screen).
 
-    The demo screen by its name, an upload by its original file name when ``upload_names`` (key →
-    file name) knows it, else the table's file name; synthetic when a truth table lies beside it.
+    The demo screen by its name, an upload by its original file name (recorded beside it by
+    ``sources.save_upload``), else the table's file name; synthetic when a truth table lies beside it.
     """
     from speclet_core.data.demo import DEMO_NAME, truth_path_for
+    from speclet_core.data.sources import upload_name_for
 
     raw = manifest.request.data_path
     if not raw:
         return "unknown screen (not recorded)", False
     path = Path(raw)
     synthetic = truth_path_for(path).is_file()
-    if path.parent.name == "demo" and path.name.startswith(DEMO_NAME + "."):
+    if path.name.startswith(DEMO_NAME + ".") and synthetic:
         return DEMO_SCREEN_NAME, True
     stem = path.name.split(".")[0]
-    if upload_names and stem in upload_names:
-        return f"upload {upload_names[stem]}", synthetic
     if stem.startswith("upload-"):
-        return f"uploaded table {stem[len('upload-'):][:8]}", synthetic
+        name = upload_name_for(path)
+        return (f"upload {name}" if name else f"uploaded table {stem[len('upload-'):][:8]}"), synthetic
+    if stem.startswith("import-"):
+        return f"DepMap import {stem[len('import-'):][:8]}", synthetic
     return path.name, synthetic
 
 
-def screen_text(manifest: FitManifest, upload_names: Mapping[str, str] | None = None) -> str:
-    """The screen's name with "(synthetic)" when it is one: the Fits tables' screen column and captions."""
-    name, synthetic = screen_of(manifest, upload_names)
+def screen_text(manifest: FitManifest) -> str:
+    """The screen's name with "(synthetic)" when it is one: the Fits tables' screen column."""
+    name, synthetic = screen_of(manifest)
     return f"{name} ({SYNTHETIC})" if synthetic else name
 
 
-def recent_fits_table(manifests: Sequence[FitManifest],
-                      upload_names: Mapping[str, str] | None = None) -> pd.DataFrame:
+def recent_fits_table(manifests: Sequence[FitManifest]) -> pd.DataFrame:
     """One row per stored fit: when, screen, model, genes, lineages, verdict, sampling time, fit id."""
     rows = []
     for m in manifests:
@@ -120,7 +122,7 @@ def recent_fits_table(manifests: Sequence[FitManifest],
         rows.append(
             {
                 "created": _when(m.created_utc),
-                "screen": screen_text(m, upload_names),
+                "screen": screen_text(m),
                 "model": m.model,
                 # a model without a lineage term has no lineage coordinate: the selection names them
                 "genes": genes_text(m),
@@ -158,6 +160,45 @@ def _eta(seconds: float | None) -> str:
     return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
 
 
+# Phases in which the sampler counts draws (progress and a draw-rate ETA); in the others, the seconds spent show life.
+COUNTING_PHASES = ("tuning", "sampling")
+
+
+def phase_text(job: Any, now: float | None = None) -> str:
+    """A running job's phase with its progress or its seconds so far: ``sampling 45%``, ``saving · 34 s``.
+
+    A counting phase at 100% (the sampler finishing its trace) also shows its seconds, so no step looks stuck.
+    """
+    if not job.phase or not job.active:
+        return ""
+    now = time.time() if now is None else now
+    phase = str(job.phase)
+    since = job.phase_started_at or job.started_at
+    elapsed = f" · {_eta(now - since)}" if since else ""
+    if phase in COUNTING_PHASES and job.progress is not None:
+        if job.progress < 1.0:
+            return f"{phase} {job.progress:.0%}"
+        return f"{phase} 100%, finishing{elapsed}"
+    return f"{phase}{elapsed}"
+
+
+def eta_text(job: Any, now: float | None = None) -> str:
+    """Time left: the draw rate's ETA while draws are counted; before that (loading, compiling) the estimate made
+    at submission (``speclet_core.fitting.cost``) less the time spent; "" when neither says."""
+    if not job.active:
+        return ""
+    now = time.time() if now is None else now
+    phase = str(job.phase or "")
+    if phase in COUNTING_PHASES and job.eta_s is not None:
+        return _eta(job.eta_s)
+    if str(job.status) == "queued" and job.estimate_s is not None:
+        return f"≈ {_eta(job.estimate_s)} once started (estimate)"
+    if phase in ("loading", "compiling") and job.estimate_s is not None and job.started_at:
+        left = job.estimate_s - (now - job.started_at)
+        return f"≈ {_eta(left)} (estimate)" if left > 0 else "longer than estimated"
+    return ""
+
+
 def jobs_table(jobs: Sequence[Any], now: float | None = None) -> pd.DataFrame:
     """The queue as a table: status, phase, progress, draws, divergences, ETA, error."""
     now = time.time() if now is None else now
@@ -168,11 +209,11 @@ def jobs_table(jobs: Sequence[Any], now: float | None = None) -> pd.DataFrame:
         rows.append(
             {
                 "status": str(j.status),
-                "phase": str(j.phase) if j.phase and j.active else "",
+                "phase": phase_text(j, now),
                 "progress": float(progress) if progress is not None and j.active else None,
                 "draws": f"{j.draws_done:,}/{j.draws_total:,}" if j.draws_total else "",
                 "divergences": int(j.divergences),
-                "ETA": _eta(j.eta_s) if j.active else "",
+                "ETA": eta_text(j, now),
                 "model": req.model,
                 "submitted": _when(j.submitted_at),
                 "waiting/running": _eta(now - (j.started_at or j.submitted_at)) if j.active else "",
@@ -187,34 +228,55 @@ def jobs_table(jobs: Sequence[Any], now: float | None = None) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
-# Measured wall time of the first fit (bootstrap.FIRST_FIT_SAMPLER on the demo screen, compile included):
-# 142 s on an idle 2-core machine, 248–310 s with other work running (issue 14; docs/benchmarks.md).
-FIRST_FIT_PROMISE = "usually 2–5 minutes, depending on how busy the machine is"
+# Measured wall time of the first fit (bootstrap.FIRST_FIT_SAMPLER, gene_lineage on the demo screen, through a worker
+# as `serve` runs it, claim to stored): 80 s on this 2-core machine at load average 2.2 (compile 42 s, sampling 22 s,
+# summaries 4 s, writing 12 s; 2026-12-03); issue 14 saw 142 s idle and 248–310 s under heavier load.
+FIRST_FIT_PROMISE = "usually 1–5 minutes, depending on how busy the machine is"
 
 
-def first_start_message(n_stored: int, jobs: Sequence[Any], *, waiting_for_queue: bool = False) -> str | None:
-    """What to tell a new user while the automatic first fit runs (None once fits exist).
-
-    ``waiting_for_queue``: nothing is queued yet on an empty installation (the server queues the
-    first fit a few seconds after it starts).
-    """
-    if n_stored:
-        return None
+def _first_job(jobs: Sequence[Any]) -> Any | None:
     active = [j for j in jobs if j.active]
-    if not active:
-        if waiting_for_queue and not jobs:
-            return ("Welcome! The server is about to queue a first fit of the demo screen; this page follows it "
-                    "and opens it when it is done.")
+    return active[-1] if active else None  # the oldest active job (lists are newest first): the one that finishes first
+
+
+def first_start_message(n_stored: int, jobs: Sequence[Any], *, on_home: bool = True,
+                        now: float | None = None) -> str | None:
+    """What to tell a visitor while an empty installation's first fit is queued or running (None once fits exist).
+
+    ``on_home``: Home follows the fit and opens it; any other page says no fit is open *yet*.
+    """
+    from speclet_core.queue.bootstrap import FIRST_FIT_LABEL
+
+    job = None if n_stored else _first_job(jobs)
+    if job is None:
         return None
-    j = active[0]
-    if str(j.status) == "queued":
-        return ("Welcome! The demo screen's first fit is queued and starts as soon as the worker is free "
-                f"({FIRST_FIT_PROMISE}). This page follows it and opens it on every page when it is done.")
-    counting = j.progress is not None and str(j.phase) in ("tuning", "sampling")
-    pct = f" ({j.progress:.0%} of {j.phase})" if counting else ""
-    eta = f", about {_eta(j.eta_s)} left" if j.eta_s is not None else f" ({FIRST_FIT_PROMISE} in all)"
-    return (f"Welcome! The demo screen's first fit is running: {j.phase or 'starting'}{pct}{eta}. "
-            "This page follows it and opens it on every page when it is done.")
+    what = "The demo screen's first fit" if job.label == FIRST_FIT_LABEL else f"The first fit ({job.request.model})"
+    lead = "Welcome! " if on_home else "No fit is open yet. "
+    follow = ("This page follows it and, when it is stored, opens it on every page (no click needed)." if on_home
+              else "This page shows it as soon as it is stored.")
+    promise = FIRST_FIT_PROMISE if job.label == FIRST_FIT_LABEL else ""
+    if str(job.status) == "queued":
+        when = f" ({promise})" if promise else ""
+        return f"{lead}{what} is queued and starts as soon as a worker is free{when}. {follow}"
+    eta = eta_text(job, now)
+    left = f", about {eta} left" if eta and eta[0].isdigit() else (f", {eta}" if eta else "")
+    return f"{lead}{what} is running: {phase_text(job, now) or 'starting'}{left}. {follow}"
+
+
+def first_start_progress(jobs: Sequence[Any], now: float | None = None) -> tuple[float, str]:
+    """(fraction 0–1, label) for the progress bar under ``first_start_message``: draws counted, else time spent
+    against the estimate (capped below 1 until stored)."""
+    job = _first_job(jobs)
+    if job is None:
+        return 0.0, ""
+    now = time.time() if now is None else now
+    if str(job.status) == "queued":
+        return 0.0, "waiting for a worker"
+    spent = now - (job.started_at or now)
+    label = f"{phase_text(job, now) or 'starting'} · running for {_eta(spent)}"
+    if job.estimate_s:
+        return min(0.95, spent / max(job.estimate_s, 1.0)), label
+    return (min(0.95, job.progress) if job.progress is not None else 0.0), label
 
 
 def terms_table(spec: Any) -> pd.DataFrame:
@@ -231,11 +293,11 @@ def model_graph_source(model: str, selection: Any) -> str:
     return str(pm.model_to_graphviz(get_model(model).build(selection)).source)
 
 
-def fit_caption(manifest: FitManifest, upload_names: Mapping[str, str] | None = None) -> str:
+def fit_caption(manifest: FitManifest) -> str:
     """One Markdown line about a fit for the pages' captions: its screen (and whether it is synthetic) first."""
-    row = recent_fits_table([manifest], upload_names).iloc[0]
+    row = recent_fits_table([manifest]).iloc[0]
     e = escape_markdown
-    name, synthetic = screen_of(manifest, upload_names)
+    name, synthetic = screen_of(manifest)
     screen = f"Screen **{e(name)}**" + (" (**synthetic**: simulated readings with known truth, not real data)"
                                         if synthetic else "")
     n_lin = len(manifest.lineages) or None
