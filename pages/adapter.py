@@ -87,6 +87,19 @@ def describe_screen(key: str) -> str:
     return describe_screen_key(key, get_settings())
 
 
+SHARED_PARAMS = ("screen", "fit", "genes", "lineages", "cells")  # what every page's links carry to the next page
+
+
+def shared_params() -> dict[str, str | list[str]]:
+    """The URL state a link to another page keeps: the screen, the open fit and the selection."""
+    out: dict[str, str | list[str]] = {}
+    for key in SHARED_PARAMS:
+        values = st.query_params.get_all(key)
+        if values:
+            out[key] = values if key in ("genes", "lineages", "cells") else values[0]
+    return out
+
+
 def flash(message: str) -> None:
     """A success message (Markdown, names escaped) to show once, after the rerun that follows an action."""
     st.session_state["flash"] = message
@@ -171,7 +184,7 @@ def require_open_fit() -> StoredFit:
         if follow_first_fit():
             st.stop()  # the fragment reruns the page when the first fit is stored
         st.info("No fit is open. Open one on the **Fit models** page (or the Home page's recent fits).")
-        st.page_link("pages/fit.py", label="Go to Fit models", icon=":material/play_arrow:")
+        st.page_link("pages/fit.py", label="Go to Fit models", icon=":material/play_arrow:", query_params=shared_params())
         st.stop()
     try:
         if not get_store().exists(fit_id):

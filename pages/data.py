@@ -48,7 +48,8 @@ widgets.chart_with_data(charts.box_from_stats(box, title="LFC by lineage (box: 2
 if screen.covariates:
     st.subheader("LFC against covariates")
     names = {"rna_expr": "RNA expression (log2 TPM+1)", "gene_cn": "copy number"}
-    cov = st.radio("Covariate", screen.covariates, format_func=names.get, horizontal=True, key="covariate")
+    cov = st.radio("Covariate", screen.covariates, format_func=names.get, horizontal=True, key="covariate",
+                   bind="query-params")
     pts = explore.sample_covariate_points(sub, cov, chosen)
     widgets.chart_with_data(
         charts.scatter(pts, x=cov, y="lfc", color="lineage", x_title=names[cov], y_title="log2 fold change",
@@ -56,7 +57,9 @@ if screen.covariates:
         pts, f"lfc_vs_{cov}", key="cov-scatter",
     )
 
-st.page_link("pages/fit.py", label="Fit a model to this selection", icon=":material/play_arrow:")
+# the link carries the screen and the selection (also when they came from a shared link): the fit covers them
+st.page_link("pages/fit.py", label="Fit a model to this selection", icon=":material/play_arrow:",
+             query_params=adapter.shared_params())
 
 if adapter.get_settings().allowed_data_dirs:
     st.divider()
