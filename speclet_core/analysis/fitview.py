@@ -195,7 +195,7 @@ def eta_text(job: Any, now: float | None = None) -> str:
         return f"≈ {_eta(job.estimate_s)} once started (estimate)"
     if phase in ("loading", "compiling") and job.estimate_s is not None and job.started_at:
         left = job.estimate_s - (now - job.started_at)
-        return f"≈ {_eta(left)} (estimate)" if left > 0 else "longer than estimated"
+        return f"≈ {_eta(left)} (estimate)" if left >= 1 else "longer than estimated"
     return ""
 
 
@@ -258,25 +258,31 @@ def first_start_message(n_stored: int, jobs: Sequence[Any], *, on_home: bool = T
     if str(job.status) == "queued":
         when = f" ({promise})" if promise else ""
         return f"{lead}{what} is queued and starts as soon as a worker is free{when}. {follow}"
-    eta = eta_text(job, now)
-    left = f", about {eta} left" if eta and eta[0].isdigit() else (f", {eta}" if eta else "")
+    eta = eta_text(job, now)  # the draw rate's ETA, or the cost estimate's while compiling
+    if eta and eta[0].isdigit():
+        left = f", about {eta} left"
+    elif eta.startswith("≈"):
+        left = f", {eta} left"
+    else:  # past the estimate (or none): the measured range of the whole first fit
+        left = f"; the whole fit takes {promise}" if promise else ""
     return f"{lead}{what} is running: {phase_text(job, now) or 'starting'}{left}. {follow}"
 
 
 def first_start_progress(jobs: Sequence[Any], now: float | None = None) -> tuple[float, str]:
-    """(fraction 0–1, label) for the progress bar under ``first_start_message``: draws counted, else time spent
-    against the estimate (capped below 1 until stored)."""
+    """(fraction 0–1, label) for the progress bar under ``first_start_message``: the draws counted (tuning and
+    sampling are most of a fit's time), a sliver before them and nearly full while summarising and saving."""
     job = _first_job(jobs)
     if job is None:
         return 0.0, ""
     now = time.time() if now is None else now
     if str(job.status) == "queued":
         return 0.0, "waiting for a worker"
-    spent = now - (job.started_at or now)
-    label = f"{phase_text(job, now) or 'starting'} · running for {_eta(spent)}"
-    if job.estimate_s:
-        return min(0.95, spent / max(job.estimate_s, 1.0)), label
-    return (min(0.95, job.progress) if job.progress is not None else 0.0), label
+    phase = str(job.phase or "")
+    if phase in COUNTING_PHASES and job.progress is not None:
+        fraction = 0.05 + 0.85 * job.progress
+    else:
+        fraction = 0.95 if phase == "saving" else 0.02
+    return fraction, f"{phase_text(job, now) or 'starting'} · running for {_eta(now - (job.started_at or now))}"
 
 
 def terms_table(spec: Any) -> pd.DataFrame:

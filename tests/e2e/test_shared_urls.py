@@ -83,8 +83,10 @@ def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str
 
 def _settle(page) -> None:  # type: ignore[no-untyped-def]
     page.wait_for_selector("[data-testid=stMain] h1", timeout=60_000)
-    page.wait_for_function("() => !document.querySelector('[data-testid=stStatusWidget]')", timeout=60_000)
-    page.wait_for_timeout(1200)  # the app writes its state back to the URL after the first run
+    # the script has finished and every widget is drawn (no skeletons left)
+    page.wait_for_function("() => !document.querySelector('[data-testid=stStatusWidget]') && "
+                           "!document.querySelector('[data-testid=stSkeleton]')", timeout=60_000)
+    page.wait_for_timeout(1500)  # the app writes its state back to the URL after the first run
 
 
 def _params(url: str) -> dict[str, list[str]]:
@@ -94,7 +96,7 @@ def _params(url: str) -> dict[str, list[str]]:
 def _chips(page, key: str) -> list[str]:  # type: ignore[no-untyped-def]
     """The chosen options of the multiselect with this widget key."""
     box = page.locator(f".st-key-{key} [data-testid=stMultiSelect]")
-    return sorted(t.strip() for t in box.locator("[data-baseweb=tag] span[title]").all_inner_texts())
+    return sorted({t.strip() for t in box.locator(".react-aria-ComboBox [data-tag] > span[title]").all_text_contents()})
 
 
 def _open_fresh(browser, url: str):  # type: ignore[no-untyped-def]
@@ -140,7 +142,7 @@ def test_copied_urls_reproduce_every_page(app_url: tuple[str, str]) -> None:
                     problems.append(f"{path}: {key} {wanted[key]} shown as {chips} then {_chips(page, key)}")
             if "fit" in wanted and not page.get_by_text(f"fit {fit_id[:12]}", exact=False).count():
                 problems.append(f"{path}: the fresh browser does not show fit {fit_id[:12]}")
-            if "model" in wanted and "gene_lineage" not in page.locator(".st-key-model").inner_text():
+            if "model" in wanted and "gene_lineage" not in (page.locator(".st-key-model").text_content() or ""):
                 problems.append(f"{path}: the model chosen by the link is not selected")
             if page.locator("[data-testid=stException]").count():
                 problems.append(f"{path}: shows an exception")
