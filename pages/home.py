@@ -59,8 +59,10 @@ with st.container(border=True):
                 else:
                     adapter.set_screen_key(new_key)
                     n = new_screen.summarise()
-                    adapter.flash(f"Uploaded **{escape_markdown(upload.name)}**: {n['rows']:,} readings, "
-                                  f"{n['genes']:,} genes, {n['cell_lines']:,} cell lines, {n['lineages']:,} lineages. "
+                    counts = ", ".join(fitview.plural(n[k], w) for k, w in
+                                       [("rows", "reading"), ("genes", "gene"), ("cell_lines", "cell line"),
+                                        ("lineages", "lineage")])
+                    adapter.flash(f"Uploaded **{escape_markdown(upload.name)}**: {counts}. "
                                   "It is now the active screen for the Data explorer and new fits.")
                     st.rerun()
             adapter.show_flash()

@@ -230,8 +230,9 @@ def jobs_table(jobs: Sequence[Any], now: float | None = None) -> pd.DataFrame:
 
 # Measured wall time of the first fit (bootstrap.FIRST_FIT_SAMPLER, gene_lineage on the demo screen, through a worker
 # as `serve` runs it, claim to stored): 80 s on this 2-core machine at load average 2.2 (compile 42 s, sampling 22 s,
-# summaries 4 s, writing 12 s; 2026-12-03); issue 14 saw 142 s idle and 248–310 s under heavier load.
-FIRST_FIT_PROMISE = "usually 1–5 minutes, depending on how busy the machine is"
+# summaries 4 s, writing 12 s; 2026-12-03); not done after 7.7 min at load average 13.5 (other sessions' fits);
+# issue 14 saw 142 s idle and 248–310 s under load.
+FIRST_FIT_PROMISE = "1–5 minutes on a quiet 2-core machine, longer while other work runs"
 
 
 def _first_job(jobs: Sequence[Any]) -> Any | None:
