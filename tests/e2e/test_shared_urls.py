@@ -142,7 +142,8 @@ def test_copied_urls_reproduce_every_page(app_url: tuple[str, str]) -> None:
                     problems.append(f"{path}: {key} {wanted[key]} shown as {chips} then {_chips(page, key)}")
             if "fit" in wanted and not page.get_by_text(f"fit {fit_id[:12]}", exact=False).count():
                 problems.append(f"{path}: the fresh browser does not show fit {fit_id[:12]}")
-            if "model" in wanted and "gene_lineage" not in (page.locator(".st-key-model").text_content() or ""):
+            if "model" in wanted and "gene_lineage" not in page.locator(".st-key-model").evaluate(
+                    "e => e.innerText + ' ' + [...e.querySelectorAll('input')].map(i => i.value).join(' ')"):
                 problems.append(f"{path}: the model chosen by the link is not selected")
             if page.locator("[data-testid=stException]").count():
                 problems.append(f"{path}: shows an exception")
