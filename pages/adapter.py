@@ -32,7 +32,7 @@ from speclet_core.analysis.ranking import rank_genes
 from speclet_core.analysis.readings import fit_readings
 from speclet_core.data.bounded import load_screen_bounded
 from speclet_core.data.screen import Screen
-from speclet_core.data.sources import default_screen_key, resolve_screen_path
+from speclet_core.data.sources import default_screen_key, describe_screen_key, resolve_screen_path
 from speclet_core.errors import DataValidationError, SpecletError
 from speclet_core.queue.access import Submitter, identify_submitter, new_session_name
 from speclet_core.queue.jobs import JobQueue, worker_status
@@ -74,10 +74,42 @@ def _load_screen_cached(path: str) -> Screen:
 
 
 def screen_key() -> str:
-    """The active screen's key: URL first, then this session, then the default."""
+    """The active screen's key: URL first, then this session, then the default; always written back to the URL,
+    so that a link copied from any page (after any navigation) names its screen."""
     key = st.query_params.get("screen") or st.session_state.get("screen_key") or default_screen_key(get_settings())
     st.session_state["screen_key"] = key
+    if st.query_params.get("screen") != key:
+        st.query_params["screen"] = key
     return key
+
+
+def describe_screen(key: str) -> str:
+    """The active screen's display name (an upload by its original file name, as every session sees it)."""
+    return describe_screen_key(key, get_settings())
+
+
+SHARED_PARAMS = ("screen", "fit", "genes", "lineages", "cells")  # what every page's links carry to the next page
+
+
+def shared_params() -> dict[str, str | list[str]]:
+    """The URL state a link to another page keeps: the screen, the open fit and the selection."""
+    out: dict[str, str | list[str]] = {}
+    for key in SHARED_PARAMS:
+        values = st.query_params.get_all(key)
+        if values:
+            out[key] = values if key in ("genes", "lineages", "cells") else values[0]
+    return out
+
+
+def flash(message: str) -> None:
+    """A success message (Markdown, names escaped) to show once, after the rerun that follows an action."""
+    st.session_state["flash"] = message
+
+
+def show_flash() -> None:
+    message = st.session_state.pop("flash", None)
+    if message:
+        st.success(message, icon=":material/check_circle:")
 
 
 def set_screen_key(key: str) -> None:
@@ -101,13 +133,39 @@ def active_screen() -> tuple[str, Path, Screen]:
 
 
 def open_fit_id() -> str | None:
-    """The open fit from ``?fit=``; kept in the URL when moving between pages."""
+    """The open fit from ``?fit=``; kept in the URL when moving between pages.
+
+    With no fit open, the first fit opens by itself (``_auto_open_fit``): a new user sees results without a click.
+    """
     fit = st.query_params.get("fit")
     if fit:
         st.session_state["fit_id"] = fit
     elif st.session_state.get("fit_id"):
         st.query_params["fit"] = st.session_state["fit_id"]
+    else:
+        _auto_open_fit()
     return st.session_state.get("fit_id")
+
+
+def _auto_open_fit() -> None:
+    """Open the newest stored fit when it is the store's only one, or when this session waited for the first fit."""
+    try:
+        stored = get_store().list()
+    except SpecletError:
+        return
+    if len(stored) == 1 or (stored and st.session_state.get("awaiting_first_fit")):
+        st.session_state.pop("awaiting_first_fit", None)
+        st.session_state["auto_opened"] = stored[0].fit_id
+        set_open_fit(stored[0].fit_id)
+
+
+def auto_opened_note() -> str | None:
+    """Markdown saying the open fit was opened automatically (None when the user chose it)."""
+    fit_id = st.session_state.get("fit_id")
+    if not fit_id or st.session_state.get("auto_opened") != fit_id:
+        return None
+    return (f"Fit `{fit_id[:12]}` opened automatically (the first stored fit). Open another one on the Home or "
+            "Fit models page.")
 
 
 def set_open_fit(fit_id: str) -> None:
@@ -124,8 +182,10 @@ def require_open_fit() -> StoredFit:
     """The open fit, or a friendly pointer to where fits are opened (and stop the page)."""
     fit_id = open_fit_id()
     if not fit_id:
+        if follow_first_fit():
+            st.stop()  # the fragment reruns the page when the first fit is stored
         st.info("No fit is open. Open one on the **Fit models** page (or the Home page's recent fits).")
-        st.page_link("pages/fit.py", label="Go to Fit models", icon=":material/play_arrow:")
+        st.page_link("pages/fit.py", label="Go to Fit models", icon=":material/play_arrow:", query_params=shared_params())
         st.stop()
     try:
         if not get_store().exists(fit_id):
@@ -136,6 +196,51 @@ def require_open_fit() -> StoredFit:
         show_error(exc)
         st.stop()
     return fit
+
+
+FIRST_POLL_S = 2.0  # how often a page following the first fit looks again
+
+
+def first_start_state() -> tuple[int, list[Any] | None, bool]:
+    """(stored fits, jobs or None when the queue cannot be read, following the first fit?).
+
+    Following: nothing is stored yet and a fit is queued or running (``serve`` queues the demo fit before
+    the dashboard answers, so a first visit already sees it). This session then opens the first fit that
+    is stored (``_auto_open_fit``).
+    """
+    n_stored = len(get_store().list())
+    jobs = read_queue(lambda q: q.list(limit=20))
+    following = not n_stored and any(j.active for j in jobs or [])
+    if following:
+        st.session_state["awaiting_first_fit"] = True
+    return n_stored, jobs, following
+
+
+def follow_first_fit(*, on_home: bool = False) -> bool:
+    """While the first fit is queued or running: say what it is doing, refresh every ``FIRST_POLL_S`` and rerun
+    the whole page once it is stored (which opens it). Silent, and no refreshing, when no first fit is coming.
+
+    Returns whether it is following (the caller then leaves out its "nothing yet" text).
+    """
+    from speclet_core.analysis.fitview import first_start_message, first_start_progress
+
+    _, _, following = first_start_state()
+    if not following:
+        return False
+
+    @st.fragment(run_every=FIRST_POLL_S)
+    def _follow() -> None:
+        n_stored, jobs, still = first_start_state()
+        if n_stored or not still:
+            st.rerun(scope="app")  # the fit is stored (or gone): the whole page reruns and opens it
+        message = first_start_message(n_stored, jobs or [], on_home=on_home)
+        if message:
+            st.info(message, icon=":material/hourglass_top:")
+            fraction, text = first_start_progress(jobs or [])
+            st.progress(fraction, text=text)
+
+    _follow()
+    return True
 
 
 def show_error(exc: Exception) -> None:
@@ -207,17 +312,18 @@ def model_graph(model: str, key: str, fingerprint: str, genes: list, lineages: l
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def _fit_cost(model: str, key: str, fingerprint: str, genes: tuple, lineages: tuple, cells: tuple,
-              sampler_json: str) -> str:
+              sampler_json: str) -> Any:
     from speclet_core.fitting.cost import estimate_cost
     from speclet_core.records import SamplerSettings
 
     path = resolve_screen_path(key, get_settings())
     selection = selection_for(key, path, list(genes), list(lineages), list(cells))
-    return estimate_cost(selection, model, SamplerSettings.model_validate_json(sampler_json)).describe()
+    return estimate_cost(selection, model, SamplerSettings.model_validate_json(sampler_json))
 
 
-def fit_cost(model: str, key: str, fingerprint: str, genes: list, lineages: list, cells: list, sampler: Any) -> str:
-    """The fitting engine's cost estimate (rows × parameters → time and memory), as one sentence."""
+def fit_cost(model: str, key: str, fingerprint: str, genes: list, lineages: list, cells: list, sampler: Any) -> Any:
+    """The fitting engine's ``CostEstimate`` (rows × parameters → time and memory): shown before submitting, and
+    kept with the job for its ETA while it compiles."""
     return _fit_cost(model, key, fingerprint, tuple(genes), tuple(lineages), tuple(cells), sampler.model_dump_json())
 
 

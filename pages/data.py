@@ -6,11 +6,10 @@ from pages import adapter, import_panel, widgets
 from speclet_core import charts
 from speclet_core.analysis.escaping import escape_markdown
 from speclet_core.data import explore
-from speclet_core.data.sources import describe_screen_key
 
 st.title("Data explorer")
 key, path, screen = adapter.active_screen()
-st.caption(f"{escape_markdown(describe_screen_key(key))} · {len(screen.data):,} readings · {len(screen.genes):,} genes · "
+st.caption(f"{escape_markdown(adapter.describe_screen(key))} · {len(screen.data):,} readings · {len(screen.genes):,} genes · "
            f"{len(screen.cell_lines):,} cell lines · {len(screen.lineages)} lineages")
 
 genes, lineages, cell_lines = widgets.selection_widgets(screen)
@@ -49,7 +48,8 @@ widgets.chart_with_data(charts.box_from_stats(box, title="LFC by lineage (box: 2
 if screen.covariates:
     st.subheader("LFC against covariates")
     names = {"rna_expr": "RNA expression (log2 TPM+1)", "gene_cn": "copy number"}
-    cov = st.radio("Covariate", screen.covariates, format_func=names.get, horizontal=True, key="covariate")
+    cov = st.radio("Covariate", screen.covariates, format_func=names.get, horizontal=True, key="covariate",
+                   bind="query-params")
     pts = explore.sample_covariate_points(sub, cov, chosen)
     widgets.chart_with_data(
         charts.scatter(pts, x=cov, y="lfc", color="lineage", x_title=names[cov], y_title="log2 fold change",
@@ -57,7 +57,9 @@ if screen.covariates:
         pts, f"lfc_vs_{cov}", key="cov-scatter",
     )
 
-st.page_link("pages/fit.py", label="Fit a model to this selection", icon=":material/play_arrow:")
+# the link carries the screen and the selection (also when they came from a shared link): the fit covers them
+st.page_link("pages/fit.py", label="Fit a model to this selection", icon=":material/play_arrow:",
+             query_params=adapter.shared_params())
 
 if adapter.get_settings().allowed_data_dirs:
     st.divider()

@@ -34,21 +34,22 @@ with right:
 st.subheader("Sampler")
 c1, c2, c3 = st.columns(3)
 method = c1.radio(
-    "Method", [FitMethod.NUTS, FitMethod.QUICK], key="method", horizontal=True,
+    "Method", [FitMethod.NUTS, FitMethod.QUICK], key="method", horizontal=True, bind="query-params",
     format_func=lambda m: "Full NUTS (trustworthy)" if m == FitMethod.NUTS else "Quick approximate (first look)",
     help=SamplerSettings.model_fields["method"].description,
 )
-seed = c2.number_input("Seed", 0, 2**31 - 1, 1, key="seed", help="The same seed and settings give the same draws.")
+seed = c2.number_input("Seed", 0, 2**31 - 1, 1, key="seed", bind="query-params", help="The same seed and settings give the same draws.")
 with c3.expander("Advanced settings"):
     fields = SamplerSettings.model_fields
-    chains = st.number_input("Chains", 1, 16, 4, key="chains", help=fields["chains"].description)
-    tune = st.number_input("Warm-up draws per chain", 50, 20_000, 1000, step=100, key="tune", help=fields["tune"].description)
-    draws = st.number_input("Kept draws per chain", 50, 20_000, 1000, step=100, key="draws", help=fields["draws"].description)
-    target = st.slider("Target acceptance", 0.6, 0.99, 0.9, key="target_accept", help=fields["target_accept"].description)
+    chains = st.number_input("Chains", 1, 16, 4, key="chains", bind="query-params", help=fields["chains"].description)
+    tune = st.number_input("Warm-up draws per chain", 50, 20_000, 1000, step=100, key="tune", bind="query-params", help=fields["tune"].description)
+    draws = st.number_input("Kept draws per chain", 50, 20_000, 1000, step=100, key="draws", bind="query-params", help=fields["draws"].description)
+    target = st.slider("Target acceptance", 0.6, 0.99, 0.9, key="target_accept", bind="query-params", help=fields["target_accept"].description)
 sampler = SamplerSettings(method=method, chains=chains, tune=tune, draws=draws, target_accept=target)
 cost = adapter.guarded(adapter.fit_cost, spec.name, key, selection.fingerprint, genes, lineages, cells, sampler)
 st.caption(f"Selection: {selection.n_rows:,} readings · {len(selection.genes):,} genes · "
-           f"{len(selection.cell_lines):,} cell lines · {len(selection.lineages)} lineages. Estimated cost: {cost}.")
+           f"{len(selection.cell_lines):,} cell lines · {len(selection.lineages)} lineages. Estimated cost: "
+           f"{cost.describe()}.")
 
 if settings.read_only:
     st.info("This server is in read-only demo mode: browse the stored fits below; new fits are switched off.")
@@ -56,7 +57,7 @@ elif st.button("Start fit", type="primary", icon=":material/play_arrow:"):
     request = adapter.guarded(prepare_request, path, name, genes=genes or "all", lineages=lineages or "all",
                              cell_lines=cells or "all", sampler=sampler, seed=int(seed), settings=settings)
     job, already, created = adapter.guarded(adapter.get_queue().submit_request, request, "dashboard",
-                                            submitter=adapter.submitter())
+                                            submitter=adapter.submitter(), estimate_s=cost.total_s)
     if already:
         adapter.set_open_fit(request.fit_id)
         st.success("This exact fit is already stored, so nothing new was started: it is now open on every page.")
@@ -70,9 +71,9 @@ st.subheader("Stored fits")
 store = adapter.get_store()
 manifests = store.list()
 f1, f2, f3 = st.columns(3)
-model_filter = f1.selectbox("Model", ["(any)", *names], key="filter_model")
-gene_filter = f2.selectbox("Contains gene", ["(any)", *screen.genes], key="filter_gene")
-lineage_filter = f3.selectbox("Contains lineage", ["(any)", *screen.lineages], key="filter_lineage")
+model_filter = f1.selectbox("Model", ["(any)", *names], key="filter_model", bind="query-params")
+gene_filter = f2.selectbox("Contains gene", ["(any)", *screen.genes], key="filter_gene", bind="query-params")
+lineage_filter = f3.selectbox("Contains lineage", ["(any)", *screen.lineages], key="filter_lineage", bind="query-params")
 chosen = fitview.filter_manifests(manifests, None if model_filter == "(any)" else model_filter,
                                   None if gene_filter == "(any)" else gene_filter,
                                   None if lineage_filter == "(any)" else lineage_filter)
@@ -81,7 +82,8 @@ if table.empty:
     st.caption("No stored fit matches.")
 else:
     event = st.dataframe(table.drop(columns=["fit_id"]), hide_index=True, on_select="rerun",
-                         selection_mode="single-row", key="stored-fits", width="stretch")
+                         selection_mode="single-row", key="stored-fits", width="stretch",
+                         column_config=widgets.FITS_COLUMNS)
     if event and event.selection.rows:
         fit_id = table.iloc[event.selection.rows[0]]["fit_id"]
         adapter.set_open_fit(fit_id)

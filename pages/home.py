@@ -5,7 +5,7 @@ import streamlit as st
 from pages import adapter, widgets
 from speclet_core.analysis import fitview
 from speclet_core.analysis.escaping import escape_markdown
-from speclet_core.data.sources import describe_screen_key, resolve_screen_path, save_upload
+from speclet_core.data.sources import resolve_screen_path, save_upload
 from speclet_core.errors import SpecletError
 
 settings = adapter.get_settings()
@@ -20,7 +20,7 @@ st.markdown(
 key, path, screen = adapter.active_screen()
 summary = screen.summarise()
 with st.container(border=True):
-    st.subheader(f"Active screen: {escape_markdown(describe_screen_key(key))}")
+    st.subheader(f"Active screen: {escape_markdown(adapter.describe_screen(key))}")
     cols = st.columns(6)
     for col, (label, value) in zip(
         cols,
@@ -58,8 +58,14 @@ with st.container(border=True):
                     adapter.show_error(exc)
                 else:
                     adapter.set_screen_key(new_key)
-                    st.success(f"{escape_markdown(upload.name)}: {len(new_screen.data):,} readings loaded.")
+                    n = new_screen.summarise()
+                    counts = ", ".join(fitview.plural(n[k], w) for k, w in
+                                       [("rows", "reading"), ("genes", "gene"), ("cell_lines", "cell line"),
+                                        ("lineages", "lineage")])
+                    adapter.flash(f"Uploaded **{escape_markdown(upload.name)}**: {counts}. "
+                                  "It is now the active screen for the Data explorer and new fits.")
                     st.rerun()
+            adapter.show_flash()
     with tabs[2]:
         if not settings.allowed_data_dirs:
             st.info("Opening server files is switched off (the administrator can allow folders with "
@@ -79,20 +85,22 @@ with st.container(border=True):
 
 st.subheader("Stored fits")
 store = adapter.get_store()
-stored = store.list()
 jobs = adapter.read_queue(lambda q: q.list(limit=20))
 if jobs is None:
     st.caption(adapter.QUEUE_GONE_NOTE)
-first = fitview.first_start_message(len(stored), jobs or [])
-if first:
-    st.info(first, icon=":material/hourglass_top:")
+following = adapter.follow_first_fit(on_home=True)  # refreshes itself until the first fit is stored, then opens it
+opened = adapter.auto_opened_note()
+if opened:
+    st.success(opened, icon=":material/auto_awesome:")
+stored = store.list()
 recent = fitview.recent_fits_table(stored[:10])
 if recent.empty:
-    st.caption("No stored fits yet. Start one on the **Fit models** page.")
+    if not following:
+        st.caption("No stored fits yet. Start one on the **Fit models** page.")
 else:
     event = st.dataframe(
         recent.drop(columns=["fit_id"]), hide_index=True, on_select="rerun", selection_mode="single-row",
-        key="recent-fits", width="stretch",
+        key="recent-fits", width="stretch", column_config=widgets.FITS_COLUMNS,
     )
     rows = event.selection.rows if event else []
     if rows:

@@ -24,11 +24,18 @@ from speclet_core.analysis.escaping import code_span, csv_text, escape_markdown
 from speclet_core.analysis.forest import MAX_FOREST_ROWS, Pick, pick_labels
 from speclet_core.analysis.glossary import GLOSSARY
 from speclet_core.data.screen import Screen
-from speclet_core.data.sources import describe_screen_key
 from speclet_core.diagnostics import verdict
+from speclet_core.errors import SpecletError
 
 APPROXIMATE_NOTE = ("**Approximate posterior (ADVI) — first look only.** A quick variational fit: its intervals are "
                     "usually too narrow. Refit with full NUTS on the Fit page before drawing conclusions.")
+SYNTHETIC_NOTE = fitview.SYNTHETIC_NOTE
+# The Fits tables' columns: wide enough that a screen's or lineages' names are not cut.
+FITS_COLUMNS = {
+    "screen": st.column_config.TextColumn("screen", width="medium"),
+    "lineages": st.column_config.TextColumn("lineages", width="medium"),
+    "fit time (s)": st.column_config.NumberColumn("fit time (s)", width="small"),
+}
 # Beyond this many readings, reloading the screen table takes seconds: per-reading views wait to be asked for.
 AUTO_READINGS_MAX = 200_000
 
@@ -54,6 +61,9 @@ def csv_download(data: pd.DataFrame, name: str, *, key: str, what: str = "data",
                        help=note or None)
     if note:
         st.caption(f":material/warning: The download comes from a fit that {note}")
+    manifest = _manifest(fit)
+    if manifest is not None and fitview.screen_of(manifest)[1]:
+        st.caption(f":material/science: {SYNTHETIC_NOTE}.")
 
 
 def _manifest(fit: StoredFit | FitManifest | None) -> FitManifest | None:
@@ -74,14 +84,19 @@ def verdict_note(fit: StoredFit | FitManifest | None) -> str:
 def with_verdict_subtitle(chart: alt.TopLevelMixin, fit: StoredFit | FitManifest | None) -> alt.TopLevelMixin:
     """The chart with the verdict of a non-converged fit as its subtitle (its title kept)."""
     manifest = _manifest(fit)
-    if manifest is None or verdict.verdict_of(manifest).level == "converged":
+    if manifest is None:
         return chart
     judged = verdict.verdict_of(manifest)
+    synthetic = fitview.screen_of(manifest)[1]
+    if judged.level == "converged" and not synthetic:
+        return chart
+    lines = [] if judged.level == "converged" else [f"{verdict.badge_of(manifest)}: {judged.headline}"]
+    if synthetic:
+        lines.append(SYNTHETIC_NOTE)
     title = chart.title if isinstance(chart.title, str) else getattr(chart.title, "text", "")
     if title is alt.Undefined:
         title = ""
-    return chart.properties(title=alt.TitleParams(text=title, subtitle=f"{verdict.badge_of(manifest)}: {judged.headline}",
-                                                  subtitleColor="#b45309"))
+    return chart.properties(title=alt.TitleParams(text=title, subtitle=lines, subtitleColor="#b45309"))
 
 
 def verdict_banner(manifest: FitManifest, *, show_converged: bool = False) -> None:
@@ -157,7 +172,10 @@ def queue_panel() -> None:
         table = jobs_table(jobs)
         st.dataframe(
             table.drop(columns=["fit_id"]), hide_index=True, width="stretch",
-            column_config={"progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0)},
+            column_config={"progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0),
+                           # "compiling · 1 min" must not be cut to "compili"
+                           "phase": st.column_config.TextColumn("phase", width="medium"),
+                           "ETA": st.column_config.TextColumn("ETA", width="medium")},
         )
         running = [j for j in jobs if j.active]
         if active and not running:
@@ -193,15 +211,33 @@ def sidebar() -> None:
     settings = get_settings()
     with st.sidebar:
         key = screen_key()
-        st.caption(f"**Screen:** {escape_markdown(describe_screen_key(key))}")
         fit_id = open_fit_id()
-        if fit_id:  # from the URL: anything a link may hold
-            st.caption(f"**Open fit:** {code_span(fit_id[:12])}")
+        manifest = _open_manifest(fit_id)
+        if manifest is not None:  # the screen the open fit was made on, from its manifest (not the active screen)
+            name, synthetic = fitview.screen_of(manifest)
+            st.caption(f"**Open fit:** {code_span(fit_id[:12])} · **screen:** {escape_markdown(name)}"
+                       + (" · :orange-badge[synthetic: simulated readings, not real data]" if synthetic else ""))
+            st.caption(f"New fits use: {escape_markdown(adapter.describe_screen(key))}")
+        else:
+            st.caption(f"**Screen:** {escape_markdown(adapter.describe_screen(key))}")
+            if fit_id:  # from the URL: anything a link may hold
+                st.caption(f"**Open fit:** {code_span(fit_id[:12])}")
         if settings.read_only:
             st.caption(":material/visibility: Read-only demo mode: browsing stored fits only.")
         with st.expander("Glossary", icon=":material/menu_book:"):
             for term, text in GLOSSARY.items():  # speclet_core.analysis.glossary
                 st.markdown(f"**{term}**: {text}")
+
+
+def _open_manifest(fit_id: str | None) -> FitManifest | None:
+    """The open fit's manifest, or None (no fit, a bad id, a deleted fit: the page itself says why)."""
+    if not fit_id:
+        return None
+    try:
+        store = adapter.get_store()
+        return store.get(fit_id).manifest if store.exists(fit_id) else None
+    except (SpecletError, OSError, ValueError):  # a bad id is reported by the page, never by the sidebar
+        return None
 
 
 # --------------------------------------------------------------------------- result pages
@@ -218,6 +254,9 @@ def open_results_page(title: str, *, diagnostics: bool = False) -> StoredFit:
     if diagnostics or not approximate:
         verdict_banner(fit.manifest, show_converged=diagnostics)
     st.caption(fitview.fit_caption(fit.manifest))
+    note = adapter.auto_opened_note()
+    if note:
+        st.caption(f":material/auto_awesome: {note}")
     if approximate:
         st.warning(APPROXIMATE_NOTE, icon=":material/warning:")
     return fit

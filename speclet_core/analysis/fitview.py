@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -43,33 +44,89 @@ def _when(ts: Any) -> str:
     return dt.strftime("%Y-%m-%d %H:%M UTC")
 
 
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``1 lineage``, ``2 lineages`` (``many`` for irregular plurals)."""
+    return f"{n:,} {word if n == 1 else (many or word + 's')}"
+
+
 def _labels(value: Any, limit: int = 4) -> str:
-    if value in (None, "all"):
-        return "all"
     items = list(value)
     shown = ", ".join(map(str, items[:limit]))
     return shown + (f" … (+{len(items) - limit})" if len(items) > limit else "")
 
 
-def _count_labels(value: Any, limit: int = 4) -> str:
-    return "all" if value in (None, "all") else f"{len(value)}: {_labels(value, limit)}"
+def _count_labels(value: Any, limit: int = 4, *, everything: bool = False) -> str:
+    """``2: KRAS, MYC``; ``all 6: blood, … (+3)`` when the fit took all of its screen's; never a bare "all"."""
+    if value in (None, "all") or not list(value):
+        return "all in the screen"
+    items = list(value)
+    if len(items) == 1 and not everything:
+        return str(items[0])
+    return f"{'all ' if everything else ''}{len(items)}: {_labels(items, limit)}"
+
+
+def lineages_text(manifest: FitManifest, limit: int = 3) -> str:
+    """The fit's lineages by name ("colorectal"; "all 6: blood, …" only when it took all of the screen's)."""
+    chosen = manifest.request.selection.get("lineages")
+    names = manifest.lineages or (chosen if chosen not in (None, "all") else ())
+    return _count_labels(names, limit, everything=chosen in (None, "all"))
+
+
+def genes_text(manifest: FitManifest, limit: int = 4) -> str:
+    chosen = manifest.request.selection.get("genes")
+    names = manifest.genes or (chosen if chosen not in (None, "all") else ())
+    return _count_labels(names, limit, everything=chosen in (None, "all"))
+
+
+DEMO_SCREEN_NAME = "Demo screen"
+SYNTHETIC = "synthetic"
+SYNTHETIC_NOTE = "Synthetic screen: simulated readings with known truth, not real data"
+
+
+def screen_of(manifest: FitManifest) -> tuple[str, bool]:
+    """(display name, synthetic?) of the screen a fit was made on, from its manifest alone (not the active screen).
+
+    The demo screen by its name, an upload by its original file name (recorded beside it by
+    ``sources.save_upload``), else the table's file name; synthetic when a truth table lies beside it.
+    """
+    from speclet_core.data.demo import DEMO_NAME, truth_path_for
+    from speclet_core.data.sources import upload_name_for
+
+    raw = manifest.request.data_path
+    if not raw:
+        return "unknown screen (not recorded)", False
+    path = Path(raw)
+    synthetic = truth_path_for(path).is_file()
+    if path.name.startswith(DEMO_NAME + ".") and synthetic:
+        return DEMO_SCREEN_NAME, True
+    stem = path.name.split(".")[0]
+    if stem.startswith("upload-"):
+        name = upload_name_for(path)
+        return (f"upload {name}" if name else f"uploaded table {stem[len('upload-'):][:8]}"), synthetic
+    if stem.startswith("import-"):
+        return f"DepMap import {stem[len('import-'):][:8]}", synthetic
+    return path.name, synthetic
+
+
+def screen_text(manifest: FitManifest) -> str:
+    """The screen's name with "(synthetic)" when it is one: the Fits tables' screen column."""
+    name, synthetic = screen_of(manifest)
+    return f"{name} ({SYNTHETIC})" if synthetic else name
 
 
 def recent_fits_table(manifests: Sequence[FitManifest]) -> pd.DataFrame:
-    """One row per stored fit: when, model, genes, lineages, verdict, sampling time, fit id."""
+    """One row per stored fit: when, screen, model, genes, lineages, verdict, sampling time, fit id."""
     rows = []
     for m in manifests:
         sampler = m.request.sampler
-        selection = m.request.selection
-        # a model without a lineage term has no lineage coordinate: fall back to what was selected
-        genes = m.genes or selection.get("genes") or "all"
-        lineages = m.lineages or selection.get("lineages") or "all"
         rows.append(
             {
                 "created": _when(m.created_utc),
+                "screen": screen_text(m),
                 "model": m.model,
-                "genes": _count_labels(genes),
-                "lineages": _count_labels(lineages, 3),
+                # a model without a lineage term has no lineage coordinate: the selection names them
+                "genes": genes_text(m),
+                "lineages": lineages_text(m),
                 "method": "quick (approximate)" if sampler.get("method") == "quick" else
                 f"NUTS {sampler.get('chains', '?')}×{sampler.get('draws', '?')}",
                 "diagnostics": verdict_badge(m),
@@ -77,7 +134,7 @@ def recent_fits_table(manifests: Sequence[FitManifest]) -> pd.DataFrame:
                 "fit_id": m.fit_id,
             }
         )
-    columns = ["created", "model", "genes", "lineages", "method", "diagnostics", "fit time (s)", "fit_id"]
+    columns = ["created", "screen", "model", "genes", "lineages", "method", "diagnostics", "fit time (s)", "fit_id"]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -103,6 +160,45 @@ def _eta(seconds: float | None) -> str:
     return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
 
 
+# Phases in which the sampler counts draws (progress and a draw-rate ETA); in the others, the seconds spent show life.
+COUNTING_PHASES = ("tuning", "sampling")
+
+
+def phase_text(job: Any, now: float | None = None) -> str:
+    """A running job's phase with its progress or its seconds so far: ``sampling 45%``, ``saving · 34 s``.
+
+    A counting phase at 100% (the sampler finishing its trace) also shows its seconds, so no step looks stuck.
+    """
+    if not job.phase or not job.active:
+        return ""
+    now = time.time() if now is None else now
+    phase = str(job.phase)
+    since = job.phase_started_at or job.started_at
+    elapsed = f" · {_eta(now - since)}" if since else ""
+    if phase in COUNTING_PHASES and job.progress is not None:
+        if job.progress < 1.0:
+            return f"{phase} {job.progress:.0%}"
+        return f"{phase} 100%, finishing{elapsed}"
+    return f"{phase}{elapsed}"
+
+
+def eta_text(job: Any, now: float | None = None) -> str:
+    """Time left: the draw rate's ETA while draws are counted; before that (loading, compiling) the estimate made
+    at submission (``speclet_core.fitting.cost``) less the time spent; "" when neither says."""
+    if not job.active:
+        return ""
+    now = time.time() if now is None else now
+    phase = str(job.phase or "")
+    if phase in COUNTING_PHASES and job.eta_s is not None:
+        return _eta(job.eta_s)
+    if str(job.status) == "queued" and job.estimate_s is not None:
+        return f"≈ {_eta(job.estimate_s)} once started (estimate)"
+    if phase in ("loading", "compiling") and job.estimate_s is not None and job.started_at:
+        left = job.estimate_s - (now - job.started_at)
+        return f"≈ {_eta(left)} (estimate)" if left >= 1 else "longer than estimated"
+    return ""
+
+
 def jobs_table(jobs: Sequence[Any], now: float | None = None) -> pd.DataFrame:
     """The queue as a table: status, phase, progress, draws, divergences, ETA, error."""
     now = time.time() if now is None else now
@@ -113,11 +209,11 @@ def jobs_table(jobs: Sequence[Any], now: float | None = None) -> pd.DataFrame:
         rows.append(
             {
                 "status": str(j.status),
-                "phase": str(j.phase) if j.phase and j.active else "",
+                "phase": phase_text(j, now),
                 "progress": float(progress) if progress is not None and j.active else None,
                 "draws": f"{j.draws_done:,}/{j.draws_total:,}" if j.draws_total else "",
                 "divergences": int(j.divergences),
-                "ETA": _eta(j.eta_s) if j.active else "",
+                "ETA": eta_text(j, now),
                 "model": req.model,
                 "submitted": _when(j.submitted_at),
                 "waiting/running": _eta(now - (j.started_at or j.submitted_at)) if j.active else "",
@@ -132,21 +228,62 @@ def jobs_table(jobs: Sequence[Any], now: float | None = None) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
-def first_start_message(n_stored: int, jobs: Sequence[Any]) -> str | None:
-    """What to tell a new user while the automatic first fit runs (None once fits exist)."""
-    if n_stored:
-        return None
+# Measured wall time of the first fit (bootstrap.FIRST_FIT_SAMPLER, gene_lineage on the demo screen, through a worker
+# as `serve` runs it, claim to stored): 80 s on this 2-core machine at load average 2.2 (compile 42 s, sampling 22 s,
+# summaries 4 s, writing 12 s; 2026-12-03); not done after 7.7 min at load average 13.5 (other sessions' fits);
+# issue 14 saw 142 s idle and 248–310 s under load.
+FIRST_FIT_PROMISE = "1–5 minutes on a quiet 2-core machine, longer while other work runs"
+
+
+def _first_job(jobs: Sequence[Any]) -> Any | None:
     active = [j for j in jobs if j.active]
-    if not active:
+    return active[-1] if active else None  # the oldest active job (lists are newest first): the one that finishes first
+
+
+def first_start_message(n_stored: int, jobs: Sequence[Any], *, on_home: bool = True,
+                        now: float | None = None) -> str | None:
+    """What to tell a visitor while an empty installation's first fit is queued or running (None once fits exist).
+
+    ``on_home``: Home follows the fit and opens it; any other page says no fit is open *yet*.
+    """
+    from speclet_core.queue.bootstrap import FIRST_FIT_LABEL
+
+    job = None if n_stored else _first_job(jobs)
+    if job is None:
         return None
-    j = active[0]
-    if str(j.status) == "queued":
-        return ("Welcome! The demo screen's first fit is queued and starts as soon as the worker is free. "
-                "Every page will show real posteriors when it is done (about a minute).")
-    counting = j.progress is not None and str(j.phase) in ("tuning", "sampling")
-    pct = f" ({j.progress:.0%} of {j.phase})" if counting else ""
-    return (f"Welcome! The demo screen's first fit is running: {j.phase or 'starting'}{pct}. "
-            "Every page will show real posteriors when it is done.")
+    what = "The demo screen's first fit" if job.label == FIRST_FIT_LABEL else f"The first fit ({job.request.model})"
+    lead = "Welcome! " if on_home else "No fit is open yet. "
+    follow = ("This page follows it and, when it is stored, opens it on every page (no click needed)." if on_home
+              else "This page shows it as soon as it is stored.")
+    promise = FIRST_FIT_PROMISE if job.label == FIRST_FIT_LABEL else ""
+    if str(job.status) == "queued":
+        when = f" ({promise})" if promise else ""
+        return f"{lead}{what} is queued and starts as soon as a worker is free{when}. {follow}"
+    eta = eta_text(job, now)  # the draw rate's ETA, or the cost estimate's while compiling
+    if eta and eta[0].isdigit():
+        left = f", about {eta} left"
+    elif eta.startswith("≈"):
+        left = f", {eta} left"
+    else:  # past the estimate (or none): the measured range of the whole first fit
+        left = f"; the whole fit takes {promise}" if promise else ""
+    return f"{lead}{what} is running: {phase_text(job, now) or 'starting'}{left}. {follow}"
+
+
+def first_start_progress(jobs: Sequence[Any], now: float | None = None) -> tuple[float, str]:
+    """(fraction 0–1, label) for the progress bar under ``first_start_message``: the draws counted (tuning and
+    sampling are most of a fit's time), a sliver before them and nearly full while summarising and saving."""
+    job = _first_job(jobs)
+    if job is None:
+        return 0.0, ""
+    now = time.time() if now is None else now
+    if str(job.status) == "queued":
+        return 0.0, "waiting for a worker"
+    phase = str(job.phase or "")
+    if phase in COUNTING_PHASES and job.progress is not None:
+        fraction = 0.05 + 0.85 * job.progress
+    else:
+        fraction = 0.95 if phase == "saving" else 0.02
+    return fraction, f"{phase_text(job, now) or 'starting'} · running for {_eta(now - (job.started_at or now))}"
 
 
 def terms_table(spec: Any) -> pd.DataFrame:
@@ -164,9 +301,15 @@ def model_graph_source(model: str, selection: Any) -> str:
 
 
 def fit_caption(manifest: FitManifest) -> str:
-    """One Markdown line about a fit for the pages' captions (its gene and lineage names escaped)."""
+    """One Markdown line about a fit for the pages' captions: its screen (and whether it is synthetic) first."""
     row = recent_fits_table([manifest]).iloc[0]
     e = escape_markdown
-    return (f"Model **{e(row['model'])}** (v{e(manifest.model_version)}) · genes {e(row['genes'])} · lineages "
-            f"{e(row['lineages'])} · {row['method']} · fitted {row['created']} in {row['fit time (s)']} s · "
-            f"fit `{manifest.fit_id[:12]}`")
+    name, synthetic = screen_of(manifest)
+    screen = f"Screen **{e(name)}**" + (" (**synthetic**: simulated readings with known truth, not real data)"
+                                        if synthetic else "")
+    n_lin = len(manifest.lineages) or None
+    lineage_word = "lineage" if n_lin == 1 else "lineages"
+    gene_word = "gene" if len(manifest.genes) == 1 else "genes"
+    return (f"{screen} · model **{e(row['model'])}** (v{e(manifest.model_version)}) · {gene_word} {e(row['genes'])} · "
+            f"{lineage_word} {e(row['lineages'])} · {row['method']} · fitted {row['created']} in "
+            f"{row['fit time (s)']} s · fit `{manifest.fit_id[:12]}`")

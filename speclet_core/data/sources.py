@@ -59,11 +59,38 @@ def resolve_screen_path(key: str, settings: Settings) -> Path:
     raise SpecletError(f"unknown screen '{key[:60]}'; choose the demo, an upload or an allowed server file")
 
 
-def describe_screen_key(key: str) -> str:
+UPLOAD_NAME_SUFFIX = ".name"  # beside ``upload-<hash>.parquet``: the uploaded file's original name, one line
+UPLOAD_NAME_MAX = 120
+
+
+def upload_name_for(table: Path | str) -> str | None:
+    """The original file name recorded beside an uploaded table (``…/uploads/upload-<hash>.parquet``), or None."""
+    table = Path(table)
+    if not UPLOAD_RE.fullmatch(table.name.split(".")[0]):
+        return None
+    try:
+        text = table.with_name(table.name.split(".")[0] + UPLOAD_NAME_SUFFIX).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    return _clean_name(text) or None
+
+
+def _clean_name(name: str) -> str:
+    """A file name fit for a label: no folders, no control characters, one line, bounded length."""
+    base = Path(str(name).replace("\\", "/")).name
+    return "".join(ch for ch in base if ch.isprintable()).strip()[:UPLOAD_NAME_MAX]
+
+
+def describe_screen_key(key: str, settings: Settings | None = None) -> str:
+    """The screen's display name; an upload by its original file name when ``settings`` locate the uploads."""
     if key == "demo":
         return "Demo screen (synthetic, with known truth)"
     if key == "config":
         return "Configured screen (SPECLET_SCREEN)"
+    if UPLOAD_RE.fullmatch(key) and settings is not None:
+        name = upload_name_for(settings.data_dir / "uploads" / f"{key}.parquet")
+        if name:
+            return f"Uploaded table {name}"
     if key.startswith("upload-"):
         return f"Uploaded table ({key})"
     if key.startswith("import-"):
@@ -103,4 +130,19 @@ def save_upload(filename: str, content: bytes, settings: Settings) -> tuple[str,
             with open(staged, "rb") as fh:
                 os.fsync(fh.fileno())
             os.replace(staged, target)
+    _record_upload_name(uploads / f"{key}{UPLOAD_NAME_SUFFIX}", filename)
     return key, screen
+
+
+def _record_upload_name(path: Path, filename: str) -> None:
+    """Write the upload's original name beside it (atomically), for every session's labels; the latest name of
+    identical bytes wins. A name that cannot be written leaves the hash-based label (never fails the upload)."""
+    name = _clean_name(filename)
+    if not name:
+        return
+    staged = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        staged.write_text(name + "\n", encoding="utf-8")
+        os.replace(staged, path)
+    except OSError:
+        staged.unlink(missing_ok=True)

@@ -44,7 +44,10 @@ def ensure_first_fit(settings: Settings) -> JobRecord | None:
                 f"no model for the first fit: expected one of {', '.join(FIRST_FIT_MODELS)}; found {', '.join(known)}"
             )
         demo = ensure_demo_screen(settings.data_dir)
+        from speclet_core.fitting.cost import estimate_cost
+
         request = prepare_request(demo, model, sampler=FIRST_FIT_SAMPLER, seed=1, settings=settings)
         # owned by the server: only an administrator may cancel the demo fit everyone's first visit shows
-        job, _ = queue.submit(request, FIRST_FIT_LABEL, submitter=Submitter(name=SERVER_SUBMITTER, admin=True))
-        return job
+        outcome = queue.submit_request(request, FIRST_FIT_LABEL, submitter=Submitter(name=SERVER_SUBMITTER, admin=True),
+                                       estimate_s=estimate_cost(request).total_s)  # the pages' ETA while compiling
+        return outcome.job

@@ -217,9 +217,14 @@ class JobQueue:
         return outcome.job, outcome.already_stored
 
     def submit_request(
-        self, request: FitRequest, label: str = "", *, submitter: Submitter = LOCAL_ADMIN
+        self, request: FitRequest, label: str = "", *, submitter: Submitter = LOCAL_ADMIN,
+        estimate_s: float | None = None,
     ) -> SubmitOutcome:
-        """As ``submit``, also saying whether this call queued the job (``created``) or found it."""
+        """As ``submit``, also saying whether this call queued the job (``created``) or found it.
+
+        ``estimate_s``: the fit's expected seconds (``speclet_core.fitting.cost``), kept with a new job for its ETA
+        before the sampler counts draws.
+        """
         if self.settings.read_only:
             raise JobError(
                 "this speclet server is read-only (SPECLET_READ_ONLY is set): it shows stored fits but starts no new "
@@ -258,6 +263,7 @@ class JobQueue:
             new = JobRecord(
                 job_id=fit_id, request=request, label=label, submitter=submitter.name, submitted_at=now,
                 attempt=job.attempt + 1 if job else 1, history=history,
+                estimate_s=None if estimate_s is None else max(0.0, float(estimate_s)),
             )
             new = self._number(new)
             self._save(new)
@@ -363,6 +369,7 @@ class JobQueue:
                     "status": JobStatus.RUNNING, "worker_id": worker_id, "started_at": now, "heartbeat_at": now,
                     "process_id": None, "executor": Executor(executor), "host": None,
                     "phase": FitPhase.LOADING, "draws_done": 0, "draws_total": 0, "divergences": 0, "eta_s": None,
+                    "phase_started_at": now,
                 })
                 self._save(claimed)
                 self._append_id(KEY_RUNNING, job_id)
@@ -374,7 +381,10 @@ class JobQueue:
             job = self._load(job_id)
             if job is None or job.status != JobStatus.RUNNING or job.worker_id != worker_id:
                 return None
-            job = job.model_copy(update={"heartbeat_at": time.time(), **changes})
+            now = time.time()
+            if "phase" in changes and changes["phase"] != job.phase:  # a new phase: its clock starts now
+                changes["phase_started_at"] = now
+            job = job.model_copy(update={"heartbeat_at": now, **changes})
             self._save(job)
             return job
 
@@ -415,8 +425,10 @@ class JobQueue:
             job = self._load(job_id)
             if job is None or job.status != JobStatus.RUNNING or job.worker_id != worker_id or job.cancel_requested:
                 return False
+            now = time.time()
+            started = job.phase_started_at if job.phase == FitPhase.SAVING else now  # the engine may be in it already
             self._save(job.model_copy(update={
-                "phase": FitPhase.SAVING, "heartbeat_at": time.time(), "eta_s": None,
+                "phase": FitPhase.SAVING, "heartbeat_at": now, "eta_s": None, "phase_started_at": started,
             }))
             return True
 

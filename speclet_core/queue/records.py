@@ -59,6 +59,12 @@ class JobRecord(Record):
     draws_total: int = Field(default=0, ge=0, description="Draws the current phase will make (all chains).")
     divergences: int = Field(default=0, ge=0, description="Divergent transitions so far.")
     eta_s: float | None = Field(default=None, description="Estimated seconds left, from the current draw rate.")
+    estimate_s: float | None = Field(default=None, ge=0, description=(
+        "Seconds the whole fit was expected to take when it was submitted (speclet_core.fitting.cost); "
+        "gives the ETA while nothing is counted yet (loading, compiling)."))
+    phase_started_at: float | None = Field(default=None, description=(
+        "Unix time the current phase began: pages show seconds spent in a phase that counts no draws "
+        "(compiling, saving) so a long step shows it is alive."))
     submitted_at: float = Field(description="Unix time of the (latest) submission.")
     started_at: float | None = None
     finished_at: float | None = None

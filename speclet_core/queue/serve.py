@@ -179,13 +179,13 @@ def serve(settings: Settings, *, app: Path | None = None) -> int:
     children = _Children(env)
     code = 0
     try:
-        children.start(STREAMLIT, streamlit_command(settings, app))
         n_workers = 0 if settings.read_only else settings.workers
         for i in range(n_workers):
             children.start(f"worker {i + 1}", [sys.executable, "-m", "speclet_core", "worker",
                                                "--concurrency", str(max(1, settings.max_concurrent_fits))])
-        if not settings.read_only:
+        if not settings.read_only:  # before the dashboard answers: a first visit already sees the demo fit queued
             _first_fit(settings)
+        children.start(STREAMLIT, streamlit_command(settings, app))
         log.info("speclet is at http://localhost:%d (%d worker%s, each fit limited to %s); stop with Ctrl-C",
                  settings.port, n_workers, "" if n_workers == 1 else "s",
                  f"{memory_mb} MiB" if memory_mb else "no memory limit")

@@ -29,5 +29,5 @@ def test_recent_fits_table_falls_back_to_the_selection() -> None:
                     "selection": {"genes": ["KRAS", "MYC"], "lineages": "all"}, "sampler": {"method": "quick"}},
         "roles": {"gene_effect": "gene_effect"}, "diagnostics": {"approximate": True}, "timings": {"total_s": 3.21}})
     row = recent_fits_table([manifest]).iloc[0]
-    assert row["genes"] == "2: KRAS, MYC" and row["lineages"] == "all"
+    assert row["genes"] == "2: KRAS, MYC" and row["lineages"] == "all in the screen"
     assert row["method"] == "quick (approximate)" and row["diagnostics"].startswith("≈ approximate")
