@@ -91,13 +91,17 @@ def describe_screen(key: str) -> str:
 SHARED_PARAMS = ("screen", "fit", "genes", "lineages", "cells")  # what every page's links carry to the next page
 
 
-def shared_params() -> dict[str, str | list[str]]:
-    """The URL state a link to another page keeps: the screen, the open fit and the selection."""
+def shared_params(**selection: list[str]) -> dict[str, str | list[str]]:
+    """The URL state a link to another page keeps: the screen, the open fit and the selection.
+
+    Widget-bound parameters are not readable through ``st.query_params``: pass the pickers' values as
+    ``genes=…, lineages=…, cells=…``.
+    """
     out: dict[str, str | list[str]] = {}
     for key in SHARED_PARAMS:
-        values = st.query_params.get_all(key)
+        values = selection.get(key) or st.query_params.get_all(key)
         if values:
-            out[key] = values if key in ("genes", "lineages", "cells") else values[0]
+            out[key] = list(values) if key in ("genes", "lineages", "cells") else values[0]
     return out
 
 

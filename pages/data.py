@@ -59,7 +59,7 @@ if screen.covariates:
 
 # the link carries the screen and the selection (also when they came from a shared link): the fit covers them
 st.page_link("pages/fit.py", label="Fit a model to this selection", icon=":material/play_arrow:",
-             query_params=adapter.shared_params())
+             query_params=adapter.shared_params(genes=genes, lineages=lineages, cells=cell_lines))
 
 if adapter.get_settings().allowed_data_dirs:
     st.divider()
