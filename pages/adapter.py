@@ -301,34 +301,54 @@ def selection_for(key: str, path: Path, genes: list[str], lineages: list[str], c
     return _selection_cached(str(path), path.stat().st_mtime_ns, tuple(genes), tuple(lineages), tuple(cells))
 
 
-@st.cache_data(max_entries=32, show_spinner="Building the model graph…")
-def _model_graph(model: str, key: str, fingerprint: str, genes: tuple, lineages: tuple, cells: tuple) -> str:
-    from speclet_core.analysis.fitview import model_graph_source
+def _model_selection(model: str, key: str, genes: tuple, lineages: tuple, cells: tuple, options_json: str) -> Any:
+    """The selection a model is built on: the pickers' readings plus the columns its options add (marker, batch)."""
+    from speclet_core.fitting.request import apply_options
+    from speclet_core.models.spec import get_model
+    from speclet_core.records import ModelOptions
 
     path = resolve_screen_path(key, get_settings())
     selection = selection_for(key, path, list(genes), list(lineages), list(cells))
-    return model_graph_source(model, selection)
+    spec = get_model(model)
+    if not spec.options:
+        return selection
+    return apply_options(spec, _load_screen_cached(str(path)), selection, ModelOptions.model_validate_json(options_json))
 
 
-def model_graph(model: str, key: str, fingerprint: str, genes: list, lineages: list, cells: list) -> str:
-    return _model_graph(model, key, fingerprint, tuple(genes), tuple(lineages), tuple(cells))
+@st.cache_data(max_entries=32, show_spinner="Building the model graph…")
+def _model_graph(model: str, key: str, fingerprint: str, genes: tuple, lineages: tuple, cells: tuple,
+                 options_json: str) -> str:
+    from speclet_core.analysis.fitview import model_graph_source
+
+    return model_graph_source(model, _model_selection(model, key, genes, lineages, cells, options_json))
+
+
+def model_graph(model: str, key: str, fingerprint: str, genes: list, lineages: list, cells: list,
+                options: Any = None) -> str:
+    """Graphviz source of the model on this selection (``options``: the model's ``ModelOptions``, if it has any)."""
+    return _model_graph(model, key, fingerprint, tuple(genes), tuple(lineages), tuple(cells), _options_json(options))
+
+
+def _options_json(options: Any) -> str:
+    return options.model_dump_json() if options is not None else "{}"
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def _fit_cost(model: str, key: str, fingerprint: str, genes: tuple, lineages: tuple, cells: tuple,
-              sampler_json: str) -> Any:
+              sampler_json: str, options_json: str) -> Any:
     from speclet_core.fitting.cost import estimate_cost
     from speclet_core.records import SamplerSettings
 
-    path = resolve_screen_path(key, get_settings())
-    selection = selection_for(key, path, list(genes), list(lineages), list(cells))
+    selection = _model_selection(model, key, genes, lineages, cells, options_json)
     return estimate_cost(selection, model, SamplerSettings.model_validate_json(sampler_json))
 
 
-def fit_cost(model: str, key: str, fingerprint: str, genes: list, lineages: list, cells: list, sampler: Any) -> Any:
+def fit_cost(model: str, key: str, fingerprint: str, genes: list, lineages: list, cells: list, sampler: Any,
+             options: Any = None) -> Any:
     """The fitting engine's ``CostEstimate`` (rows × parameters → time and memory): shown before submitting, and
     kept with the job for its ETA while it compiles."""
-    return _fit_cost(model, key, fingerprint, tuple(genes), tuple(lineages), tuple(cells), sampler.model_dump_json())
+    return _fit_cost(model, key, fingerprint, tuple(genes), tuple(lineages), tuple(cells), sampler.model_dump_json(),
+                     _options_json(options))
 
 
 @st.cache_resource(max_entries=4, show_spinner="Reading the fit's summary…")

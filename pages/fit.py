@@ -5,6 +5,7 @@ import streamlit as st
 from pages import adapter, widgets
 from speclet_core.analysis import fitview
 from speclet_core.fitting.request import prepare_request
+from speclet_core.labels import count_noun
 from speclet_core.models.spec import get_model, list_models
 from speclet_core.records import FitMethod, SamplerSettings
 
@@ -19,17 +20,23 @@ name = st.selectbox("Model", names, index=names.index(wanted) if wanted in names
                     format_func=lambda n: f"{get_model(n).title}  ·  {n}")
 st.query_params["model"] = name
 spec = get_model(name)
+options = widgets.model_option_inputs(spec, screen) if spec.options else None
+missing = [o for o in spec.required_options if options is None or getattr(options, o) is None]
 selection = adapter.guarded(adapter.selection_for, key, path, genes, lineages, cells)
-left, right = st.columns([3, 2])
+st.markdown(spec.description)
+st.latex(spec.equation)
+left, right = st.columns([2, 3])
 with left:
-    st.markdown(spec.description)
-    st.latex(spec.equation)
     st.markdown("**Which term answers which question**")
     st.dataframe(fitview.terms_table(spec), hide_index=True, width="stretch")
 with right:
     st.markdown("**Model graph** (boxes: one value per gene, cell line, … ; ellipses: random variables)")
-    graph = adapter.guarded(adapter.model_graph, spec.name, key, selection.fingerprint, genes, lineages, cells)
-    st.graphviz_chart(graph, width="stretch")
+    if missing:
+        st.info(f"Choose the {' and '.join(missing)} above to draw this model.")
+    else:
+        graph = adapter.guarded(adapter.model_graph, spec.name, key, selection.fingerprint, genes, lineages, cells,
+                                options)
+        st.graphviz_chart(graph, width="stretch")
 
 st.subheader("Sampler")
 c1, c2, c3 = st.columns(3)
@@ -46,18 +53,25 @@ with c3.expander("Advanced settings"):
     draws = st.number_input("Kept draws per chain", 50, 20_000, 1000, step=100, key="draws", bind="query-params", help=fields["draws"].description)
     target = st.slider("Target acceptance", 0.6, 0.99, 0.9, key="target_accept", bind="query-params", help=fields["target_accept"].description)
 sampler = SamplerSettings(method=method, chains=chains, tune=tune, draws=draws, target_accept=target)
-cost = adapter.guarded(adapter.fit_cost, spec.name, key, selection.fingerprint, genes, lineages, cells, sampler)
-st.caption(f"Selection: {selection.n_rows:,} readings · {len(selection.genes):,} genes · "
-           f"{len(selection.cell_lines):,} cell lines · {len(selection.lineages)} lineages. Estimated cost: "
-           f"{cost.describe()}.")
+if missing:
+    st.warning(f"Model **{spec.name}** needs the {' and '.join(missing)}: choose it above before starting the fit.")
+    cost = None
+else:
+    cost = adapter.guarded(adapter.fit_cost, spec.name, key, selection.fingerprint, genes, lineages, cells, sampler,
+                           options)
+st.caption(f"Selection: {selection.n_rows:,} readings · {count_noun(len(selection.genes), 'gene')} · "
+           f"{count_noun(len(selection.cell_lines), 'cell line')} · {count_noun(len(selection.lineages), 'lineage')}."
+           + (f" Estimated cost: {cost.describe()}." if cost is not None else ""))
 
 if settings.read_only:
     st.info("This server is in read-only demo mode: browse the stored fits below; new fits are switched off.")
-elif st.button("Start fit", type="primary", icon=":material/play_arrow:"):
+elif st.button("Start fit", type="primary", icon=":material/play_arrow:", disabled=bool(missing)):
     request = adapter.guarded(prepare_request, path, name, genes=genes or "all", lineages=lineages or "all",
-                             cell_lines=cells or "all", sampler=sampler, seed=int(seed), settings=settings)
+                             cell_lines=cells or "all", sampler=sampler, seed=int(seed), settings=settings,
+                             options=options)
     job, already, created = adapter.guarded(adapter.get_queue().submit_request, request, "dashboard",
-                                            submitter=adapter.submitter(), estimate_s=cost.total_s)
+                                            submitter=adapter.submitter(),
+                                            estimate_s=cost.total_s if cost is not None else None)
     if already:
         adapter.set_open_fit(request.fit_id)
         st.success("This exact fit is already stored, so nothing new was started: it is now open on every page.")

@@ -138,6 +138,29 @@ def selection_widgets(screen: Screen) -> tuple[list[str], list[str], list[str]]:
     return list(genes), list(lineages), list(cell_lines)
 
 
+def model_option_inputs(spec: Any, screen: Screen) -> Any:
+    """Inputs for the options a model reads (a biomarker column, a batch column), bound to the URL; their
+    ``ModelOptions`` (a required option left empty stays ``None``: the page says what to choose)."""
+    from speclet_core.data.covariates import marker_columns
+    from speclet_core.records import ModelOptions
+
+    fields = ModelOptions.model_fields
+    chosen: dict[str, str | None] = {}
+    if "biomarker" in spec.options:
+        usable = marker_columns(screen.data)
+        examples = ", ".join(f"`{escape_markdown(u)}`" for u in list(usable.values())[:6]) or "none found"
+        text = st.text_input("Biomarker: which cell lines are marked", key="biomarker", bind="query-params",
+                             placeholder="e.g. is_mutated:KRAS", help=f"{fields['biomarker'].description}")
+        st.caption(f"Columns of this screen that can mark cell lines: {examples}.")
+        chosen["biomarker"] = text.strip() or None
+    if "batch" in spec.options:
+        candidates = [c for c in ("screen", "pdna_batch") if c in screen.data.columns and screen.data[c].nunique() > 1]
+        pick = st.selectbox("Batch shifts", ["(none)", *candidates], key="batch", bind="query-params",
+                            help=fields["batch"].description)
+        chosen["batch"] = None if pick == "(none)" else pick
+    return ModelOptions(**chosen)
+
+
 def worker_banner() -> None:
     """A clear banner when the queue cannot be read, or when no live worker is seen (fits would wait forever)."""
     status = adapter.queue_status()

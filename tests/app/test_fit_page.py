@@ -45,3 +45,27 @@ def test_identical_request_opens_the_stored_fit(open_page, real_fit_env) -> None
     next(b for b in at.button if b.label == "Start fit").click().run()
     assert any("already stored" in s.value for s in at.success), [s.value for s in at.success]
     assert at.query_params["fit"] == [real_fit_env] or at.query_params["fit"] == real_fit_env
+
+
+def test_a_model_with_options_asks_for_them_before_it_can_be_fitted(open_page, data_dir) -> None:  # type: ignore[no-untyped-def]
+    at = open_page("fit", model="gene_biomarker", genes=["KRAS", "MYC"])
+    assert not at.exception
+    # no marker chosen yet: said so, nothing drawn or estimated, and the fit cannot be started
+    assert any("needs the biomarker" in w.value for w in at.warning), [w.value for w in at.warning]
+    assert not at.get("graphviz_chart")
+    assert next(b for b in at.button if b.label == "Start fit").disabled
+    # a column the screen does not have: a clear message naming it (no traceback)
+    at.text_input(key="biomarker").set_value("no_such_column").run()
+    assert not at.exception
+    assert any("no_such_column" in e.value for e in at.error), [e.value for e in at.error]
+
+
+def test_batch_shifts_are_chosen_on_the_page_and_travel_with_the_request(open_page, data_dir) -> None:  # type: ignore[no-untyped-def]
+    at = open_page("fit", model="gene_batch", genes=["KRAS", "MYC"])
+    at.selectbox(key="batch").set_value("pdna_batch").run()
+    assert not at.exception and at.get("graphviz_chart")
+    assert "Estimated cost" in " ".join(c.value for c in at.caption)
+    next(b for b in at.button if b.label == "Start fit").click().run()
+    assert not at.exception
+    [job] = JobQueue.from_settings(Settings(data_dir=data_dir)).list()
+    assert job.request.model == "gene_batch" and job.request.options.batch == "pdna_batch"
