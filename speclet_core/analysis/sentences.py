@@ -194,8 +194,10 @@ def describe_list_error(n_genes: int, expected_fdp: float, what: str = "dependen
     if n_genes == 1:
         return (f"Expected false discovery proportion of this list of one gene ({what}): {expected_fdp:.1%}, the "
                 "gene's probability of not being one.")
+    count = (f"about {expected:.1f} of them are expected to be false" if expected >= 0.95 else
+             f"fewer than one of them is expected to be false ({expected:.2f} on average)")
     return (f"Expected false discovery proportion of these {n_genes:,} {what}: {expected_fdp:.1%} (the mean of each "
-            f"gene's probability of not being one): about {expected:.1f} of them are expected to be false.")
+            f"gene's probability of not being one): {count}.")
 
 
 def _check_probability(p: float) -> float:

@@ -120,6 +120,8 @@ def test_expected_false_discovery_is_the_mean_error_probability() -> None:
         expected_false_discovery([0.2, 1.5])
     text = sentences.describe_list_error(20, 0.05, "dependencies")
     assert "5.0%" in text and "about 1.0 of them" in text
+    few = sentences.describe_list_error(6, 0.001, "dependencies")  # never "about 0.0 of them"
+    assert "fewer than one of them is expected to be false (0.01 on average)" in few and "0.0 of them" not in few
     assert "empty" in sentences.describe_list_error(0, 0.0)
 
 
