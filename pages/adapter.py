@@ -9,6 +9,7 @@ tables the pages chart, keyed by fit id and options (the open ``StoredFit`` is p
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -101,8 +102,27 @@ def shared_params(**selection: list[str]) -> dict[str, str | list[str]]:
     for key in SHARED_PARAMS:
         values = selection.get(key) or st.query_params.get_all(key)
         if values:
-            out[key] = list(values) if key in ("genes", "lineages", "cells") else values[0]
+            # Streamlit drops a parameter bound to a widget of the page being left when the next page opens, so
+            # the pickers' values travel under their own names and are handed to the pickers there
+            # (``take_carried_selection``)
+            picked = key in PICKER_PARAMS
+            out[CARRIED_PREFIX + key if picked else key] = list(values) if picked else values[0]
     return out
+
+
+PICKER_PARAMS = ("genes", "lineages", "cells")
+CARRIED_PREFIX = "carried_"
+
+
+def take_carried_selection(choices: dict[str, list[str]]) -> None:
+    """Before the pickers are drawn: a selection a link carried (``carried_genes=…``) becomes the pickers' value
+    (only names the screen has), and the carried parameters leave the URL (the pickers' own ``genes=…`` replace it)."""
+    for key in PICKER_PARAMS:
+        name = CARRIED_PREFIX + key
+        if name in st.query_params:
+            known = set(choices[key])
+            st.session_state[key] = [v for v in st.query_params.get_all(name) if v in known]
+            del st.query_params[name]
 
 
 def flash(message: str) -> None:
@@ -192,6 +212,10 @@ def require_open_fit() -> StoredFit:
         st.page_link("pages/fit.py", label="Go to Fit models", icon=":material/play_arrow:", query_params=shared_params())
         st.stop()
     try:
+        if len(fit_id) < 64 and re.fullmatch(r"[0-9a-f]{12,63}", fit_id):
+            # the 12-character id the pages show (or any longer unique start): the URL gets the full id
+            fit_id = get_store().resolve(fit_id)
+            set_open_fit(fit_id)
         if not get_store().exists(fit_id):
             _stored_fit.clear()
             get_store().get(fit_id)  # raises the store's "not found" / "invalid id" message

@@ -127,6 +127,7 @@ def selection_widgets(screen: Screen) -> tuple[list[str], list[str], list[str]]:
     """Gene / lineage / cell-line pickers bound to the URL and kept across pages (empty = all)."""
     # the same keys on every page, so a selection made on one page is the selection on the next
     shared: dict[str, Any] = {"bind": "query-params", "persist_state": "session"}
+    adapter.take_carried_selection({"genes": screen.genes, "lineages": screen.lineages, "cells": screen.cell_lines})
     c1, c2 = st.columns([3, 2])
     genes = c1.multiselect(f"Genes ({len(screen.genes):,} in the screen; type to search, empty = all)", screen.genes,
                            key="genes", placeholder="All genes", **shared)

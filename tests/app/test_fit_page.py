@@ -69,3 +69,14 @@ def test_batch_shifts_are_chosen_on_the_page_and_travel_with_the_request(open_pa
     assert not at.exception
     [job] = JobQueue.from_settings(Settings(data_dir=data_dir)).list()
     assert job.request.model == "gene_batch" and job.request.options.batch == "pdna_batch"
+
+
+def test_a_selection_carried_by_a_link_becomes_the_pickers_value(open_page) -> None:  # type: ignore[no-untyped-def]
+    # "Fit a model to this selection" carries the pickers' values as carried_genes=… (a page's own bound genes= is
+    # dropped by Streamlit when the next page opens); the Fit page's pickers take them, names not in the screen left out
+    at = open_page("fit", model="gene", carried_genes=["KRAS", "MYC", "NOT_A_GENE"], carried_lineages=["blood"])
+    assert not at.exception
+    assert at.multiselect(key="genes").value == ["KRAS", "MYC"]
+    assert at.multiselect(key="lineages").value == ["blood"]
+    assert "carried_genes" not in at.query_params  # (the pickers write genes= themselves: the browser test sees it)
+    assert "2 genes" in " ".join(c.value for c in at.caption)

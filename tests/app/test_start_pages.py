@@ -95,3 +95,11 @@ def test_home_with_a_bad_configured_screen_explains(open_page, monkeypatch, tmp_
     monkeypatch.setenv("SPECLET_SCREEN", str(bad))
     at = open_page("home")
     assert "missing required column" in at.error[0].value
+
+
+def test_the_12_character_id_the_pages_show_opens_the_fit(open_page, fake_fit) -> None:  # type: ignore[no-untyped-def]
+    at = open_page("diagnostics", fit=fake_fit[:12])
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert at.query_params["fit"] in (fake_fit, [fake_fit])  # the URL now holds the full id
+    at = open_page("diagnostics", fit="abcdef123456")  # no fit starts so: the store's message, no traceback
+    assert not at.exception and at.error and "abcdef123456" in at.error[0].value

@@ -152,8 +152,6 @@ def test_copied_urls_reproduce_every_page(app_url: tuple[str, str]) -> None:
     assert not problems, "\n".join(problems)
 
 
-@pytest.mark.xfail(strict=True, reason="open (issue 14): st.page_link to the Fit page keeps screen= and fit= but "
-                   "drops the widget-bound genes= (seen 2026-12-03, Streamlit 1.67); the Fit page then covers all genes")
 def test_navigation_keeps_the_screen_fit_and_genes(app_url: tuple[str, str]) -> None:
     from playwright.sync_api import sync_playwright
 
