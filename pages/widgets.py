@@ -240,7 +240,7 @@ def sidebar() -> None:
         if manifest is not None:  # the screen the open fit was made on, from its manifest (not the active screen)
             name, synthetic = fitview.screen_of(manifest)
             st.caption(f"**Open fit:** {code_span(fit_id[:12])} · **screen:** {escape_markdown(name)}"
-                       + (" · :orange-badge[synthetic: simulated readings, not real data]" if synthetic else ""))
+                       + (" · :orange-badge[synthetic data]" if synthetic else ""))
             st.caption(f"New fits use: {escape_markdown(adapter.describe_screen(key))}")
         else:
             st.caption(f"**Screen:** {escape_markdown(adapter.describe_screen(key))}")
