@@ -16,7 +16,7 @@ run: $(STAMP)
 	$(BIN)/python -m speclet_core serve
 
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile  # two processes; a file's tests stay together (shared fixtures)
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow and not e2e and not docker"
