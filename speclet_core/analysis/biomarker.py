@@ -19,11 +19,11 @@ import pandas as pd
 import xarray as xr
 
 from model_store.stats import HDI_PROB
+from speclet_core.analysis.contrasts import probability_list
 from speclet_core.analysis.draws import gene_labels, hdi_columns, load_samples, prepare_draws
 from speclet_core.analysis.ranking import (
     DEFAULT_THRESHOLD,
     DEFAULT_TOP_K,
-    expected_false_discovery,
     local_false_sign_rate,
     ranking_options,
     ranking_table,
@@ -125,16 +125,8 @@ def biomarker_list(table: pd.DataFrame, min_prob: float = 0.9) -> pd.DataFrame:
 
     ``attrs`` gains ``min_prob`` and ``expected_fdp`` (the mean of the listed genes' ``p_not_stronger``).
     """
-    try:
-        min_prob = float(min_prob)
-    except (TypeError, ValueError):
-        raise AnalysisError(f"the minimum probability must be a number, got {min_prob!r}") from None
-    if not 0.0 < min_prob <= 1.0:
-        raise AnalysisError(f"the minimum probability must be above 0 and at most 1, got {min_prob:g}")
-    keep = (table["p_stronger_when_marked"] >= min_prob) & (table["mean_marked"] < 0)
-    out = table[keep].reset_index(drop=True)
-    out.attrs.update(table.attrs, min_prob=min_prob, expected_fdp=expected_false_discovery(out["p_not_stronger"]))
-    return out
+    return probability_list(table, "p_stronger_when_marked", "mean_marked", "p_not_stronger", min_prob,
+                            "probability")
 
 
 def describe_biomarker(row: Any, biomarker: str, *, threshold: float = DEFAULT_THRESHOLD, clear: float = CLEAR) -> str:

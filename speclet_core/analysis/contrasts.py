@@ -184,13 +184,19 @@ def selective_list(table: pd.DataFrame, min_prob: float = DEFAULT_LIST_PROB) -> 
     its probabilities (it is not a dependency there). The table keeps its order and ``attrs``,
     plus ``min_prob`` and ``expected_fdp`` (the mean of ``p_not_selective`` over the listed genes).
     """
+    return probability_list(table, "p_selective", "mean_in_lineage", "p_not_selective", min_prob, "P(selective)")
+
+
+def probability_list(table: pd.DataFrame, prob: str, mean: str, error: str, min_prob: float, what: str) -> pd.DataFrame:
+    """The rows with ``prob`` ≥ ``min_prob`` and a negative ``mean`` (never a gene that is not a dependency), in
+    order; ``attrs`` gains ``min_prob`` and ``expected_fdp`` (the mean of ``error`` over the listed rows)."""
     try:
         min_prob = float(min_prob)
     except (TypeError, ValueError):
-        raise AnalysisError(f"the minimum P(selective) must be a number, got {min_prob!r}") from None
+        raise AnalysisError(f"the minimum {what} must be a number, got {min_prob!r}") from None
     if not 0.0 < min_prob <= 1.0:
-        raise AnalysisError(f"the minimum P(selective) must be above 0 and at most 1, got {min_prob:g}")
-    keep = (table["p_selective"] >= min_prob) & (table["mean_in_lineage"] < 0)
+        raise AnalysisError(f"the minimum {what} must be above 0 and at most 1, got {min_prob:g}")
+    keep = (table[prob] >= min_prob) & (table[mean] < 0)
     out = table[keep].reset_index(drop=True)
-    out.attrs.update(table.attrs, min_prob=min_prob, expected_fdp=expected_false_discovery(out["p_not_selective"]))
+    out.attrs.update(table.attrs, min_prob=min_prob, expected_fdp=expected_false_discovery(out[error]))
     return out
