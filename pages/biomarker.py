@@ -7,7 +7,7 @@ from pages import adapter, widgets
 from speclet_core import charts
 from speclet_core.analysis import biomarker, ranking, sentences
 from speclet_core.analysis.escaping import escape_markdown
-from speclet_core.labels import join_labels
+from speclet_core.labels import interval_text, join_labels
 
 fit = widgets.open_results_page("Biomarker-dependent dependencies")
 posterior = adapter.biomarker_posterior(fit.fit_id, fit)
@@ -52,16 +52,28 @@ chart = charts.forest_chart(rows, label_title="gene (highest P first)", value_ti
 widgets.chart_with_data(chart, table, "biomarker", key="bm-chart", fit=fit)
 st.caption(f"Dot: posterior mean difference; thick line: 50% interval; thin line: {hdi:.0%} interval. Left of 0: "
            "lower effect (stronger dependency) in marked cell lines.")
-labels = {
-    "gene": "gene", "mean_diff": "difference (marked − unmarked)", "hdi_low": f"{hdi:.0%} low",
-    "hdi_high": f"{hdi:.0%} high", "p_stronger_when_marked": "P(stronger dependency when marked)",
-    "p_dependency_marked": f"P(effect < {threshold:g} when marked)", "mean_marked": "effect when marked",
-    "mean_unmarked": "effect when unmarked", "lfsr": "lfsr of the difference",
+# short headers (the full meaning in each header's tooltip) so the table fits a laptop screen without scrolling
+columns = {
+    "gene": ("gene", "The gene (highest P(stronger dependency when marked) first)."),
+    "p_stronger_when_marked": ("P(stronger when marked)",
+                               f"Posterior probability that the gene's effect is lower (a stronger dependency) in cell "
+                               f"lines marked by {marker} than in unmarked ones."),
+    "mean_diff": ("difference", "Posterior mean of the effect when marked minus the effect when unmarked (LFC)."),
+    "interval": (f"{hdi:.0%} interval", f"{hdi:.0%} highest-density interval of the difference."),
+    "mean_marked": ("marked", "Posterior mean effect (LFC) in marked cell lines."),
+    "mean_unmarked": ("unmarked", "Posterior mean effect (LFC) in unmarked cell lines."),
+    "p_dependency_marked": (f"P(< {threshold:g} marked)",
+                            f"Posterior probability that the effect in marked cell lines is below {threshold:g} "
+                            "(a dependency there)."),
+    "lfsr": ("lfsr", "Local false sign rate of the difference: the probability that its sign is wrong."),
 }
+shown_table = table.assign(interval=[interval_text(lo, hi) for lo, hi in zip(table["hdi_low"], table["hdi_high"], strict=True)])
 st.dataframe(
-    table[list(labels)], hide_index=True, width="stretch", height=360,
-    column_config={c: (st.column_config.ProgressColumn(t, min_value=0.0, max_value=1.0, format="%.2f")
-                       if c.startswith("p_") else st.column_config.NumberColumn(t, format="%.2f") if c != "gene" else t)
-                   for c, t in labels.items()},
+    shown_table[list(columns)], hide_index=True, width="stretch", height=360,
+    column_config={c: (st.column_config.ProgressColumn(t, help=h, min_value=0.0, max_value=1.0, format="%.2f")
+                       if c.startswith("p_") else st.column_config.NumberColumn(t, help=h, format="%+.2f")
+                       if c.startswith("mean") else st.column_config.NumberColumn(t, help=h, format="%.2f")
+                       if c == "lfsr" else st.column_config.TextColumn(t, help=h))
+                   for c, (t, h) in columns.items()},
 )
 widgets.csv_download(table, "biomarker", key="csv-biomarker", what="every gene", fit=fit)

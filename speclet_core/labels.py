@@ -63,6 +63,11 @@ def count_noun(n: int, noun: str, plural: str | None = None) -> str:
     return f"{int(n):,} {word}"
 
 
+def interval_text(low: float, high: float, digits: int = 2) -> str:
+    """An interval for a table cell, signed so effects read at a glance: ``-0.52 to -0.11``."""
+    return f"{low:+.{digits}f} to {high:+.{digits}f}"
+
+
 def close_matches(label: str, known: Sequence[str], n: int = 3) -> list[str]:
     """Up to ``n`` known labels spelled like ``label`` (case-insensitive)."""
     by_upper: dict[str, str] = {}

@@ -86,3 +86,10 @@ def test_recovery_sentence_says_1_lineage() -> None:
     assert "for 1 of 1 lineage (" in one and "lineages" not in one
     many = describe_recovery({"n": 3, "inside_outer": 1.0, "inside_inner": 1.0, "rmse": 0.1}, 0.5, 0.89, "cell lines")
     assert "for 3 of 3 cell lines (" in many
+
+
+def test_interval_text_is_signed_and_rounded():
+    from speclet_core.labels import interval_text
+
+    assert interval_text(-0.524, -0.109) == "-0.52 to -0.11"
+    assert interval_text(-0.05, 0.3) == "-0.05 to +0.30"

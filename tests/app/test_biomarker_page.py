@@ -69,7 +69,12 @@ def test_biomarker_page_ranks_the_planted_gene(open_page: Callable[..., AppTest]
     assert "is a stronger dependency in cell lines with is_mutated (P" in first and "89% HDI" in first
     table = at.dataframe[0].value
     assert table["gene"].iloc[0] == PLANTED and table["p_stronger_when_marked"].iloc[0] > 0.9
-    assert (table["mean_diff"].iloc[0] < -1.0) and table["hdi_high"].iloc[0] < 0
+    assert (table["mean_diff"].iloc[0] < -1.0)
+    low, high = (float(x) for x in table["interval"].iloc[0].split(" to "))  # the interval column, e.g. "-2.10 to -1.30"
+    assert low < table["mean_diff"].iloc[0] < high < 0
+    # eight columns with short headers (the full meaning in tooltips), so the table fits a laptop screen
+    assert list(table.columns) == ["gene", "p_stronger_when_marked", "mean_diff", "interval", "mean_marked",
+                                   "mean_unmarked", "p_dependency_marked", "lfsr"]
     spec = json.loads(at.get("vega_lite_chart")[0].proto.spec)
     assert "P(stronger dependency when marked)" in json.dumps(spec.get("title"))
     # a shared link restores the threshold; a stricter one lowers every probability
