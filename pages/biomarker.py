@@ -69,7 +69,7 @@ columns = {
 }
 shown_table = table.assign(interval=[interval_text(lo, hi) for lo, hi in zip(table["hdi_low"], table["hdi_high"], strict=True)])
 st.dataframe(
-    shown_table[list(columns)], hide_index=True, width="stretch", height=360,
+    shown_table[list(columns)], hide_index=True, width="stretch", height="auto",  # at most ten rows, scrolls beyond
     column_config={c: (st.column_config.ProgressColumn(t, help=h, min_value=0.0, max_value=1.0, format="%.2f")
                        if c.startswith("p_") else st.column_config.NumberColumn(t, help=h, format="%+.2f")
                        if c.startswith("mean") else st.column_config.NumberColumn(t, help=h, format="%.2f")

@@ -78,7 +78,7 @@ def verdict_note(fit: StoredFit | FitManifest | None) -> str:
     judged = verdict.verdict_of(manifest)
     if judged.level == "converged":
         return ""
-    return f"did not pass its diagnostics: {verdict.badge_of(manifest)}, {judged.headline.lower()}."
+    return f"did not pass its diagnostics: {verdict.verdict_line(manifest)}."
 
 
 def with_verdict_subtitle(chart: alt.TopLevelMixin, fit: StoredFit | FitManifest | None) -> alt.TopLevelMixin:
@@ -90,7 +90,7 @@ def with_verdict_subtitle(chart: alt.TopLevelMixin, fit: StoredFit | FitManifest
     synthetic = fitview.screen_of(manifest)[1]
     if judged.level == "converged" and not synthetic:
         return chart
-    lines = [] if judged.level == "converged" else [f"{verdict.badge_of(manifest)}: {judged.headline}"]
+    lines = [] if judged.level == "converged" else [verdict.verdict_line(manifest)]
     if synthetic:
         lines.append(SYNTHETIC_NOTE)
     title = chart.title if isinstance(chart.title, str) else getattr(chart.title, "text", "")

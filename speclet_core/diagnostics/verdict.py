@@ -155,3 +155,9 @@ def badge_of(fit: VerdictSource) -> str:
     if d.get("approximate"):
         return VERDICT_BADGES["approximate"]
     return VERDICT_BADGES.get(str(d.get("verdict")), UNKNOWN_BADGE)
+
+
+def verdict_line(fit: VerdictSource) -> str:
+    """The badge's symbol and the verdict's headline, once: '⚠️ Look closer before relying on this fit'."""
+    symbol = badge_of(fit).split(" ", 1)[0]
+    return f"{symbol} {verdict_of(fit).headline}"
