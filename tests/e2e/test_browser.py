@@ -6,26 +6,13 @@ Needs Debian's ``chromium`` (``.ci/run`` installs it); skips with a reason when 
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from serving import SHOTS, launch, needs_chromium, served
 
-ROOT = Path(__file__).resolve().parents[2]
-SHOTS = Path(__file__).resolve().parent / "screenshots"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install chromium)"),
-]
+pytestmark = [pytest.mark.e2e, needs_chromium]
 
 # page url path → does it draw at least one chart for the stored fit?
 PAGES = {
@@ -42,41 +29,11 @@ PAGES = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def served_app(stored_demo_fit: tuple[Path, str]) -> Iterator[tuple[str, str]]:
     data_dir, fit_id = stored_demo_fit
-    port = _free_port()
-    env = {**os.environ, "SPECLET_DATA_DIR": str(data_dir), "SPECLET_PORT": str(port)}
-    log = open(data_dir / "serve-e2e.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "speclet_core", "serve"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 90
-        while time.time() < deadline:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.5)
-        else:
-            pytest.fail(f"the app did not answer /_stcore/health within 90 s; see {data_dir / 'serve-e2e.log'}")
+    with served(data_dir, log_name="serve-e2e.log") as url:
         yield url, fit_id
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 def test_every_page_renders(served_app: tuple[str, str]) -> None:
@@ -86,11 +43,7 @@ def test_every_page_renders(served_app: tuple[str, str]) -> None:
     SHOTS.mkdir(exist_ok=True)
     problems: list[str] = []
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                  "--disable-background-networking", "--disable-component-update", "--no-first-run"],
-        )
+        browser = launch(pw)
         page = browser.new_page(viewport={"width": 1400, "height": 3200})
         for path, has_chart in PAGES.items():
             url_path = "" if path == "home" else path  # the default page lives at the root URL

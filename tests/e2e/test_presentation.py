@@ -8,19 +8,14 @@ body text ≥ 18 px, tables that need no horizontal scrolling, every figure carr
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-from test_browser import CHROMIUM, served_app  # noqa: F401  # the served app fixture, shared with the page tour
+from serving import SHOTS, launch, needs_chromium
+from test_browser import served_app  # noqa: F401  # the served app fixture, shared with the page tour
 
-SHOTS = Path(__file__).resolve().parent / "screenshots"
 RESULT_PAGES = ["diagnostics", "ppc", "forest", "heatmap", "rankings", "covariates", "compare"]
 CHART_PAGES = {"diagnostics", "ppc", "forest", "heatmap", "rankings"}  # the e2e fit draws charts on these
 
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install chromium)"),
-]
+pytestmark = [pytest.mark.e2e, needs_chromium]
 
 MEASURE = """() => {
   const px = (el) => parseFloat(getComputedStyle(el).fontSize || el.getAttribute('font-size') || '0');
@@ -69,11 +64,7 @@ def test_results_pages_on_a_projector(served_app: tuple[str, str]) -> None:  # n
     problems: list[str] = []
     measured: dict[str, dict] = {}
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                  "--disable-background-networking", "--disable-component-update", "--no-first-run"],
-        )
+        browser = launch(pw)
         for mode, viewport, query in (("normal", {"width": 1400, "height": 1000}, ""),
                                       ("present", {"width": 1280, "height": 720}, "&present=1")):
             page = browser.new_page(viewport=viewport)

@@ -9,38 +9,18 @@ and "Fit a model to this selection" takes the genes to the Fit page.
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import pytest
+from serving import ROOT, SHOTS, launch, needs_chromium, served
 
-ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "model_store"))
-SHOTS = Path(__file__).resolve().parent / "screenshots"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run"]
 
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install chromium)"),
-]
+pytestmark = [pytest.mark.e2e, needs_chromium]
 
 RESULT_PAGES = ["diagnostics", "ppc", "forest", "heatmap", "rankings", "covariates", "compare"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -51,34 +31,8 @@ def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str
 
     data_dir = tmp_path_factory.mktemp("shared-urls")
     fit_id, _ = put_example(ModelStore(data_dir / "fits"), seed=1)
-    port = _free_port()
-    env = {**os.environ, "SPECLET_DATA_DIR": str(data_dir)}
-    log = open(data_dir / "streamlit.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, "run_app.py", "--server.headless", "true", "--server.port", str(port),
-         "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 90
-        while time.time() < deadline:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.5)
-        else:
-            pytest.fail(f"the app did not answer /_stcore/health within 90 s; see {data_dir / 'streamlit.log'}")
+    with served(data_dir, how="streamlit", log_name="streamlit.log") as url:
         yield url, fit_id
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 def _settle(page) -> None:  # type: ignore[no-untyped-def]
@@ -114,7 +68,7 @@ def test_copied_urls_reproduce_every_page(app_url: tuple[str, str]) -> None:
     SHOTS.mkdir(exist_ok=True)
     problems: list[str] = []
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = launch(pw)
         views = {
             "home": "?screen=demo",
             "data": "?screen=demo&genes=KRAS&genes=MYC&lineages=skin",
@@ -157,7 +111,7 @@ def test_navigation_keeps_the_screen_fit_and_genes(app_url: tuple[str, str]) -> 
 
     url, fit_id = app_url
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = launch(pw)
         ctx, page = _open_fresh(browser, f"{url}/data?screen=demo&fit={fit_id}&genes=KRAS&genes=MYC")
         assert _chips(page, "genes") == ["KRAS", "MYC"]
         page.get_by_text("Fit a model to this selection").click()
@@ -184,7 +138,7 @@ def test_after_navigation_the_fit_pages_url_names_the_genes(app_url: tuple[str, 
 
     url, fit_id = app_url
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = launch(pw)
         ctx, page = _open_fresh(browser, f"{url}/data?screen=demo&fit={fit_id}&genes=KRAS&genes=MYC")
         page.get_by_text("Fit a model to this selection").click()
         page.wait_for_url("**/fit?**", timeout=30_000)
