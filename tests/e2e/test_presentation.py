@@ -8,6 +8,8 @@ body text ≥ 18 px, tables that need no horizontal scrolling, every figure carr
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from serving import SHOTS, launch, needs_chromium
 from test_browser import served_app  # noqa: F401  # the served app fixture, shared with the page tour
@@ -56,6 +58,18 @@ def _settle(page, has_chart: bool) -> None:  # type: ignore[no-untyped-def]
     page.wait_for_timeout(1200)
 
 
+def _shoot_whole(page, el, path: Path, viewport: dict) -> None:  # type: ignore[no-untyped-def]
+    """One element's screenshot, whole: the main area scrolls inside the window, so an element taller than the
+    window would come out cut; the window grows to hold it for the shot and returns to its size afterwards."""
+    box = el.bounding_box() or {"height": 0}
+    if box["height"] + 120 > viewport["height"]:
+        page.set_viewport_size({"width": viewport["width"], "height": int(box["height"]) + 240})
+        page.wait_for_timeout(600)  # the chart redraws at the new size
+    el.scroll_into_view_if_needed(timeout=10_000)
+    el.screenshot(path=str(path), timeout=10_000)
+    page.set_viewport_size(viewport)
+
+
 def test_results_pages_on_a_projector(served_app: tuple[str, str]) -> None:  # noqa: F811
     from playwright.sync_api import sync_playwright
 
@@ -76,8 +90,7 @@ def test_results_pages_on_a_projector(served_app: tuple[str, str]) -> None:  # n
                 # the main area scrolls inside the window: each chart and table is shot on its own as well
                 for i, el in enumerate(page.locator("[data-testid=stVegaLiteChart]:visible, "
                                                     "[data-testid=stDataFrame]:visible").all()[:8]):
-                    el.scroll_into_view_if_needed(timeout=10_000)
-                    el.screenshot(path=str(SHOTS / f"{name}{suffix}-{i}.png"), timeout=10_000)
+                    _shoot_whole(page, el, SHOTS / f"{name}{suffix}-{i}.png", viewport)
                 m = page.evaluate(MEASURE)
                 measured[f"{name}{suffix}"] = m
                 where = f"{name} ({mode})"
@@ -106,8 +119,7 @@ def test_results_pages_on_a_projector(served_app: tuple[str, str]) -> None:  # n
         _open(page, f"{url}/fit?fit={fit_id}&present=1&model=sgrna_gene_lineage")  # the flagship's equation, graph
         _settle(page, False)
         for i, el in enumerate(page.locator(".katex-display:visible, [data-testid=stGraphVizChart]:visible").all()[:3]):
-            el.scroll_into_view_if_needed(timeout=10_000)
-            el.screenshot(path=str(SHOTS / f"fit-present-{i}.png"), timeout=10_000)
+            _shoot_whole(page, el, SHOTS / f"fit-present-{i}.png", page.viewport_size)
         cut = page.evaluate("() => [...document.querySelectorAll('.katex-display')].filter(k => "
                             "getComputedStyle(k).overflowX !== 'auto' && k.scrollWidth > k.clientWidth + 2).length")
         if cut:
