@@ -406,7 +406,7 @@ def compare_atlas(
         atlas_id=record.atlas_id, model=record.model, threshold=float(threshold), hdi_prob=float(hdi_prob),
         top_k=int(top_k), n_samples=int(stacked.sizes["sample"]), atlas_verdict=atlas_verdict,
         flagged={m.lineage: m.verdict_word for m in members if m.flagged}, missing_genes=missing,
-        versus="mean of other lineages", aligned=bool(align), lineage_shift=shifts,
+        versus=None, aligned=bool(align), lineage_shift=shifts,
     )
     return AtlasComparison(atlas=record, table=table, members=tuple(members), missing_genes=missing,
                            n_samples=int(stacked.sizes["sample"]))

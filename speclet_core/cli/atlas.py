@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from speclet_core.analysis.atlas import ATLAS_DIR
 from speclet_core.cli.args import positive_int
 from speclet_core.cli.jobs import EXIT_FIT_FAILED, WAIT_POLL_S, _seed, _user
 from speclet_core.errors import JobError, SpecletError
@@ -27,7 +28,7 @@ from speclet_core.queue.access import local_admin
 from speclet_core.queue.records import JobStatus
 from speclet_core.settings import Settings
 
-ATLAS_DIR = "atlases"
+__all__ = ["ATLAS_DIR", "atlas_id_of", "register_cli", "write_atlas"]
 
 
 def register_cli(
