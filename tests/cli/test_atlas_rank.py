@@ -153,6 +153,15 @@ def test_rank_atlas_refuses_unfinished_unknown_and_mixed_up_requests(
     code, out, err = run("rank", "--atlas", atlas_id)
     assert code == 2 and err.startswith("error: ") and "Traceback" not in err and not out
     assert "2 of 2 lineage fits are not stored yet" in err and "blood: fit" in err and "queued" in err
+    code, out, err = run("atlas", "show", atlas_id[:8])
+    assert code == 0, err
+    lines = out.strip().splitlines()
+    assert lines[0].startswith("blood: fit ") and lines[0].endswith(" queued") and lines[1].startswith("skin: fit ")
+    assert lines[-1] == f"atlas {atlas_id[:12]} (gene): 0/2 fits stored"
+    code, _, err = run("atlas", "--model", "gene")
+    assert code == 2 and "--data FILE is required" in err
+    code, _, err = run("atlas", "show")
+    assert code == 2 and "use `atlas show ATLAS_ID`" in err
     code, _, err = run("rank", "--atlas", "beef1234")
     assert code == 2 and "no atlas beef1234" in err and atlas_id[:12] in err
     for args, words in ((["rank"], "give a FIT_ID"), (["rank", "abcd1234", "--atlas", atlas_id], "not both"),
