@@ -327,8 +327,10 @@ def align_lineages(stacked: xr.DataArray) -> xr.DataArray:
     same genes in every lineage (``stack_lineage_draws`` keeps only those).
     """
     values = stacked.to_numpy()
-    shift = np.median(values, axis=1, keepdims=True)  # (sample, 1, lineage)
-    aligned = values - shift + shift.mean(axis=2, keepdims=True)
+    # one lineage at a time: np.median copies what it partitions, so the peak stays one copy of the draws
+    shift = np.stack([np.median(values[:, :, li], axis=1) for li in range(values.shape[2])], axis=1)[:, None, :]
+    aligned = values - shift
+    aligned += shift.mean(axis=2, keepdims=True)
     out = stacked.copy(data=aligned.astype(np.float32, copy=False))
     out.attrs["lineage_shift_mean"] = dict(zip(map(str, stacked["lineage"].to_numpy()),
                                                map(float, shift.mean(axis=0)[0] - shift.mean()), strict=True))
