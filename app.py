@@ -24,6 +24,7 @@ PAGES = {
         st.Page("pages/biomarker.py", title="Biomarker", icon=":material/genetics:", url_path="biomarker"),
         st.Page("pages/covariates.py", title="Covariates", icon=":material/scatter_plot:", url_path="covariates"),
         st.Page("pages/compare.py", title="Compare models", icon=":material/difference:", url_path="compare"),
+        st.Page("pages/atlas.py", title="Pan-cancer atlas", icon=":material/public:", url_path="atlas"),
     ],
 }
 

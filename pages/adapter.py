@@ -540,3 +540,12 @@ def covariate_view(fit_id: str, _fit: StoredFit, slope: str, genes: tuple[str, .
 def loo(fit_ids: tuple[str, ...], _fits: tuple[StoredFit, ...]) -> pd.DataFrame:
     check_same_data([f.manifest for f in _fits])
     return loo_table({fit_label(f.manifest): f.open_idata() for f in _fits})
+
+
+@st.cache_data(max_entries=8, show_spinner="Comparing the atlas's lineages in every posterior draw…")
+def atlas_comparison(atlas_id: str, stored: tuple[str, ...], threshold: float, hdi_prob: float, top_k: int) -> Any:
+    """``analysis.atlas.compare_atlas`` of a fully stored atlas (``stored``, its fit ids, keys the cache)."""
+    from speclet_core.analysis.atlas import compare_atlas, read_atlas
+
+    record = read_atlas(get_settings().data_dir, atlas_id)
+    return compare_atlas(record, get_store(), allow_flagged=True, threshold=threshold, hdi_prob=hdi_prob, top_k=top_k)

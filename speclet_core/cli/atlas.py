@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from speclet_core.analysis.atlas import ATLAS_DIR
 from speclet_core.cli.args import positive_int
 from speclet_core.cli.jobs import EXIT_FIT_FAILED, WAIT_POLL_S, _seed, _user
 from speclet_core.errors import JobError, SpecletError
@@ -27,7 +28,7 @@ from speclet_core.queue.access import local_admin
 from speclet_core.queue.records import JobStatus
 from speclet_core.settings import Settings
 
-ATLAS_DIR = "atlases"
+__all__ = ["ATLAS_DIR", "atlas_id_of", "register_cli", "write_atlas"]
 
 
 def register_cli(
@@ -37,9 +38,13 @@ def register_cli(
     from speclet_core.records import SamplerSettings
 
     defaults = SamplerSettings()
-    p = subparsers.add_parser("atlas", help="one fit per lineage (the last line printed is the atlas id)")
-    p.add_argument("--data", required=True, help="screen table (CSV, TSV or Parquet)")
-    p.add_argument("--model", required=True, help="model name, e.g. sgrna_gene_cell_line (fitted to one lineage)")
+    p = subparsers.add_parser(
+        "atlas", help="one fit per lineage (the last line printed is the atlas id); `atlas show ATLAS_ID`: its state",
+    )
+    p.add_argument("show", nargs="*", metavar="show ATLAS_ID",
+                   help="print each lineage's fit, its state and verdict (then compare with `rank --atlas ATLAS_ID`)")
+    p.add_argument("--data", help="screen table (CSV, TSV or Parquet); required to submit an atlas")
+    p.add_argument("--model", help="model name, e.g. sgrna_gene_cell_line (fitted to one lineage); required to submit")
     p.add_argument("--genes", default="all", help="comma-separated gene symbols, or all (default)")
     p.add_argument("--lineages", default="all", help="comma-separated lineages, or all (default): one fit each")
     p.add_argument("--method", choices=["nuts", "quick"], default=defaults.method.value)
@@ -72,6 +77,33 @@ def write_atlas(settings: Settings, record: dict[str, Any]) -> Path:
     return path
 
 
+def _cmd_show(words: list[str]) -> int:
+    """``atlas show ATLAS_ID``: one line per lineage (fit, state, verdict) and a summary line."""
+    from model_store import ModelStore
+    from speclet_core.analysis.atlas import MemberState, atlas_status, read_atlas
+    from speclet_core.queue.jobs import JobQueue
+
+    if len(words) != 2 or words[0] != "show":
+        raise SpecletError(f"unexpected words {' '.join(words)!r}: use `atlas show ATLAS_ID`, or `atlas --data FILE "
+                           "--model NAME` to submit one")
+    settings = Settings.from_env()
+    record = read_atlas(settings.data_dir, words[1])
+    store = ModelStore(settings.fits_dir)
+    if settings.queue_dir.is_dir():
+        with JobQueue.from_settings(settings) as queue:
+            members = atlas_status(record, store, queue.find)
+    else:
+        members = atlas_status(record, store)
+    for member in members:
+        print(member.describe())
+    stored = sum(m.state == MemberState.STORED for m in members)
+    flagged = sum(m.flagged for m in members)
+    print(f"atlas {record.atlas_id[:12]} ({record.model}): {stored}/{len(members)} fits stored"
+          f"{f', {flagged} did not pass their diagnostics' if flagged else ''}"
+          f"{'; compare them with `rank --atlas ' + record.atlas_id[:12] + '`' if stored == len(members) else ''}")
+    return 0
+
+
 def _cmd_atlas(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
@@ -82,6 +114,12 @@ def _cmd_atlas(args: argparse.Namespace) -> int:
     from speclet_core.queue.jobs import JobQueue
     from speclet_core.records import SamplerSettings
 
+    if args.show:
+        return _cmd_show(list(args.show))
+    missing = [flag for flag, value in (("--data FILE", args.data), ("--model NAME", args.model)) if not value]
+    if missing:
+        raise SpecletError(f"atlas: {' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} required to submit "
+                           "an atlas (or `atlas show ATLAS_ID` for its state)")
     settings = Settings.from_env()
     if settings.read_only:
         raise JobError("SPECLET_READ_ONLY is set: this installation starts no new fits; unset it to run fits")

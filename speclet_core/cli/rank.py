@@ -1,4 +1,5 @@
-"""``python -m speclet_core rank FIT_ID [--lineage X | --contrast X | --biomarker] [--top-k K] [--out FILE]``.
+"""``python -m speclet_core rank FIT_ID [--lineage X | --contrast X | --biomarker] [--top-k K] [--out FILE]``,
+and ``rank --atlas ATLAS_ID [--lineage X] [--allow-flagged] [--out FILE]`` (the cross-lineage comparison of an atlas).
 
 Reads a stored fit, picks the variable from the model's declared roles and writes the
 ranking (or lineage-contrast) table as CSV to a file, atomically, or to stdout; text cells that a
@@ -8,6 +9,7 @@ spreadsheet would read as a formula are neutralised (``analysis.escaping.csv_tex
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import tempfile
@@ -129,6 +131,12 @@ def _cmd_rank(args: argparse.Namespace) -> int:
 
     # every check that needs no posterior comes first, so bad input fails fast
     ranking_options(top_k=args.top_k, threshold=args.threshold, hdi_prob=args.hdi_prob)
+    if args.atlas is not None:
+        return _cmd_rank_atlas(args)
+    if args.fit_id is None:
+        raise SpecletError("give a FIT_ID (see `store list`), or --atlas ATLAS_ID to compare an atlas's lineages")
+    if args.allow_flagged or args.no_align:
+        raise SpecletError("--allow-flagged and --no-align only apply with --atlas ATLAS_ID")
     if args.versus is not None and args.contrast is None:
         raise AnalysisError("--versus only applies with --contrast LINEAGE")
     if args.biomarker and args.threshold > 0:
@@ -151,6 +159,47 @@ def _cmd_rank(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_rank_atlas(args: argparse.Namespace) -> int:
+    """``rank --atlas``: one row per gene and lineage (``analysis.atlas.compare_atlas``), verdicts on every row."""
+    from model_store import ModelStore
+    from speclet_core.analysis.atlas import compare_atlas, read_atlas
+    from speclet_core.queue.jobs import JobQueue
+    from speclet_core.settings import Settings
+
+    if args.fit_id is not None:
+        raise SpecletError(f"give either FIT_ID ({args.fit_id}) or --atlas {args.atlas}, not both")
+    for flag, value in (("--contrast", args.contrast), ("--versus", args.versus), ("--biomarker", args.biomarker)):
+        if value:
+            raise SpecletError(f"{flag} does not apply with --atlas (every lineage is compared with the mean of the "
+                               "others; pick one with --lineage X)")
+    if args.threshold > 0:
+        raise AnalysisError(f"--threshold must be 0 or below with --atlas (a dependency is negative), got {args.threshold:g}")
+    out = _check_out(args.out)
+    settings = Settings.from_env()
+    record = read_atlas(settings.data_dir, args.atlas)
+    store = ModelStore(settings.fits_dir)
+    with contextlib.ExitStack() as stack:
+        # the queue says whether a fit not in the store is still queued, running, or failed
+        queue = stack.enter_context(JobQueue.from_settings(settings)) if settings.queue_dir.is_dir() else None
+        result = compare_atlas(record, store, find_job=None if queue is None else queue.find, lineage=args.lineage,
+                               allow_flagged=args.allow_flagged, align=not args.no_align, top_k=args.top_k,
+                               threshold=args.threshold, hdi_prob=args.hdi_prob)
+    for member in result.flagged:
+        print(f"warning: {member.describe()}: every row carries its verdict (fit_verdict / atlas_verdict)",
+              file=sys.stderr)
+    if result.missing_genes:
+        shown = ", ".join(f"{g} (not in {', '.join(lins)})" for g, lins in list(result.missing_genes.items())[:8])
+        more = f" and {len(result.missing_genes) - 8} more" if len(result.missing_genes) > 8 else ""
+        print(f"note: {len(result.missing_genes):,} genes are not in every lineage's fit and are left out: "
+              f"{shown}{more}", file=sys.stderr)
+    write_csv(result.table, out)
+    if out is not None:
+        n_lin = result.table["lineage"].nunique()
+        print(f"wrote {len(result.table):,} rows ({result.table['gene'].nunique():,} genes × {n_lin} "
+              f"lineage{'s' if n_lin != 1 else ''}) of atlas {record.atlas_id[:12]} to {out}")
+    return 0
+
+
 def register_cli(subparsers: argparse._SubParsersAction, commands: dict) -> None:
     """Add the ``rank`` command."""
     p = subparsers.add_parser(
@@ -161,9 +210,23 @@ def register_cli(subparsers: argparse._SubParsersAction, commands: dict) -> None
             "most negative effect) and write one CSV row per gene."
         ),
     )
-    p.add_argument("fit_id", metavar="FIT_ID", help="the fit's id, or its first characters (see `store list`)")
+    p.add_argument("fit_id", metavar="FIT_ID", nargs="?",
+                   help="the fit's id, or its first characters (see `store list`); leave out with --atlas")
+    p.add_argument(
+        "--atlas", metavar="ATLAS_ID",
+        help=("compare the lineages of an atlas (`atlas` prints its id): one row per gene and lineage with the "
+              "effect in the lineage and its HDI, P(dependency in it), P(stronger there than the mean of the other "
+              "lineages), P(strongest of all), their joint P(selective), lfsr, and each member fit's verdict"),
+    )
+    p.add_argument("--allow-flagged", action="store_true",
+                   help="with --atlas: compare even if member fits are approximate or did not pass their diagnostics")
+    p.add_argument("--no-align", action="store_true",
+                   help=("with --atlas: keep each lineage's screen-wide shift (by default the lineage's median gene is "
+                         "taken out in every draw, so a lineage whose guides all deplete more does not make every "
+                         "gene look stronger there)"))
     which = p.add_mutually_exclusive_group()
-    which.add_argument("--lineage", metavar="X", help="rank within lineage X (needs a gene × lineage effect)")
+    which.add_argument("--lineage", metavar="X",
+                       help="rank within lineage X (needs a gene × lineage effect); with --atlas: only X's rows")
     which.add_argument(
         "--contrast", metavar="X",
         help=("rank lineage-selective dependencies of X: genes that are dependencies in X (effect < T) and stronger "
