@@ -38,7 +38,7 @@ import xarray as xr
 from model_store.stats import HDI_PROB
 from speclet_core.analysis.contrasts import contrast_lineage
 from speclet_core.analysis.draws import SAMPLE_DIMS, show_labels
-from speclet_core.analysis.ranking import DEFAULT_THRESHOLD, DEFAULT_TOP_K
+from speclet_core.analysis.ranking import DEFAULT_THRESHOLD, default_top_k
 from speclet_core.diagnostics.verdict import VERDICT_BADGES, FitVerdict, verdict_of
 from speclet_core.errors import AnalysisError, FitNotFoundError
 from speclet_core.records import Verdict
@@ -345,7 +345,7 @@ def compare_atlas(
     lineage: str | None = None,
     allow_flagged: bool = False,
     align: bool = True,
-    top_k: int = DEFAULT_TOP_K,
+    top_k: int | None = None,
     threshold: float = DEFAULT_THRESHOLD,
     hdi_prob: float = HDI_PROB,
     max_samples: int | None = None,
@@ -364,7 +364,7 @@ def compare_atlas(
         Take each lineage's screen-wide shift out first (``align_lineages``); ``False`` compares the
         fits' gene effects as they are.
     top_k, threshold, hdi_prob
-        As for ``contrasts.contrast_lineage``.
+        As for ``contrasts.contrast_lineage``; ``top_k`` None: ``ranking.default_top_k`` of the genes compared.
 
     Returns
     -------
@@ -394,6 +394,8 @@ def compare_atlas(
     if align:
         stacked = align_lineages(stacked)
         shifts = stacked.attrs["lineage_shift_mean"]
+    if top_k is None:
+        top_k = default_top_k(int(stacked.sizes["gene"]))
     by_lineage = {m.lineage: m for m in members}
     atlas_verdict = worst_verdict([m.verdict_word for m in members])
     parts = []

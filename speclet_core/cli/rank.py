@@ -22,7 +22,13 @@ from model_store.stats import HDI_PROB
 from speclet_core.analysis.biomarker import BIOMARKER_VARIABLES, contrast_biomarker
 from speclet_core.analysis.contrasts import contrast_lineage
 from speclet_core.analysis.escaping import csv_text
-from speclet_core.analysis.ranking import DEFAULT_THRESHOLD, DEFAULT_TOP_K, rank_genes, ranking_options
+from speclet_core.analysis.ranking import (
+    DEFAULT_THRESHOLD,
+    DEFAULT_TOP_K,
+    default_top_k,
+    rank_genes,
+    ranking_options,
+)
 from speclet_core.cli.args import positive_int
 from speclet_core.errors import AnalysisError, SpecletError
 
@@ -130,7 +136,7 @@ def _cmd_rank(args: argparse.Namespace) -> int:
     from speclet_core.settings import Settings
 
     # every check that needs no posterior comes first, so bad input fails fast
-    ranking_options(top_k=args.top_k, threshold=args.threshold, hdi_prob=args.hdi_prob)
+    ranking_options(top_k=args.top_k or DEFAULT_TOP_K, threshold=args.threshold, hdi_prob=args.hdi_prob)
     if args.atlas is not None:
         return _cmd_rank_atlas(args)
     if args.fit_id is None:
@@ -144,10 +150,11 @@ def _cmd_rank(args: argparse.Namespace) -> int:
     out = _check_out(args.out)
     store = ModelStore(Settings.from_env().fits_dir)
     fit = store.get(store.resolve(args.fit_id))
+    top_k = args.top_k if args.top_k is not None else default_top_k(len(fit.manifest.genes))
     try:
         table = rank_stored_fit(
             fit, lineage=args.lineage, contrast=args.contrast, versus=args.versus, biomarker=args.biomarker,
-            top_k=args.top_k, threshold=args.threshold, hdi_prob=args.hdi_prob,
+            top_k=top_k, threshold=args.threshold, hdi_prob=args.hdi_prob,
         )
     finally:
         fit.close()
@@ -241,8 +248,9 @@ def register_cli(subparsers: argparse._SubParsersAction, commands: dict) -> None
     )
     p.add_argument("--versus", metavar="Y", help="with --contrast: compare X against lineage Y only")
     p.add_argument(
-        "--top-k", type=positive_int, default=DEFAULT_TOP_K, metavar="K",
-        help=f"P(top-k) column: share of draws ranking K or better (default {DEFAULT_TOP_K})",
+        "--top-k", type=positive_int, default=None, metavar="K",
+        help=f"P(top-k) column: share of draws ranking K or better (default: a quarter of the genes, at most "
+             f"{DEFAULT_TOP_K}, as on the Rankings page)",
     )
     p.add_argument(
         "--threshold", type=float, default=DEFAULT_THRESHOLD, metavar="T",

@@ -75,3 +75,15 @@ def test_rank_has_lfsr_and_refuses_a_positive_contrast_threshold(fit: tuple[Path
     r = _rank(data_dir, fit_id, "--contrast", "pancreas", "--threshold", "0.3")
     assert r.returncode == 2 and r.stderr.startswith("error: ") and "must be 0 or below" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_rank_top_k_defaults_to_the_pages_rule_not_ten(fit: tuple[Path, str, az.InferenceData], tmp_path: Path) -> None:
+    """With 3 genes a fixed k of 10 gives every gene P(top-10) = 1.00; the default is the Rankings page's k (1 here)."""
+    data_dir, fit_id, _ = fit
+    default, everyone = tmp_path / "default.csv", tmp_path / "k3.csv"
+    assert _rank(data_dir, fit_id, "--out", str(default)).returncode == 0
+    assert _rank(data_dir, fit_id, "--top-k", "3", "--out", str(everyone)).returncode == 0
+    p_default, p_all = pd.read_csv(default)["p_top_k"], pd.read_csv(everyone)["p_top_k"]
+    assert p_default.sum() == pytest.approx(1.0)  # k = 1: one gene is first in each draw
+    assert p_default.max() < 1.0 or p_default.min() == 0.0
+    assert (p_all == 1.0).all()
