@@ -1,0 +1,118 @@
+"""What a screen table says about each cell line: its name and annotations, and the one way to label it.
+
+A screen table may carry facts about the cell lines (``columns.CELL_LINE_ANNOTATIONS``: name, lineage
+subtype, primary / metastasis, sex, age), one value per cell line (validation checks it). Here they become
+one row per cell line (``cell_line_table``); a fit stores that table with its posterior
+(``annotation_dataset`` / ``table_from_dataset``: the ``cell_line_annotations`` group of the NetCDF, on the
+``cell_line`` dimension), and every page shows a cell line as ``format_cell_line`` writes it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from speclet_core.data.columns import CELL_LINE_ANNOTATIONS
+
+# The NetCDF group of a fit that holds its cell lines' lineage and annotations.
+CELL_LINE_GROUP = "cell_line_annotations"
+NAME_COLUMN = "cell_line_name"
+# Columns a page may colour or group cell lines by, in the order offered, with their labels.
+GROUPING_COLUMNS: dict[str, str] = {
+    "lineage": "lineage",
+    "lineage_subtype": CELL_LINE_ANNOTATIONS["lineage_subtype"],
+    "primary_or_metastasis": CELL_LINE_ANNOTATIONS["primary_or_metastasis"],
+    "sex": CELL_LINE_ANNOTATIONS["sex"],
+}
+# What a cell line without a value of a grouping column is grouped as.
+UNKNOWN = "not recorded"
+TABLE_COLUMNS: tuple[str, ...] = ("lineage", NAME_COLUMN, "lineage_subtype", "primary_or_metastasis", "sex", "age")
+_TRUE = frozenset({"true", "t", "yes", "y", "1", "1.0"})
+_FALSE = frozenset({"false", "f", "no", "n", "0", "0.0"})
+
+
+def format_cell_line(cell_line: str, name: Any = None) -> str:
+    """The one way a cell line is shown: ``"HT-29 (ACH-000552)"``, or the bare id when no name is known."""
+    text = "" if name is None or (isinstance(name, float) and np.isnan(name)) or name is pd.NA else str(name).strip()
+    return f"{text} ({cell_line})" if text and text != cell_line else cell_line
+
+
+def _text(value: Any) -> str | None:
+    """A cell value as display text; 63.0 (a number read from a file) becomes "63"; missing → None."""
+    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+        return None
+    if isinstance(value, bool | np.bool_):
+        return "true" if value else "false"
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        return str(int(value))
+    text = str(value).strip()
+    return text or None
+
+
+def _sex_from_is_male(values: pd.Series) -> list[str | None]:
+    low = [(_text(v) or "").lower() for v in values]
+    return ["Male" if v in _TRUE else "Female" if v in _FALSE else None for v in low]
+
+
+def cell_line_table(data: pd.DataFrame) -> pd.DataFrame:
+    """One row per cell line of a screen table (index ``depmap_id``, sorted): lineage and the annotations it has.
+
+    Values are text (``None`` where the table does not say); ``sex`` comes from ``is_male`` when the table
+    has no ``sex`` column. Validation has already checked that each cell line has one value of each.
+    """
+    cells = data["depmap_id"].astype(str)
+    present = [c for c in ("lineage", *CELL_LINE_ANNOTATIONS) if c in data.columns]
+    frame = data[present].copy()
+    frame.index = cells.to_numpy()
+    # the first value given for each cell line (missing cells skipped)
+    first = frame.groupby(level=0, sort=True).first()
+    out = pd.DataFrame(index=pd.Index(first.index.astype(str), name="depmap_id"))
+    for col in present:
+        if col == "is_male":
+            continue
+        out[col] = pd.Series([_text(v) for v in first[col]], index=out.index, dtype=object)
+    if "sex" not in out.columns and "is_male" in first.columns:
+        out["sex"] = pd.Series(_sex_from_is_male(first["is_male"]), index=out.index, dtype=object)
+    ordered = [c for c in TABLE_COLUMNS if c in out.columns]
+    return out[ordered]
+
+
+def cell_line_labels(table: pd.DataFrame, cell_lines: Any = None) -> dict[str, str]:
+    """Cell line id → its label (``format_cell_line``) for every cell line of ``table`` (and of ``cell_lines``)."""
+    ids = [str(c) for c in (table.index if cell_lines is None else cell_lines)]
+    names = table[NAME_COLUMN] if NAME_COLUMN in table.columns else pd.Series(dtype=object)
+    return {c: format_cell_line(c, names.get(c)) for c in ids}
+
+
+def grouping_columns(table: pd.DataFrame) -> dict[str, str]:
+    """The columns of ``table`` that cell lines can be coloured or grouped by (those with a value), with labels."""
+    return {c: label for c, label in GROUPING_COLUMNS.items() if c in table.columns and table[c].notna().any()}
+
+
+def group_values(table: pd.DataFrame, column: str, cell_lines: Any) -> pd.Series:
+    """Each cell line's value of ``column`` (``UNKNOWN`` where not recorded), in the order of ``cell_lines``."""
+    ids = pd.Index([str(c) for c in cell_lines])
+    if column not in table.columns:
+        return pd.Series(UNKNOWN, index=ids, dtype=object)
+    values = table[column].reindex(ids)
+    return pd.Series([UNKNOWN if v is None or pd.isna(v) else v for v in values], index=ids, dtype=object)
+
+
+def annotation_dataset(table: pd.DataFrame) -> xr.Dataset:
+    """The table as a dataset on the ``cell_line`` dimension (missing values as empty strings: netCDF text)."""
+    data = {col: ("cell_line", np.array([_text(v) or "" for v in table[col]], dtype=object))
+            for col in table.columns}
+    return xr.Dataset(data, coords={"cell_line": np.array(table.index.astype(str), dtype=object)})
+
+
+def table_from_dataset(ds: xr.Dataset) -> pd.DataFrame:
+    """``annotation_dataset`` read back: one row per cell line, ``None`` where no value was stored."""
+    index = pd.Index([str(v) for v in ds["cell_line"].values], name="depmap_id")
+    out = pd.DataFrame(index=index)
+    for col in ds.data_vars:
+        values = [str(v) if str(v) != "" else None for v in np.asarray(ds[col].values)]
+        out[str(col)] = pd.Series(values, index=index, dtype=object)
+    return out
