@@ -14,7 +14,6 @@ import pandas as pd
 from model_store import StoredFit
 from speclet_core.data.cell_lines import (
     CELL_LINE_GROUP,
-    NAME_COLUMN,
     grouping_columns,
     table_from_dataset,
 )
@@ -47,14 +46,20 @@ def annotation_columns(fit: StoredFit) -> dict[str, str]:
     return grouping_columns(fit_cell_line_table(fit))
 
 
-def has_names(table: pd.DataFrame) -> bool:
-    """Whether any cell line of ``table`` has a name (else labels are the bare ids)."""
-    return NAME_COLUMN in table.columns and table[NAME_COLUMN].notna().any()
+def relabel_rows(rows: pd.DataFrame, labels: Mapping[str, str], *, column: str = "label",
+                 sort_by_label: bool = False) -> pd.DataFrame:
+    """``rows`` with the cell-line ids in ``column`` shown by their labels, the ids kept in ``depmap_id``.
 
-
-def relabel_rows(rows: pd.DataFrame, labels: Mapping[str, str], column: str = "label") -> pd.DataFrame:
-    """``rows`` with cell-line ids in ``column`` replaced by their labels (ids without one are kept); attrs kept."""
+    Ids without a label stay as they are. With ``sort_by_label`` the ``order`` column (forest rows) follows
+    the labels, so sorting "by name" sorts by the names shown. Attrs are kept.
+    """
     out = rows.copy()
-    out[column] = [labels.get(str(v), str(v)) for v in out[column]]
+    ids = [str(v) for v in out[column]]
+    out[column] = [labels.get(i, i) for i in ids]
+    if "depmap_id" not in out.columns:
+        out.insert(list(out.columns).index(column) + 1, "depmap_id", ids)
+    if sort_by_label and "order" in out.columns:
+        out = out.sort_values(column, kind="stable", ignore_index=True)
+        out["order"] = range(len(out))
     out.attrs.update(rows.attrs)
     return out

@@ -27,6 +27,10 @@ GROUPING_COLUMNS: dict[str, str] = {
     "primary_or_metastasis": CELL_LINE_ANNOTATIONS["primary_or_metastasis"],
     "sex": CELL_LINE_ANNOTATIONS["sex"],
 }
+# Per (gene, cell line) mutation flag of real DepMap-derived tables: cell lines can be grouped by it per gene.
+MUTATION_COLUMN = "is_mutated"
+MUTATION_LABEL = "mutated in the gene (is_mutated)"
+MUTATED, NOT_MUTATED = "mutated", "not mutated"
 # What a cell line without a value of a grouping column is grouped as.
 UNKNOWN = "not recorded"
 TABLE_COLUMNS: tuple[str, ...] = ("lineage", NAME_COLUMN, "lineage_subtype", "primary_or_metastasis", "sex", "age")
@@ -115,4 +119,51 @@ def table_from_dataset(ds: xr.Dataset) -> pd.DataFrame:
     for col in ds.data_vars:
         values = [str(v) if str(v) != "" else None for v in np.asarray(ds[col].values)]
         out[str(col)] = pd.Series(values, index=index, dtype=object)
+    return out
+
+
+def has_names(table: pd.DataFrame) -> bool:
+    """Whether any cell line of ``table`` has a name (else every label is the bare id)."""
+    return NAME_COLUMN in table.columns and bool(table[NAME_COLUMN].notna().any())
+
+
+def grouping_choices(table: pd.DataFrame, data: pd.DataFrame) -> dict[str, str]:
+    """What a screen's cell lines can be grouped by: ``grouping_columns`` and, when the table has it,
+    whether the gene is mutated in the cell line (``is_mutated``, a per-gene grouping)."""
+    out = grouping_columns(table)
+    if MUTATION_COLUMN in data.columns and data[MUTATION_COLUMN].notna().any():
+        out[MUTATION_COLUMN] = MUTATION_LABEL
+    return out
+
+
+def _mutation_groups(values: pd.Series) -> list[str]:
+    low = [(_text(v) or "").lower() for v in values]
+    return [MUTATED if v in _TRUE else NOT_MUTATED if v in _FALSE else UNKNOWN for v in low]
+
+
+def summarise_cell_lines(rows: pd.DataFrame, table: pd.DataFrame, genes: Any, by: str) -> pd.DataFrame:
+    """Mean LFC of each of ``genes`` in each cell line of ``rows``, with the cell line's label and its group.
+
+    ``by`` is a column of ``grouping_choices``; cell lines without a value are grouped as ``UNKNOWN``.
+    Columns: gene, cell_line, label, group, mean_lfc, readings.
+    """
+    wanted = [str(g) for g in genes]
+    d = rows.loc[rows["hugo_symbol"].astype(str).isin(wanted)]
+    keys = [d["hugo_symbol"].astype(str).rename("gene"), d["depmap_id"].astype(str).rename("cell_line")]
+    agg = d.groupby(keys, sort=True)["lfc"].agg(mean_lfc="mean", readings="size")
+    if by == MUTATION_COLUMN and MUTATION_COLUMN in d.columns:
+        flags = d.groupby(keys, sort=True)[MUTATION_COLUMN].first()
+        agg["group"] = _mutation_groups(flags.reindex(agg.index))
+    out = agg.reset_index()
+    if "group" not in out.columns:
+        out["group"] = group_values(table, by, out["cell_line"]).to_numpy()
+    labels = cell_line_labels(table, out["cell_line"].unique())
+    out.insert(2, "label", out["cell_line"].map(labels))
+    return out[["gene", "cell_line", "label", "group", "mean_lfc", "readings"]]
+
+
+def summarise_groups(per_cell_line: pd.DataFrame) -> pd.DataFrame:
+    """Per gene and group: cell lines, and the mean and median of their mean LFCs (``summarise_cell_lines`` rows)."""
+    g = per_cell_line.groupby(["gene", "group"], sort=True)["mean_lfc"]
+    out = g.agg(cell_lines="size", mean_lfc="mean", median_lfc="median").reset_index()
     return out
