@@ -126,12 +126,12 @@ def cell_line_strip(df: pd.DataFrame, *, group_title: str, title: str = "") -> a
     _check_size(df)
     colour = alt.Color("group:N", title=group_title, scale=alt.Scale(**LINEAGE_SCALE), legend=alt.Legend(orient="top"))
     dots = alt.Chart().mark_circle(size=60, opacity=0.8).encode(
-        x=alt.X("mean_lfc:Q", title="mean LFC of the cell line's readings"),
+        x=alt.X("cell_line_lfc:Q", title="mean LFC of the cell line's readings"),
         y=alt.Y("group:N", title=None, axis=alt.Axis(labelLimit=200)),
         yOffset=alt.YOffset("jitter:Q", scale=alt.Scale(domain=[-1, 1])),
         color=colour,
         tooltip=[alt.Tooltip("label:N", title="cell line"), alt.Tooltip("group:N", title=group_title), "gene:N",
-                 number("mean_lfc", "mean LFC"), alt.Tooltip("readings:Q", title="readings")],
+                 number("cell_line_lfc", "mean LFC"), alt.Tooltip("readings:Q", title="readings")],
     ).transform_calculate(jitter="random() * 1.4 - 0.7")  # spread dots of one row vertically
     zero = alt.Chart().mark_rule(strokeDash=[4, 4], color="#999").encode(x=alt.datum(0))
     layered = alt.layer(zero, dots, data=df).properties(width=260)

@@ -145,12 +145,12 @@ def summarise_cell_lines(rows: pd.DataFrame, table: pd.DataFrame, genes: Any, by
     """Mean LFC of each of ``genes`` in each cell line of ``rows``, with the cell line's label and its group.
 
     ``by`` is a column of ``grouping_choices``; cell lines without a value are grouped as ``UNKNOWN``.
-    Columns: gene, cell_line, label, group, mean_lfc, readings.
+    Columns: gene, cell_line, label, group, cell_line_lfc (mean LFC of its readings), readings.
     """
     wanted = [str(g) for g in genes]
     d = rows.loc[rows["hugo_symbol"].astype(str).isin(wanted)]
     keys = [d["hugo_symbol"].astype(str).rename("gene"), d["depmap_id"].astype(str).rename("cell_line")]
-    agg = d.groupby(keys, sort=True)["lfc"].agg(mean_lfc="mean", readings="size")
+    agg = d.groupby(keys, sort=True)["lfc"].agg(cell_line_lfc="mean", readings="size")
     if by == MUTATION_COLUMN and MUTATION_COLUMN in d.columns:
         flags = d.groupby(keys, sort=True)[MUTATION_COLUMN].first()
         agg["group"] = _mutation_groups(flags.reindex(agg.index))
@@ -159,11 +159,11 @@ def summarise_cell_lines(rows: pd.DataFrame, table: pd.DataFrame, genes: Any, by
         out["group"] = group_values(table, by, out["cell_line"]).to_numpy()
     labels = cell_line_labels(table, out["cell_line"].unique())
     out.insert(2, "label", out["cell_line"].map(labels))
-    return out[["gene", "cell_line", "label", "group", "mean_lfc", "readings"]]
+    return out[["gene", "cell_line", "label", "group", "cell_line_lfc", "readings"]]
 
 
 def summarise_groups(per_cell_line: pd.DataFrame) -> pd.DataFrame:
     """Per gene and group: cell lines, and the mean and median of their mean LFCs (``summarise_cell_lines`` rows)."""
-    g = per_cell_line.groupby(["gene", "group"], sort=True)["mean_lfc"]
+    g = per_cell_line.groupby(["gene", "group"], sort=True)["cell_line_lfc"]
     out = g.agg(cell_lines="size", mean_lfc="mean", median_lfc="median").reset_index()
     return out
