@@ -77,7 +77,10 @@ def cell_line_table(data: pd.DataFrame) -> pd.DataFrame:
     for col in present:
         if col == "is_male":
             continue
-        out[col] = pd.Series([_text(v) for v in first[col]], index=out.index, dtype=object)
+        values = [_text(v) for v in first[col]]
+        if col == "sex":  # DepMap writes "Unknown" where it does not know: the same as a blank cell
+            values = [None if v is not None and v.lower() == "unknown" else v for v in values]
+        out[col] = pd.Series(values, index=out.index, dtype=object)
     if "sex" not in out.columns and "is_male" in first.columns:
         out["sex"] = pd.Series(_sex_from_is_male(first["is_male"]), index=out.index, dtype=object)
     ordered = [c for c in TABLE_COLUMNS if c in out.columns]

@@ -134,3 +134,11 @@ def test_data_explorer_colours_cell_lines_by_annotation(open_page: Callable[...,
     # the cell-line filter lists names too
     cells = at.multiselect(key="cells")
     assert f"{names[ids[0]]} ({ids[0]})" in cells.options
+
+
+def test_a_fit_without_stored_annotations_labels_cell_lines_by_id(data_dir: Path, fake_fit: str) -> None:
+    with ModelStore(data_dir / "fits").get(fake_fit) as fit:  # stored without the group (as fits before it)
+        assert not fit.manifest.has_group(CELL_LINE_GROUP)
+        labels = cell_line_labels(fit)
+        assert labels == {c: c for c in fit.manifest.cell_lines} and len(labels) == 8
+        assert annotation_columns(fit) == {}

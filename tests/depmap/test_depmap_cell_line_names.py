@@ -37,6 +37,7 @@ def test_current_release_names_cell_lines_from_model_csv(tmp_path: Path) -> None
     assert table["cell_line_name"].to_dict() == {"ACH-000001": "LINE1", "ACH-000003": "LINE3", "ACH-000005": "LINE5"}
     assert table["lineage_subtype"].to_dict() == {m: subtype[m] for m in table.index}
     assert table["age"].to_dict() == {"ACH-000001": "52", "ACH-000003": None, "ACH-000005": "61"}
+    assert table["sex"].to_dict() == {"ACH-000001": "Female", "ACH-000003": "Male", "ACH-000005": None}  # "Unknown"
     assert table.loc["ACH-000005", "primary_or_metastasis"] is None  # blank in Model.csv
 
 
