@@ -56,7 +56,7 @@ def _text(value: Any) -> str | None:
     return text or None
 
 
-def _sex_from_is_male(values: pd.Series) -> list[str | None]:
+def _sex_from_is_male(values: list[Any]) -> list[str | None]:
     low = [(_text(v) or "").lower() for v in values]
     return ["Male" if v in _TRUE else "Female" if v in _FALSE else None for v in low]
 
@@ -67,24 +67,30 @@ def cell_line_table(data: pd.DataFrame) -> pd.DataFrame:
     Values are text (``None`` where the table does not say); ``sex`` comes from ``is_male`` when the table
     has no ``sex`` column. Validation has already checked that each cell line has one value of each.
     """
-    cells = data["depmap_id"].astype(str)
+    codes, uniques = pd.factorize(data["depmap_id"].astype(str))
+    ids = [str(i) for i in uniques]
     present = [c for c in ("lineage", *CELL_LINE_ANNOTATIONS) if c in data.columns]
-    frame = data[present].copy()
-    frame.index = cells.to_numpy()
-    # the first value given for each cell line (missing cells skipped)
-    first = frame.groupby(level=0, sort=True).first()
-    out = pd.DataFrame(index=pd.Index(first.index.astype(str), name="depmap_id"))
+    first: dict[str, list[Any]] = {}
+    for col in present:  # the first value given for each cell line (missing cells skipped), by hashing, not sorting
+        column = data[col]
+        rows = np.flatnonzero(column.notna().to_numpy())
+        rows = rows[~pd.Index(codes[rows]).duplicated()]
+        values: list[Any] = [None] * len(ids)
+        for code, value in zip(codes[rows], column.iloc[rows].tolist(), strict=True):
+            values[code] = value
+        first[col] = values
+    out = pd.DataFrame(index=pd.Index(ids, name="depmap_id"))
     for col in present:
         if col == "is_male":
             continue
-        values = [_text(v) for v in first[col]]
+        texts = [_text(v) for v in first[col]]
         if col == "sex":  # DepMap writes "Unknown" where it does not know: the same as a blank cell
-            values = [None if v is not None and v.lower() == "unknown" else v for v in values]
-        out[col] = pd.Series(values, index=out.index, dtype=object)
-    if "sex" not in out.columns and "is_male" in first.columns:
+            texts = [None if v is not None and v.lower() == "unknown" else v for v in texts]
+        out[col] = pd.Series(texts, index=out.index, dtype=object)
+    if "sex" not in out.columns and "is_male" in first:
         out["sex"] = pd.Series(_sex_from_is_male(first["is_male"]), index=out.index, dtype=object)
     ordered = [c for c in TABLE_COLUMNS if c in out.columns]
-    return out[ordered]
+    return out[ordered].sort_index()
 
 
 def cell_line_labels(table: pd.DataFrame, cell_lines: Any = None) -> dict[str, str]:
