@@ -67,6 +67,11 @@ st.dataframe(annotations.summarise_groups(per_cell), hide_index=True, width="str
     "mean_lfc": st.column_config.NumberColumn("mean of cell-line means", format="%.3f"),
     "median_lfc": st.column_config.NumberColumn("median of cell-line means", format="%.3f")})
 
+shown_cells = sorted(set(per_cell["cell_line"]))
+with st.expander(f"The {len(shown_cells):,} cell lines shown, with what the table says about them"):
+    st.dataframe(table.loc[shown_cells].reset_index(), hide_index=True, width="stretch",
+                 column_config={"depmap_id": "DepMap id", **annotations.TABLE_LABELS})
+
 if screen.covariates:
     st.subheader("LFC against covariates")
     names = {"rna_expr": "RNA expression (log2 TPM+1)", "gene_cn": "copy number"}

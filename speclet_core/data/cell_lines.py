@@ -34,6 +34,7 @@ MUTATED, NOT_MUTATED = "mutated", "not mutated"
 # What a cell line without a value of a grouping column is grouped as.
 UNKNOWN = "not recorded"
 TABLE_COLUMNS: tuple[str, ...] = ("lineage", NAME_COLUMN, "lineage_subtype", "primary_or_metastasis", "sex", "age")
+TABLE_LABELS: dict[str, str] = {"lineage": "lineage", **{c: CELL_LINE_ANNOTATIONS[c] for c in TABLE_COLUMNS[1:]}}
 _TRUE = frozenset({"true", "t", "yes", "y", "1", "1.0"})
 _FALSE = frozenset({"false", "f", "no", "n", "0", "0.0"})
 

@@ -131,6 +131,10 @@ def test_data_explorer_colours_cell_lines_by_annotation(open_page: Callable[...,
     # the colour follows the table: even-numbered cell lines were written as primary
     ids = sorted(by_cell.index)
     assert all(by_cell.loc[c, "group"] == ("metastasis" if i % 2 else "primary") for i, c in enumerate(ids))
+    # the table of the cell lines shown lists their names and sites
+    listed = next(d.value for d in at.dataframe if "cell_line_name" in d.value.columns).set_index("depmap_id")
+    assert listed["cell_line_name"].dropna().to_dict() == names
+    assert set(listed["primary_or_metastasis"]) == {"primary", "metastasis"}
     # the cell-line filter lists names too
     cells = at.multiselect(key="cells")
     assert f"{names[ids[0]]} ({ids[0]})" in cells.options
