@@ -5,7 +5,7 @@ import streamlit as st
 from model_store.stats import HDI_PROB
 from pages import adapter, widgets
 from speclet_core import charts
-from speclet_core.analysis import biomarker, ranking, sentences
+from speclet_core.analysis import biomarker, cell_lines, ranking, sentences
 from speclet_core.analysis.escaping import escape_markdown
 from speclet_core.labels import interval_text, join_labels
 
@@ -18,6 +18,8 @@ if not all(v in posterior for v in biomarker.BIOMARKER_VARIABLES):
     st.stop()
 marker = str(fit.manifest.request.options.get("biomarker", "the marker"))
 marked, unmarked = biomarker.marked_cell_lines(posterior)
+names = cell_lines.cell_line_labels(fit)  # "HT-29 (ACH-000552)" where the screen named the cell line
+marked, unmarked = [names.get(c, c) for c in marked], [names.get(c, c) for c in unmarked]
 fields = ranking.RankingOptions.model_fields
 st.caption(
     f"Marker **{escape_markdown(marker)}**: {len(marked)} marked cell lines ({escape_markdown(join_labels(marked, 6))}), "

@@ -5,6 +5,7 @@ import streamlit as st
 from pages import adapter, import_panel, widgets
 from speclet_core import charts
 from speclet_core.analysis.escaping import escape_markdown
+from speclet_core.data import cell_lines as annotations
 from speclet_core.data import explore
 
 st.title("Data explorer")
@@ -44,6 +45,32 @@ if not genes:
 box = explore.summarise_lfc_distribution(sub, chosen)
 widgets.chart_with_data(charts.box_from_stats(box, title="LFC by lineage (box: 25–75%, whiskers: 5–95%)"),
                        box, "lfc_by_lineage", key="box")
+
+st.subheader("Cell lines by annotation")
+table = screen.cell_line_table
+choices = annotations.grouping_choices(table, screen.data)
+by = st.selectbox("Colour and group cell lines by", list(choices), format_func=choices.get, key="colour_by",
+                  bind="query-params", help="Annotations the screen table gives for each cell line; 'mutated in the "
+                                            "gene' groups each gene's panel by whether that gene is mutated there.")
+per_cell = adapter.guarded(annotations.summarise_cell_lines, sub, table, chosen, by)
+widgets.chart_with_data(
+    charts.cell_line_strip(per_cell, group_title=choices[by], title=f"Mean LFC per cell line, by {choices[by]}"),
+    per_cell, f"cell_lines_by_{by}", key="cl-strip")
+st.caption("Each dot is one cell line: the mean of its readings for that gene (the raw data, not a fitted model). "
+           "Left of the dashed zero line: knocking the gene out lowers fitness there (a dependency). "
+           f"Cell lines the table gives no value for are grouped as '{annotations.UNKNOWN}'.")
+if not annotations.has_names(table):
+    st.caption("This screen table names no cell lines, so they show as DepMap ids: add a `cell_line_name` column, "
+               "or import from a DepMap release (its Model.csv names them).")
+st.dataframe(annotations.summarise_groups(per_cell), hide_index=True, width="stretch", column_config={
+    "group": choices[by], "cell_lines": "cell lines",
+    "mean_lfc": st.column_config.NumberColumn("mean of cell-line means", format="%.3f"),
+    "median_lfc": st.column_config.NumberColumn("median of cell-line means", format="%.3f")})
+
+shown_cells = sorted(set(per_cell["cell_line"]))
+with st.expander(f"The {len(shown_cells):,} cell lines shown, with what the table says about them"):
+    st.dataframe(table.loc[shown_cells].reset_index(), hide_index=True, width="stretch",
+                 column_config={"depmap_id": "DepMap id", **annotations.TABLE_LABELS})
 
 if screen.covariates:
     st.subheader("LFC against covariates")

@@ -5,7 +5,7 @@ import streamlit as st
 from model_store.stats import HDI_PROB
 from pages import adapter, presentation, widgets
 from speclet_core import charts
-from speclet_core.analysis import fitview, forest, recovery, sentences
+from speclet_core.analysis import cell_lines, fitview, forest, recovery, sentences
 from speclet_core.analysis.escaping import escape_markdown
 
 fit = widgets.open_results_page("Forest plot")
@@ -61,6 +61,11 @@ truth = recovery.truth_for_fit(truth_table, fit.manifest, role, view, gene=gene)
 if not truth.empty:
     rows = forest.add_truth(rows, truth)
 
+# cell lines by name ("HT-29 (ACH-000552)") where the screen table or the DepMap release named them
+names = cell_lines.cell_line_labels(fit) if view == "cell_line" else {}
+if names:
+    rows = cell_lines.relabel_rows(rows, names, sort_by_label=sort == forest.ForestSort.NAME)
+
 # Compare with another stored fit of the same genes (e.g. partial vs no pooling: shrinkage).
 others = [m for m in adapter.get_store().list() if m.fit_id != fit.fit_id
           and set(m.genes) & set(rows["label"] if view == "gene" else [gene])
@@ -75,6 +80,9 @@ if other_id:
     shared = tuple(g for g in labels if g in set(other.manifest.genes)) if view == "gene" else labels
     rows_b = adapter.guarded(adapter.forest, other_id, other, other.manifest.roles.variable_of(role), view, shared, inner, outer,
                              sort)
+    if names:
+        other_names = {**cell_lines.cell_line_labels(other), **names}
+        rows_b = cell_lines.relabel_rows(rows_b, other_names, sort_by_label=sort == forest.ForestSort.NAME)
     name_a, name_b = fitview.fit_label(fit.manifest), fitview.fit_label(other.manifest)
     both = adapter.guarded(forest.combine_forests, {name_a: rows, name_b: rows_b})
     presentation.show_chart(charts.forest_chart(both, label_title=label_title, title=title, compare=True), both,

@@ -5,7 +5,7 @@ import streamlit as st
 from model_store.stats import HDI_PROB
 from pages import adapter, presentation, widgets
 from speclet_core import charts
-from speclet_core.analysis import glossary, sentences
+from speclet_core.analysis import cell_lines, glossary, sentences
 from speclet_core.analysis.escaping import escape_markdown
 
 fit = widgets.open_results_page("Predictive checks")
@@ -55,20 +55,25 @@ readings, why = adapter.try_readings(fit)
 if readings is None:
     st.info(f"Per-gene and per-lineage checks are not available: {escape_markdown(why)}.")
     st.stop()
-by = st.segmented_control("Split by", ["gene", "lineage"], default="gene", key="ppc_by", bind="query-params") or "gene"
+splits = {"gene": "gene", "lineage": "lineage", "cell_line": "cell line"}
+by = st.segmented_control("Split by", list(splits), format_func=splits.get, default="gene", key="ppc_by",
+                          bind="query-params") or "gene"
+names = cell_lines.cell_line_labels(fit) if by == "cell_line" else {}
 if by == "gene":
     summary = adapter.gene_summary(fit.fit_id, fit)
     options = summary.sort_values("mean")["gene"].tolist()
-    default = options[:6]
 else:
-    options = sorted(str(x) for x in readings["lineage"].unique())
-    default = options[:6]
-chosen = st.multiselect(f"{by.capitalize()}s (up to 12; genes are listed strongest dependency first)", options,
-                        default=default, key=f"ppc_{by}s", bind="query-params", max_selections=12)
+    options = sorted(str(x) for x in readings[by].unique())
+default = options[:6]
+chosen = st.multiselect(f"{splits[by].capitalize()}s (up to 12; genes are listed strongest dependency first)", options,
+                        default=default, key=f"ppc_{by}s", bind="query-params", max_selections=12,
+                        format_func=lambda c: names.get(c, c))
 if not chosen:
     adapter.stop_with(f"Pick at least one {by}.")
 per_group = adapter.guarded(adapter.ppc_groups, fit.fit_id, fit, by, tuple(chosen))
-presentation.show_chart(charts.ppc_chart(per_group, facet="group", title=f"Observed vs predicted LFC per {by}"),
+if names:  # panels titled by cell-line name where the screen named them
+    per_group = cell_lines.relabel_rows(per_group, names, column="group")
+presentation.show_chart(charts.ppc_chart(per_group, facet="group", title=f"Observed vs predicted LFC per {splits[by]}"),
                        per_group, f"ppc_by_{by}", key="ppc-groups", fit=fit)
 st.caption("Each panel has its own density scale. A gene whose observed histogram sits outside its band is "
            "described poorly: e.g. its guides disagree more than the model allows, or it matters in one lineage only.")

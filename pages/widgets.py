@@ -23,6 +23,7 @@ from speclet_core.analysis import fitview, sentences
 from speclet_core.analysis.escaping import code_span, csv_text, escape_markdown
 from speclet_core.analysis.forest import MAX_FOREST_ROWS, Pick, pick_labels
 from speclet_core.analysis.glossary import GLOSSARY
+from speclet_core.data.cell_lines import cell_line_labels
 from speclet_core.data.screen import Screen
 from speclet_core.diagnostics import verdict
 from speclet_core.errors import SpecletError
@@ -134,8 +135,9 @@ def selection_widgets(screen: Screen) -> tuple[list[str], list[str], list[str]]:
     lineages = c2.multiselect("Lineages (empty = all)", screen.lineages, key="lineages", placeholder="All lineages",
                               **shared)
     with st.expander("Filter cell lines (optional)"):
-        cell_lines = st.multiselect("Cell lines (DepMap ids; empty = all in the chosen lineages)", screen.cell_lines,
-                                    key="cells", **shared)
+        names = cell_line_labels(screen.cell_line_table)
+        cell_lines = st.multiselect("Cell lines (empty = all in the chosen lineages)", screen.cell_lines,
+                                    format_func=lambda c: names.get(c, c), key="cells", **shared)
     return list(genes), list(lineages), list(cell_lines)
 
 

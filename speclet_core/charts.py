@@ -118,6 +118,26 @@ def scatter(df: pd.DataFrame, *, x: str, y: str, color: str, x_title: str, y_tit
     )
 
 
+def cell_line_strip(df: pd.DataFrame, *, group_title: str, title: str = "") -> alt.FacetChart:
+    """One dot per cell line (its mean LFC), in rows by group and coloured by it, one panel per gene.
+
+    ``df`` comes from ``speclet_core.data.cell_lines.summarise_cell_lines``.
+    """
+    _check_size(df)
+    colour = alt.Color("group:N", title=group_title, scale=alt.Scale(**LINEAGE_SCALE), legend=alt.Legend(orient="top"))
+    dots = alt.Chart().mark_circle(size=60, opacity=0.8).encode(
+        x=alt.X("cell_line_lfc:Q", title="mean LFC of the cell line's readings"),
+        y=alt.Y("group:N", title=None, axis=alt.Axis(labelLimit=200)),
+        yOffset=alt.YOffset("jitter:Q", scale=alt.Scale(domain=[-1, 1])),
+        color=colour,
+        tooltip=[alt.Tooltip("label:N", title="cell line"), alt.Tooltip("group:N", title=group_title), "gene:N",
+                 number("cell_line_lfc", "mean LFC"), alt.Tooltip("readings:Q", title="readings")],
+    ).transform_calculate(jitter="random() * 1.4 - 0.7")  # spread dots of one row vertically
+    zero = alt.Chart().mark_rule(strokeDash=[4, 4], color="#999").encode(x=alt.datum(0))
+    layered = alt.layer(zero, dots, data=df).properties(width=260)
+    return layered.facet(facet=alt.Facet("gene:N", title=None), columns=3).properties(title=title)
+
+
 # --------------------------------------------------------------------------- result pages (forest, heatmap, rankings, …)
 
 OBSERVED_COLOUR = "#222222"

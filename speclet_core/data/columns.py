@@ -10,7 +10,19 @@ REQUIRED_COLUMNS: tuple[str, ...] = ("sgrna", "hugo_symbol", "depmap_id", "linea
 NAME_COLUMNS: tuple[str, ...] = ("sgrna", "hugo_symbol", "depmap_id", "lineage")
 NUMERIC_COLUMNS: tuple[str, ...] = ("lfc", "rna_expr", "gene_cn")
 # Identifiers kept as text whatever they look like (a batch "2" is a label, not a number).
-TEXT_COLUMNS: tuple[str, ...] = (*NAME_COLUMNS, "replicate_id", "pdna_batch", "screen")
+TEXT_COLUMNS: tuple[str, ...] = (*NAME_COLUMNS, "replicate_id", "pdna_batch", "screen", "cell_line_name",
+                                 "lineage_subtype", "primary_or_metastasis", "sex")
+# Optional facts about a cell line (one value per cell line, checked by validation): shown next to its id and
+# offered for colouring and grouping. They never change what a fit sees, so they are not in the fingerprint.
+# canonical column -> how pages name it
+CELL_LINE_ANNOTATIONS: dict[str, str] = {
+    "cell_line_name": "cell line name",
+    "lineage_subtype": "lineage subtype",
+    "primary_or_metastasis": "primary / metastasis",
+    "sex": "sex",
+    "is_male": "male",
+    "age": "age",
+}
 # Optional columns that change what a fit sees, so they are part of the fingerprint.
 FINGERPRINT_OPTIONAL: tuple[str, ...] = ("replicate_id", "pdna_batch", "screen", "rna_expr", "gene_cn")
 
@@ -25,6 +37,9 @@ COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
     "gene_cn": ("gene_cn", "copy_number", "cn"),
     "rna_expr": ("rna_expr", "rna_expression", "expression"),
     "replicate_id": ("replicate_id", "replicate", "sequenceid", "sequence_id"),
+    "cell_line_name": ("cell_line_name", "celllinename", "stripped_cell_line_name", "strippedcelllinename"),
+    "lineage_subtype": ("lineage_subtype", "oncotreesubtype", "oncotree_subtype"),
+    "primary_or_metastasis": ("primary_or_metastasis", "primaryormetastasis"),
 }
 
 # Cell texts read as missing, in screen tables and DepMap release files alike.

@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from speclet_core.data.cell_lines import cell_line_table
 from speclet_core.data.reading import TableLimits, canonicalise_columns, read_table
 from speclet_core.data.validation import validate_screen
 from speclet_core.errors import DataValidationError
@@ -39,6 +40,11 @@ class Screen:
     @cached_property
     def cell_lines(self) -> tuple[str, ...]:
         return tuple(sorted(self.data["depmap_id"].unique()))
+
+    @cached_property
+    def cell_line_table(self) -> pd.DataFrame:
+        """One row per cell line: lineage, name and annotations (``speclet_core.data.cell_lines``)."""
+        return cell_line_table(self.data)
 
     @property
     def covariates(self) -> tuple[str, ...]:

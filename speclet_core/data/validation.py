@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from speclet_core.data.columns import NAME_COLUMNS, NUMERIC_COLUMNS, REQUIRED_COLUMNS
+from speclet_core.data.columns import CELL_LINE_ANNOTATIONS, NAME_COLUMNS, NUMERIC_COLUMNS, REQUIRED_COLUMNS
 from speclet_core.labels import close_matches, join_labels
 
 MAX_ROWS_SHOWN = 5
@@ -97,6 +97,9 @@ def validate_screen(df: pd.DataFrame, source: str = "table") -> tuple[pd.DataFra
         problems.extend(_one_to_one(df, "sgrna", "hugo_symbol", "sgRNA", "gene"))
     if "depmap_id" in df.columns and "lineage" in df.columns:
         problems.extend(_one_to_one(df, "depmap_id", "lineage", "cell line", "lineage"))
+    for col in CELL_LINE_ANNOTATIONS:  # a name, subtype, sex … belongs to the cell line, not to a reading
+        if col in df.columns and "depmap_id" in df.columns:
+            problems.extend(_one_to_one(df, "depmap_id", col, "cell line", "value"))
 
     dup = df.duplicated(keep="first")
     if dup.any():

@@ -7,7 +7,7 @@ import pandas as pd
 
 from speclet_core.depmap.matrix import MatrixSpec, RowRequest, column_name
 from speclet_core.depmap.progress import ImportPhase
-from speclet_core.depmap.release import SCREEN_OF_LIBRARY, ReleaseTables
+from speclet_core.depmap.release import MODEL_ANNOTATIONS, SCREEN_OF_LIBRARY, ReleaseTables
 from speclet_core.depmap.run import ImportRun
 from speclet_core.errors import SelectionError
 from speclet_core.labels import join_labels
@@ -55,7 +55,7 @@ def long_readings(run: ImportRun, t: ReleaseTables, guides: pd.Series, seqs: pd.
     if "pdna_batch" in seqs.columns:
         out["pdna_batch"] = seqs["pdna_batch"].to_numpy()[seq_idx]
     out["screen"] = SCREEN_OF_LIBRARY[f.library]
-    for col in ("lineage_subtype", "primary_or_metastasis", "screen_id", "screen_type"):
+    for col in ("lineage_subtype", "primary_or_metastasis", *MODEL_ANNOTATIONS, "screen_id", "screen_type"):
         if col in seqs.columns:
             out[col] = seqs[col].to_numpy()[seq_idx]
     return out

@@ -101,6 +101,12 @@ MODEL_OPTIONAL: dict[str, tuple[str, ...]] = {
     "lineage_subtype": ("OncotreeSubtype", "lineage_subtype"),
     "primary_or_metastasis": ("PrimaryOrMetastasis", "primary_or_metastasis"),
 }
+# Cell-line facts read in the same order in both layouts (the display name first, the stripped one if alone).
+MODEL_ANNOTATIONS: dict[str, tuple[str, ...]] = {
+    "cell_line_name": ("CellLineName", "cell_line_name", "StrippedCellLineName", "stripped_cell_line_name"),
+    "sex": ("Sex",),
+    "age": ("Age",),
+}
 DROPPED_GUIDE_COLUMNS = ("sgRNA", "guide", "Construct Barcode")
 # columns of an omics matrix that identify the row rather than name a gene
 OMICS_ID_COLUMNS = ("ModelID", "DepMap_ID")
@@ -365,13 +371,13 @@ def read_sequence_map(files: ReleaseFiles) -> pd.DataFrame:
 
 
 def read_models(files: ReleaseFiles) -> pd.DataFrame:
-    """One row per cell line: ``model_id``, ``lineage`` (as written) and optional subtype / site."""
+    """One row per cell line: ``model_id``, ``lineage`` (as written) and optional subtype, site, name, sex, age."""
     raw = read_small_csv(files.models)
     required, optional = MODEL_COLUMNS, MODEL_OPTIONAL
     if files.layout is ReleaseLayout.LEGACY:  # keep CCLE's own words (colorectal, skin) if OncoTree is there too
         required = {k: tuple(reversed(v)) for k, v in MODEL_COLUMNS.items()}
         optional = {k: tuple(reversed(v)) for k, v in MODEL_OPTIONAL.items()}
-    cols = resolve_columns(raw, files.models, required, optional)
+    cols = resolve_columns(raw, files.models, required, {**optional, **MODEL_ANNOTATIONS})
     out = pd.DataFrame({name: _text(raw[col]) for name, col in cols.items()})
     out = out.loc[out["model_id"].notna()]
     return out.drop_duplicates("model_id", keep="first").reset_index(drop=True)

@@ -18,6 +18,7 @@ import arviz as az
 import numpy as np
 import xarray as xr
 
+from speclet_core.data.cell_lines import CELL_LINE_GROUP, annotation_dataset, cell_line_table
 from speclet_core.data.selection import ScreenSelection
 from speclet_core.diagnostics.compute import compute_diagnostics
 from speclet_core.fitting.approximate import QUICK_METHOD, fit_quick
@@ -143,4 +144,6 @@ def _assemble(
         if term.covariate:
             const[term.covariate] = ("reading", sel.data[term.covariate].to_numpy(dtype=np.float64))
     groups["constant_data"] = xr.Dataset(const, coords={"reading": reading})
+    # the cell lines' lineage, name and annotations, so pages can show names without the screen table
+    groups[CELL_LINE_GROUP] = annotation_dataset(cell_line_table(sel.data).reindex(list(sel.cell_lines)))
     return az.InferenceData(**groups, **derived)  # type: ignore[arg-type]
