@@ -562,3 +562,11 @@ def gene_view(fit_id: str, _fit: StoredFit, gene: str, threshold: float, hdi_pro
     mapping = lineage_of(fit_id, _fit) if roles(_fit).get("gene_cell_line_effect") else None
     return read_gene(_fit, gene, threshold=threshold, hdi_prob=hdi_prob, ranking=ranked, lineage_of=mapping,
                      guides=guides_by_gene(fit_id, _fit) if has_guides else None)
+
+
+@st.cache_data(max_entries=16, show_spinner="Checking the fit's reference genes…")
+def reference_check(fit_id: str, _fit: StoredFit) -> tuple[Any, str]:
+    """(``ReferenceCheck`` or None, its sentence): common-essential vs non-essential genes of the fit."""
+    from speclet_core.analysis.reference import fit_reference_check
+
+    return fit_reference_check(_fit)

@@ -299,7 +299,9 @@ def gene_view(fit: StoredFit, gene: str, *, threshold: float = DEFAULT_THRESHOLD
         check_sentence = describe_reference_check(check)
         others = [g for g in found.essential if g != gene]
         reference_sentence = (describe_essential_comparison(compare_with_essentials(effect, gene, found))
-                              if len(others) >= MIN_REFERENCE_GENES else describe_missing_reference(found))
+                              if len(others) >= MIN_REFERENCE_GENES else
+                              f"{gene} is itself one of the fit's {len(found.essential)} common-essential genes; "
+                              f"comparing it with the others needs at least {MIN_REFERENCE_GENES} besides it.")
     else:
         check_sentence = reference_sentence = describe_missing_reference(found)
     return GeneView(gene=gene, overall=overall, overall_sentence=describe_gene_effect(gene, overall), rank=rank_row,

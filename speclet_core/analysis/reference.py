@@ -1,7 +1,7 @@
 """Reference genes: common-essential and non-essential genes as yardsticks and as a sanity check of a fit.
 
 The lists ship with the package (``speclet_core/data/reference/``, source and licence in its README):
-Hart et al.'s core-essential genes (CEGv2, 684 genes) and non-essential genes (NEGv1, 927 genes), as
+Hart et al.'s core-essential genes (CEGv2, 684 genes) and non-essential genes (NEGv1, 926 genes), as
 BAGEL uses them. Symbols in a fit are matched through the one label matcher (``labels.match_labels``:
 exactly, else ignoring case).
 
@@ -21,6 +21,7 @@ from importlib import resources
 import numpy as np
 import xarray as xr
 
+from model_store import StoredFit
 from model_store.stats import HDI_PROB, hdi_sorted
 from speclet_core.analysis.draws import check_genes, gene_labels, load_samples, prepare_draws
 from speclet_core.analysis.sentences import _p
@@ -212,3 +213,13 @@ def describe_essential_comparison(c: EssentialComparison) -> str:
     return (f"{c.gene}{tag} is as strong a dependency as the median common-essential gene with {_p(c.p_stronger)}: "
             f"the share of posterior draws in which its effect is below the median of {len(c.compared_with)} "
             f"common-essential genes in the fit (that median's mean: {c.median_essential:+.2f}).")
+
+
+def fit_reference_check(fit: StoredFit, *, hdi_prob: float = HDI_PROB) -> tuple[ReferenceCheck | None, str]:
+    """(the check, its sentence) for a stored fit; (None, why not) when it holds too few reference genes."""
+    found = reference_in_fit(fit.manifest.genes)
+    if not found.enough:
+        return None, describe_missing_reference(found)
+    draws = fit.draws(fit.manifest.roles.gene_effect, gene=[*found.essential, *found.nonessential])
+    check = check_reference_separation(draws, found, hdi_prob=hdi_prob)
+    return check, describe_reference_check(check)

@@ -1,7 +1,7 @@
 """One real fit for the gene page's tests: a tiny screen with planted reference genes and a disagreeing guide.
 
-8 genes × 10 cell lines × 2 lineages × 3 guides, model ``sgrna_gene_lineage`` (gene, lineage, cell-line and
-guide levels), NUTS on PyMC. Three genes carry common-essential names (Hart et al. CEGv2) and lose 1.5 LFC,
+9 genes × 10 cell lines × 2 lineages × 3 guides, model ``sgrna_gene_lineage`` (gene, lineage, cell-line and
+guide levels), NUTS on PyMC. Four genes carry common-essential names (Hart et al. CEGv2) and lose 1.5 LFC,
 three carry non-essential names (NEGv1) and are set to no effect, KRAS loses 1.0 except on one guide that
 barely cuts. The fit is made once per test process (``stored_gene_fit``) and shared by the analysis test
 and the page's AppTest.
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-ESSENTIAL = ("RPL11", "RPS6", "POLR2A")
+ESSENTIAL = ("RPL11", "RPS6", "POLR2A", "PCNA")
 NONESSENTIAL = ("ABCG8", "ACTL7A", "AICDA")
 DISAGREEING_GENE = "KRAS"
 MODEL = "sgrna_gene_lineage"
@@ -25,7 +25,7 @@ def planted_screen() -> tuple[object, str]:
     """(screen table, the guide of KRAS that barely cuts)."""
     from speclet_core.data.synthetic import simulate_screen
 
-    sim = simulate_screen(8, 10, 2, seed=11, covariates=False, sgrnas_per_gene=(3, 3), n_pan_essential=0,
+    sim = simulate_screen(9, 10, 2, seed=11, covariates=False, sgrnas_per_gene=(3, 3), n_pan_essential=0,
                           n_lineage_selective=0)
     data = sim.data.copy()
     truth = sim.truth_values("gene_effect").set_index("gene")["value"]
@@ -57,7 +57,7 @@ def stored_gene_fit() -> tuple[Path, str, str]:
     path = data_dir / "reference_genes.csv"
     data.to_csv(path, index=False)
     settings = Settings(data_dir=data_dir)
-    sampler = SamplerSettings(backend="pymc", chains=2, tune=300, draws=300, target_accept=0.9)
+    sampler = SamplerSettings(chains=2, tune=300, draws=300, target_accept=0.9)
     request = prepare_request(path, MODEL, sampler=sampler, seed=3, settings=settings)
     result = run_fit(request, settings=settings)
     ModelStore(settings.fits_dir).put(request.fit_id, result.idata, request=request.model_dump(mode="json"),

@@ -62,3 +62,11 @@ def test_gene_page_shows_every_level_of_a_real_fit(open_page: Callable[..., AppT
     essential = open_page("gene", fit=fit_id, gene=ESSENTIAL[0])
     assert "(itself a common-essential gene)" in _text(essential)
     assert "is a dependency in 10 of 10 cell lines" in _text(essential)
+
+
+def test_gene_page_carries_the_verdict_of_a_flagged_fit(open_page: Callable[..., AppTest], divergent_fit: str) -> None:
+    at = open_page("gene", fit=divergent_fit, gene="KRAS")
+    banners = [b.value for b in [*at.warning, *at.error] if "divergent" in b.value]
+    assert len(banners) == 1 and "Every number and chart on this page comes from this fit" in banners[0]
+    for el in at.get("vega_lite_chart"):  # exported figures carry it too
+        assert "do not trust" in json.dumps(json.loads(el.proto.spec).get("title")).lower()
