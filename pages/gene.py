@@ -83,10 +83,9 @@ if view.guides is None:
     st.info(escape_markdown(view.guide_sentences[0]))
 else:
     widgets.bullet_list(view.guide_sentences)
-    labels = {"sgrna": "guide", "mean_deviation": "deviation from the gene (LFC)", "hdi_low": f"{hdi:.0%} low",
-              "hdi_high": f"{hdi:.0%} high", "p_weaker": "P(weakens the gene's effect)",
-              "p_large": f"P(|deviation| > {gene.LARGE_GUIDE_DEVIATION:g})", "guide_effect": "guide's own effect",
-              "disagrees": "disagrees"}
+    labels = {"sgrna": "guide", "disagrees": "disagrees", "mean_deviation": "deviation (LFC)",
+              "hdi_low": f"{hdi:.0%} low", "hdi_high": f"{hdi:.0%} high", "p_weaker": "P(weakens the gene)",
+              "p_large": f"P(|deviation| > {gene.LARGE_GUIDE_DEVIATION:g})", "guide_effect": "own effect"}
     st.dataframe(view.guides[list(labels)], hide_index=True, width="stretch", column_config={
         c: (st.column_config.ProgressColumn(t, min_value=0.0, max_value=1.0, format="%.2f") if c.startswith("p_")
             else st.column_config.CheckboxColumn(t) if c == "disagrees"

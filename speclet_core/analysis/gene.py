@@ -113,7 +113,7 @@ def gene_effects_along(draws: xr.DataArray, gene: str, along: str, *, threshold:
                        hdi_prob: float = HDI_PROB, lineage_of: Mapping[str, str] | None = None) -> pd.DataFrame:
     """``gene``'s effect in each lineage or cell line: forest rows (strongest first) plus ``p_dependency``."""
     one = _one_gene(draws, gene)
-    inner = min(INNER_PROB, hdi_prob / 2)
+    inner = INNER_PROB if hdi_prob > INNER_PROB else hdi_prob / 2  # the forest plot's 50% unless that is wider
     rows = forest_rows(one, along, inner=inner, outer=hdi_prob, lineage_of=lineage_of)
     values, labels = sample_matrix(one, along)
     p = dict(zip(labels, np.mean(values < threshold, axis=0), strict=True))

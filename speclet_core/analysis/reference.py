@@ -24,7 +24,7 @@ import xarray as xr
 from model_store import StoredFit
 from model_store.stats import HDI_PROB, hdi_sorted
 from speclet_core.analysis.draws import check_genes, gene_labels, load_samples, prepare_draws
-from speclet_core.analysis.sentences import _p
+from speclet_core.analysis.sentences import CLEAR, _p
 from speclet_core.errors import AnalysisError
 from speclet_core.labels import join_labels, match_labels
 
@@ -208,11 +208,15 @@ def compare_with_essentials(draws: xr.DataArray, gene: str, found: ReferenceInFi
 
 
 def describe_essential_comparison(c: EssentialComparison) -> str:
-    """'KRAS is as strong as the median common-essential gene with P = 0.31 (…)'."""
+    """'KRAS is a weaker dependency than the median common-essential gene: as strong with P < 0.01 (…)'."""
     tag = " (itself a common-essential gene)" if c.gene_is_essential else ""
-    return (f"{c.gene}{tag} is as strong a dependency as the median common-essential gene with {_p(c.p_stronger)}: "
-            f"the share of posterior draws in which its effect is below the median of {len(c.compared_with)} "
-            f"common-essential genes in the fit (that median's mean: {c.median_essential:+.2f}).")
+    verdict = ("as strong a dependency as the median common-essential gene, or stronger" if c.p_stronger >= CLEAR
+               else "a weaker dependency than the median common-essential gene" if c.p_stronger <= 1 - CLEAR
+               else "about as strong a dependency as the median common-essential gene")
+    return (f"{c.gene}{tag} is {verdict}: it is as strong with {_p(c.p_stronger)}, the share of posterior draws in "
+            f"which its effect is below the median of the {len(c.compared_with)}{' other' if c.gene_is_essential else ''} "
+            "common-essential genes of the "
+            f"fit (that median's mean: {c.median_essential:+.2f}).")
 
 
 def fit_reference_check(fit: StoredFit, *, hdi_prob: float = HDI_PROB) -> tuple[ReferenceCheck | None, str]:

@@ -120,6 +120,6 @@ def test_gene_view_of_a_real_fit(fit: object) -> None:
     assert "has expected rank" in view.rank_sentence
     assert view.reference_check is not None and view.reference_check.passed
     # the weak guide pulls KRAS towards 0, far from the common-essential genes at -1.5
-    assert "median common-essential gene with P" in view.reference_sentence
+    assert "is a weaker dependency than the median common-essential gene: it is as strong with P" in view.reference_sentence
     with pytest.raises(AnalysisError, match="did you mean"):
         gene_analysis.gene_view(fit, "KRSA", ranking=ranked, guides=guides)

@@ -57,7 +57,7 @@ def test_gene_page_shows_every_level_of_a_real_fit(open_page: Callable[..., AppT
     guides = at.dataframe[0].value
     assert guides.loc[guides["sgrna"] == weak, "disagrees"].item()
     assert not guides.loc[guides["sgrna"] != weak, "disagrees"].any()
-    assert "as strong a dependency as the median common-essential gene with P" in text
+    assert "is a weaker dependency than the median common-essential gene: it is as strong with P" in text
     assert "Reference genes behave as expected" in text
     essential = open_page("gene", fit=fit_id, gene=ESSENTIAL[0])
     assert "(itself a common-essential gene)" in _text(essential)
@@ -70,3 +70,17 @@ def test_gene_page_carries_the_verdict_of_a_flagged_fit(open_page: Callable[...,
     assert len(banners) == 1 and "Every number and chart on this page comes from this fit" in banners[0]
     for el in at.get("vega_lite_chart"):  # exported figures carry it too
         assert "do not trust" in json.dumps(json.loads(el.proto.spec).get("title")).lower()
+
+
+@pytest.mark.slow
+def test_diagnostics_shows_the_reference_gene_check(open_page: Callable[..., AppTest], gene_fit: tuple[str, str],
+                                                    ) -> None:
+    at = open_page("diagnostics", fit=gene_fit[0])
+    assert any(s.value.startswith("Reference genes behave as expected: the median of 4 common-essential genes")
+               for s in at.success), [s.value for s in at.success]
+
+
+def test_diagnostics_says_when_a_fit_has_too_few_reference_genes(open_page: Callable[..., AppTest],
+                                                                  fake_fit: str) -> None:
+    at = open_page("diagnostics", fit=fake_fit)  # of its 7 genes only MYC is on a list (CEGv2)
+    assert any("holds 1 common-essential and 0 non-essential reference genes" in c.value for c in at.caption)
