@@ -20,6 +20,7 @@ PAGES = {
     "Results": [
         st.Page("pages/forest.py", title="Forest plot", icon=":material/align_horizontal_left:", url_path="forest"),
         st.Page("pages/heatmap.py", title="Heatmap", icon=":material/grid_on:", url_path="heatmap"),
+        st.Page("pages/gene.py", title="Gene", icon=":material/search:", url_path="gene"),
         st.Page("pages/rankings.py", title="Rankings", icon=":material/leaderboard:", url_path="rankings"),
         st.Page("pages/biomarker.py", title="Biomarker", icon=":material/genetics:", url_path="biomarker"),
         st.Page("pages/covariates.py", title="Covariates", icon=":material/scatter_plot:", url_path="covariates"),

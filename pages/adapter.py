@@ -549,3 +549,33 @@ def atlas_comparison(atlas_id: str, stored: tuple[str, ...], threshold: float, h
 
     record = read_atlas(get_settings().data_dir, atlas_id)
     return compare_atlas(record, get_store(), allow_flagged=True, threshold=threshold, hdi_prob=hdi_prob, top_k=top_k)
+
+
+@st.cache_data(max_entries=4, show_spinner="Reading the fit's guides…")
+def guides_by_gene(fit_id: str, _fit: StoredFit) -> dict[str, tuple[str, ...]]:
+    """Gene → its guides (sgRNAs) in the fit."""
+    from speclet_core.analysis.gene import guides_by_gene as read_guides
+
+    return read_guides(_fit)
+
+
+@st.cache_data(max_entries=32, show_spinner="Reading everything this fit says about the gene…")
+def gene_view(fit_id: str, _fit: StoredFit, gene: str, threshold: float, hdi_prob: float) -> Any:
+    """The gene page's ``GeneView`` (with the fit's cached ranking, cell-line lineages and guides)."""
+    from speclet_core.analysis.gene import SGRNA_VARIABLE
+    from speclet_core.analysis.gene import gene_view as read_gene
+    from speclet_core.analysis.ranking import default_top_k
+
+    ranked = ranking_table(fit_id, _fit, None, default_top_k(len(_fit.manifest.genes)), threshold, hdi_prob)
+    has_guides = SGRNA_VARIABLE in _fit.manifest.groups.get("posterior", {})
+    mapping = lineage_of(fit_id, _fit) if roles(_fit).get("gene_cell_line_effect") else None
+    return read_gene(_fit, gene, threshold=threshold, hdi_prob=hdi_prob, ranking=ranked, lineage_of=mapping,
+                     guides=guides_by_gene(fit_id, _fit) if has_guides else None)
+
+
+@st.cache_data(max_entries=16, show_spinner="Checking the fit's reference genes…")
+def reference_check(fit_id: str, _fit: StoredFit) -> tuple[Any, str]:
+    """(``ReferenceCheck`` or None, its sentence): common-essential vs non-essential genes of the fit."""
+    from speclet_core.analysis.reference import fit_reference_check
+
+    return fit_reference_check(_fit)

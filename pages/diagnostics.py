@@ -4,6 +4,7 @@ import streamlit as st
 
 from pages import adapter, presentation, widgets
 from speclet_core import charts
+from speclet_core.analysis.escaping import escape_markdown
 from speclet_core.diagnostics import checks as fitcheck
 from speclet_core.diagnostics import verdict
 
@@ -60,3 +61,7 @@ if energy is not None:
     presentation.show_chart(charts.energy_chart(e), e, "energy", key="energy", fit=fit)
     # below the chart, full width: beside it the sampler's columns were cut
     st.dataframe(fitcheck.sampler_table(fitcheck.read_sample_stats(fit)), hide_index=True, width="stretch")
+
+st.subheader("Reference genes")
+ref_check, ref_text = adapter.guarded(adapter.reference_check, fit.fit_id, fit)  # speclet_core.analysis.reference
+(st.caption if ref_check is None else st.success if ref_check.passed else st.warning)(escape_markdown(ref_text))

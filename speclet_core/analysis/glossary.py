@@ -48,6 +48,14 @@ GLOSSARY = {
     "pooling / shrinkage": "partial pooling lets genes (or lineages, cell lines) of a group inform each other: noisy "
     "estimates are pulled towards the group's mean (shrinkage), so their intervals are narrower and fewer extreme "
     "values arise from noise alone. No pooling fits each one alone.",
+    "reference genes": "common-essential genes (Hart et al.'s CEGv2: knocking them out kills nearly every cell line) "
+    "and non-essential genes (NEGv1: not needed in culture), as BAGEL uses them. In a fit that holds at least 3 of "
+    "each, common-essential genes should come out clearly negative and non-essential ones near 0; a gene is "
+    "'as strong as the median common-essential gene with P = …': the share of draws in which its effect is below "
+    "that median.",
+    "guide deviation": "how much one guide (sgRNA) of a gene differs from the gene's effect; the deviations of a "
+    "gene's guides sum to 0. A guide disagrees when its interval excludes 0 on the side that weakens the gene's "
+    "effect: it may cut poorly, or cut a part of the gene the protein does without.",
     "posterior predictive": "readings simulated from the fitted model. If the model describes the screen, they look "
     "like the observed readings (the Predictive checks page).",
 }
