@@ -61,17 +61,16 @@ def check_size(spec: ModelSpec, selection: ScreenSelection, settings: Settings) 
     problems = []
     if selection.n_rows > settings.max_rows:
         problems.append(
-            f"{selection.n_rows:,} readings, more than this server's ceiling of {settings.max_rows:,} (SPECLET_MAX_ROWS)"
+            f"{selection.n_rows:,} readings, more than the limit of {settings.max_rows:,} (SPECLET_MAX_ROWS)"
         )
     if len(selection.genes) > settings.max_genes:
         problems.append(
-            f"{len(selection.genes):,} genes, more than this server's ceiling of {settings.max_genes:,} "
-            "(SPECLET_MAX_GENES)"
+            f"{len(selection.genes):,} genes, more than the limit of {settings.max_genes:,} (SPECLET_MAX_GENES)"
         )
     if problems:
         raise ModelError(
             f"model '{spec.name}': the selection is too large to fit here: {'; '.join(problems)}; "
-            "select fewer genes or lineages, or ask the administrator to raise the ceiling"
+            "select fewer genes or lineages, or ask the administrator to raise this server's hard ceiling"
         )
 
 

@@ -87,7 +87,7 @@ def test_the_cli_refuses_with_the_same_message_and_the_ceiling_still_applies(scr
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.startswith("error: model 'sgrna_gene_lineage': this fit of") and "Traceback" not in proc.stderr
     assert "more than the 200 MB it may use" in proc.stderr
-    with pytest.raises(ModelError, match=r"ceiling of 3 \(SPECLET_MAX_GENES\)"):
+    with pytest.raises(ModelError, match=r"limit of 3 \(SPECLET_MAX_GENES\); .*hard ceiling"):
         prepare_request(screen_path, "gene", settings=_settings(tmp_path, max_genes=3))
 
 
