@@ -28,40 +28,51 @@ from speclet_core.models.spec import ModelSpec, count_parameters, get_model, pub
 from speclet_core.records import FitMethod, FitRequest, SamplerSettings
 
 # ---------------------------------------------------------------------------------------------- measured constants
-# Gradient of the log density (one thread, CPU): linear in readings × predictor terms, plus a little per parameter.
-# Measured 10-14 ns per reading (flagship, 4 terms) from 10k to 2.9 M readings (issue 16's table; bench_cost.py).
-GRADIENT_NS_PER_READING_TERM = 3.3
-GRADIENT_NS_PER_PARAMETER = 10.0
+# Where each comes from: docs/benchmarks/fitting.md, "Cost constants (2026-12-03)". "CPU" means seconds of one busy
+# thread (time.process_time), which a shared machine's load stretches less than wall time.
+#
+# Gradient of the log density (one BLAS thread): linear in readings × predictor terms, plus a little per parameter.
+# Fitted to issue 16's measured CPU times of the flagship (3 terms): 127 µs @ 10.4k readings, 1.26 ms @ 120k,
+# 3.1 ms @ 320k, 41 ms @ 2.88 M: these constants give 150 µs, 1.5 ms, 4.0 ms and 36 ms (within 1.3×).
+GRADIENT_NS_PER_READING_TERM = 3.6
+GRADIENT_NS_PER_PARAMETER = 6.0
 GRADIENT_OVERHEAD_S = 20e-6
-# Leapfrog steps per NUTS draw: a power law in the parameter count d (step size ∝ d^-1/4 in theory), fitted to
-# 31 steps @ 3,079 parameters, 63 @ 31,897 and 63 @ 90,085 (flagship, target_accept 0.9); models without a
-# gene × cell-line matrix took about half as many (15 @ 3k).
+# Leapfrog steps per NUTS draw: a power law in the parameter count d, step size ∝ d^-1/4 (the fitted exponent on
+# 31 steps @ 3,079 parameters, 63 @ 31,897 and 63 @ 90,085 is 0.23; steps come in powers of 2 minus 1). Models
+# without a gene × cell-line matrix took about half as many (15 @ 3k). Measured with full warm-ups (1,000 draws):
+# a short warm-up leaves the step size small (a 2 × (60 + 60) run at 32k parameters took 159 steps per draw).
 STEPS_AT_REFERENCE = 31.0
 STEPS_AT_REFERENCE_SMALL = 15.0
 STEPS_REFERENCE_PARAMETERS = 3_079
 STEPS_EXPONENT = 0.25
 STEPS_MAX = 1_023  # tree depth 10, nutpie's default cap
-# Compiling (numba, through nutpie or the quick fit's log density): seconds of one busy core, a fixed part plus a
-# part growing with the model's size.
-COMPILE_S = 20.0
+# Loading, building and compiling (numba, through nutpie or the quick fit's log density), CPU seconds: about constant
+# per model (30-66 CPU s measured from 10k to 2.9 M readings on a loaded machine; 12-35 s wall on a quiet one), plus
+# reading, validating and building the model, ≈ 10 µs per reading (28 CPU s at 2.88 M readings).
+COMPILE_S = 30.0
 COMPILE_S_PER_MILLION_READINGS = 10.0
-COMPILE_S_PER_MILLION_PARAMETERS = 10.0
-QUICK_COMPILE_FACTOR = 0.7  # the quick fit compiles the log density only (no sampler), ≈ 0.7 of nutpie's compile
-# Post-processing (posterior predictive, log-likelihood, diagnostics, summaries) and writing the store, CPU seconds.
+COMPILE_S_PER_MILLION_PARAMETERS = 0.0
+QUICK_COMPILE_FACTOR = 0.7  # the quick fit compiles the log density only (no sampler): 22-51 against 60-66 CPU s
+# Post-processing (posterior predictive, log-likelihood, diagnostics, summaries) and writing the store, CPU seconds:
+# least squares over six fits (10k to 2.9 M readings, quick and NUTS), each within 0.8-1.5× of these.
 POSTPROCESS_S = 4.0
-POSTPROCESS_NS_PER_STORED_VALUE = 60.0  # kept draws × stored values: diagnostics, summaries, the NetCDF
-POSTPROCESS_NS_PER_DERIVED_VALUE = 15.0  # log-likelihood and posterior-predictive values
+POSTPROCESS_NS_PER_STORED_VALUE = 700.0  # kept draws × stored values: diagnostics, summaries, the NetCDF
+POSTPROCESS_NS_PER_DERIVED_VALUE = 120.0  # log-likelihood and posterior-predictive values
 QUICK_EXPAND_S_PER_DRAW = 2.5e-3  # the quick fit maps each draw to the stored variables in Python mode…
 QUICK_EXPAND_NS_PER_VALUE = 25.0  # …plus this per stored value
 QUICK_NS_PER_PARAMETER_ITERATION = 8.0  # Adam's vector updates of the quick fit, per parameter and iteration
-# Peak resident memory (MiB): the libraries, plus per reading (the table, the model's data, derived temporaries),
-# plus per parameter and chain (sampler state), plus the posterior and derived groups held in memory (float32).
-RSS_BASE_MB = 900.0
-RSS_BYTES_PER_READING = 600.0
-RSS_BYTES_PER_PARAMETER_CHAIN = 400.0
-RSS_IN_MEMORY_FACTOR = 2.5  # each kept float32 value is held about this many times at the peak (copies while storing)
+# Peak resident memory (MiB), least squares over the same six fits (each within 0.9-1.15×): the libraries, plus per
+# reading (the table, the model's data, derived temporaries), plus the posterior and derived groups held in memory
+# (float32, held ≈ 1.3 times at the peak while storing), plus nutpie's compiled sampler and chains' state for NUTS.
+RSS_BASE_MB = 800.0
+RSS_BYTES_PER_READING = 780.0
+RSS_IN_MEMORY_FACTOR = 1.3
+RSS_NUTS_MB = 250.0
+RSS_BYTES_PER_PARAMETER_CHAIN = 100.0
 # Disk: nutpie 0.16.8's temporary zarr store writes ≈ 30 bytes per parameter per iteration, warm-up included
-# (946,408 bytes per iteration at 31,897 parameters: docs/benchmarks/sampler_memory.md); the stored fit is float32.
+# (946,408 bytes per iteration at 31,897 parameters: docs/benchmarks/sampler_memory.md; 229 MB measured against
+# 219 MB estimated at 2 × 120 iterations). It is removed before the store writes, whose temporary copy is about the
+# stored size (650 MB-1.5 GB measured in TMPDIR for 0.7-1 GB fits): the peak is the larger of the two plus the fit.
 TMP_BYTES_PER_PARAMETER_ITERATION = 30.0
 STORED_BYTES_PER_VALUE = 4  # kept draws, log-likelihood and posterior predictive are float32
 STORED_SUMMARY_BYTES_PER_ELEMENT = 120  # the per-element summary table (Parquet) beside the NetCDF
@@ -87,9 +98,9 @@ def gradient_seconds(n_readings: int, n_terms: int, n_params: int) -> float:
 
 
 def compile_seconds(n_readings: int, n_params: int, *, quick: bool = False) -> float:
-    """CPU seconds to compile the model (numba) before sampling starts."""
-    s = COMPILE_S + COMPILE_S_PER_MILLION_READINGS * n_readings / 1e6 + COMPILE_S_PER_MILLION_PARAMETERS * n_params / 1e6
-    return s * (QUICK_COMPILE_FACTOR if quick else 1.0)
+    """CPU seconds to load the data, build and compile the model (numba) before sampling starts."""
+    s = COMPILE_S * (QUICK_COMPILE_FACTOR if quick else 1.0)
+    return s + COMPILE_S_PER_MILLION_READINGS * n_readings / 1e6 + COMPILE_S_PER_MILLION_PARAMETERS * n_params / 1e6
 
 
 def machine_slowdown(threads: int, load: float | None = None, cores: int | None = None) -> float:
@@ -143,8 +154,9 @@ class CostEstimate:
 
     @property
     def disk_mb(self) -> float:
-        """Disk the fit needs at its peak: the sampler's temporary store and the stored fit."""
-        return self.tmp_disk_mb + self.stored_disk_mb
+        """Disk the fit needs at its peak: the stored fit, plus the larger of the sampler's temporary store and the
+        store's temporary copy while writing (about the stored size)."""
+        return max(self.tmp_disk_mb, self.stored_disk_mb) + self.stored_disk_mb
 
     def with_sampler(self, sampler: SamplerSettings, *, load: float | None = None) -> CostEstimate:
         """The same model and data with other sampler settings (e.g. the draws budget, or the quick method)."""
@@ -259,8 +271,9 @@ def estimate_from_sizes(
     postprocess = (POSTPROCESS_S + (stored_values * POSTPROCESS_NS_PER_STORED_VALUE
                                     + derived * POSTPROCESS_NS_PER_DERIVED_VALUE) * 1e-9) * one_core
     in_memory = (stored_values + derived) * STORED_BYTES_PER_VALUE
-    rss = (RSS_BASE_MB + (n * RSS_BYTES_PER_READING + n_params * chains * RSS_BYTES_PER_PARAMETER_CHAIN
-                          + in_memory * RSS_IN_MEMORY_FACTOR) / 2**20)
+    rss = (RSS_BASE_MB + (0.0 if approximate else RSS_NUTS_MB)
+           + (n * RSS_BYTES_PER_READING + n_params * chains * RSS_BYTES_PER_PARAMETER_CHAIN
+              + in_memory * RSS_IN_MEMORY_FACTOR) / 2**20)
     stored_bytes = in_memory + per_draw * STORED_SUMMARY_BYTES_PER_ELEMENT
     return CostEstimate(
         rows=n,

@@ -104,7 +104,8 @@ def admission_problem(estimate: CostEstimate, settings: Settings, *, model: str,
         shrink = min(shrink, max(0.0, memory - RSS_BASE_MB) / max(1.0, estimate.peak_rss_mb - RSS_BASE_MB))
     if disk and need_disk > disk:
         problems.append(f"it needs ≈ {human_mb(need_disk)} of disk (≈ {human_mb(estimate.tmp_disk_mb)} temporary "
-                        f"while sampling, ≈ {human_mb(estimate.stored_disk_mb)} stored, and a margin), more than the "
+                        f"while sampling, ≈ {human_mb(estimate.stored_disk_mb)} stored and as much again while "
+                        "writing, and a margin), more than the "
                         f"{human_mb(disk)} available ({disk_why})")
         shrink = min(shrink, disk / need_disk)
     if not problems:
