@@ -68,9 +68,8 @@ def run_one(name: str) -> dict:
     from speclet_core.data.demo import write_synthetic
     from speclet_core.data.synthetic import simulate_screen
     from speclet_core.fitting import approximate
-    from speclet_core.fitting.cost import estimate_cost
     from speclet_core.fitting.engine import run_fit
-    from speclet_core.fitting.request import prepare_request
+    from speclet_core.fitting.request import estimate_request, prepare_request
     from speclet_core.records import SamplerSettings
     from speclet_core.settings import Settings
 
@@ -89,7 +88,7 @@ def run_one(name: str) -> dict:
         sampler = SamplerSettings(chains=chains, tune=tune, draws=draws)
     request = prepare_request(path, model, sampler=sampler, seed=1, settings=settings)
     t = time.perf_counter()
-    estimate = estimate_cost(request)
+    estimate = estimate_request(request)
     estimate_call_s = time.perf_counter() - t
 
     marks: list[tuple[str, float, float]] = []
@@ -138,7 +137,7 @@ def run_one(name: str) -> dict:
         "peak_rss_mb_by_phase": {k: round(v) for k, v in peaks.items()},
         "peak_rss_mb": round(max(peaks.values())),
         "tmp_peak_mb": round(tmp_peak[0] / 2**20, 1),
-        "stored_mb": round(stored.manifest.total_bytes / 2**20, 1) if hasattr(stored, "manifest") else None,
+        "stored_mb": round(stored.total_bytes / 2**20, 1),
         "total_wall_s": round(time.perf_counter() - t0, 1), "total_cpu_s": round(time.process_time() - c0, 1),
         "predicted": estimate.as_dict(),
     }

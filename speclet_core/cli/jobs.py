@@ -147,6 +147,9 @@ def _wait(queue: JobQueue, job_id: str, settings: Settings) -> int:
             if job.status == JobStatus.DONE:
                 _status_line("", tty, last_line, final=True)
                 print(f"done: fit stored{f' (verdict: {job.verdict})' if job.verdict else ''}", file=sys.stderr)
+                if str(job.request.sampler.method) == "quick":
+                    print("note: an approximate (quick) fit: a first look only, intervals too narrow; refit with "
+                          "--method nuts before trusting them", file=sys.stderr)
                 return 0
             if job.status in (JobStatus.FAILED, JobStatus.CANCELLED):
                 _status_line("", tty, last_line, final=True)

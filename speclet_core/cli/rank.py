@@ -136,6 +136,9 @@ def _cmd_rank(args: argparse.Namespace) -> int:
     out = _check_out(args.out)
     store = ModelStore(Settings.from_env().fits_dir)
     fit = store.get(store.resolve(args.fit_id))
+    if fit.manifest.approximate:  # the CSV is the same shape: say so where a person reads it (F4, issue 16 item 5)
+        print(f"warning: fit {fit.manifest.fit_id[:12]} is approximate (quick ADVI): a first look whose intervals "
+              "are too narrow; refit with --method nuts before trusting this ranking", file=sys.stderr)
     try:
         table = rank_stored_fit(
             fit, lineage=args.lineage, contrast=args.contrast, versus=args.versus, biomarker=args.biomarker,

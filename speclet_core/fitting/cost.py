@@ -25,7 +25,7 @@ from speclet_core.fitting.derived import (  # what post-processing keeps
 )
 from speclet_core.fitting.sampling import available_cores
 from speclet_core.models.spec import ModelSpec, count_parameters, get_model, public_variables
-from speclet_core.records import FitMethod, FitRequest, SamplerSettings
+from speclet_core.records import FitMethod, SamplerSettings
 
 # ---------------------------------------------------------------------------------------------- measured constants
 # Where each comes from: docs/benchmarks/fitting.md, "Cost constants (2026-12-03)". "CPU" means seconds of one busy
@@ -201,7 +201,7 @@ def human_mb(mb: float) -> str:
 
 
 def estimate_cost(
-    selection: ScreenSelection | FitRequest,
+    selection: ScreenSelection,
     model: str | ModelSpec | None = None,
     sampler: SamplerSettings | None = None,
     *,
@@ -211,28 +211,15 @@ def estimate_cost(
 ) -> CostEstimate:
     """Seconds, peak memory and disk of a fit before starting it.
 
-    Pass a ``ScreenSelection`` with a model name (the Fit page), or a ``FitRequest`` (model and
-    sampler come from it; the data are loaded). The model is built, not compiled, to count its
-    parameters exactly (``built``: the model already built on this selection). ``load``: the
+    Pass a ``ScreenSelection`` with a model (name or spec); for a ``FitRequest`` use
+    ``request.estimate_request``. The model is built, not compiled, to count its parameters exactly
+    (``built``: the model already built on this selection). ``load``: the
     machine's load average to plan for (default: now); ``cores``: the cores a fit may use.
     """
-    if isinstance(selection, FitRequest):
-        from speclet_core.data.screen import load_screen
-        from speclet_core.data.selection import select_screen
-        from speclet_core.fitting.request import apply_options
-
-        request = selection
-        spec = get_model(request.model)
-        sampler = sampler or request.sampler
-        screen = load_screen(request.data_path)
-        chosen = request.selection
-        sel = apply_options(spec, screen, select_screen(screen, chosen.genes, chosen.lineages, chosen.cell_lines),
-                            request.options)
-    else:
-        if model is None:
-            raise ModelError("estimate_cost: name the model to estimate (e.g. 'sgrna_gene_lineage')")
-        spec = model if isinstance(model, ModelSpec) else get_model(model)
-        sel = selection
+    if model is None:
+        raise ModelError("estimate_cost: name the model to estimate (e.g. 'sgrna_gene_lineage')")
+    spec = model if isinstance(model, ModelSpec) else get_model(model)
+    sel = selection
     sampler = sampler or SamplerSettings()
     built = built if built is not None else spec.build(sel)
     n_params, per_draw = model_sizes(built)

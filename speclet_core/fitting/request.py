@@ -226,6 +226,16 @@ def load_request(request: FitRequest, settings: Settings) -> tuple[ModelSpec, Sc
     return spec, sel
 
 
+def estimate_request(request: FitRequest) -> CostEstimate:
+    """The cost estimate of a request (its data loaded and selected, its options applied), at the load of now."""
+    spec = get_model(request.model)
+    screen = load_screen(request.data_path)
+    chosen = request.selection
+    sel = apply_options(spec, screen, select_screen(screen, chosen.genes, chosen.lineages, chosen.cell_lines),
+                        request.options)
+    return estimate_cost(sel, spec, request.sampler)
+
+
 def with_covariates(spec: ModelSpec, sel: ScreenSelection) -> tuple[ScreenSelection, dict[str, Any]]:
     """The selection with the model-scale covariates its predictor reads, and how they were scaled."""
     if not any(t.covariate for t in spec.predictor):
