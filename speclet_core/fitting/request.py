@@ -22,7 +22,7 @@ from speclet_core.errors import FitError, ModelError
 from speclet_core.fitting.cost import BIG_FIT_SAMPLER, RSS_BASE_MB, CostEstimate, estimate_cost, human_mb
 from speclet_core.labels import ALL, means_all
 from speclet_core.models.spec import ModelSpec, check_selection, get_model, list_models
-from speclet_core.records import FitRequest, ModelOptions, SamplerSettings, Selection
+from speclet_core.records import FitMethod, FitRequest, ModelOptions, SamplerSettings, Selection
 from speclet_core.settings import Settings
 
 
@@ -114,11 +114,11 @@ def admission_problem(estimate: CostEstimate, settings: Settings, *, model: str,
     if genes and genes > 1:
         fixes.append(f"select fewer genes (about {max(1, int(genes * shrink * 0.9)):,} of the {genes:,} would fit)")
     if not estimate.approximate:
-        budget = estimate.with_sampler(SamplerSettings(**BIG_FIT_SAMPLER), load=0.0)
+        budget = estimate.with_sampler(SamplerSettings.model_validate(BIG_FIT_SAMPLER), load=0.0)
         if budget.kept_draws < estimate.kept_draws or budget.tmp_disk_mb < estimate.tmp_disk_mb:
             fixes.append(f"keep fewer draws ({sampler_words(BIG_FIT_SAMPLER)} needs ≈ "
                          f"{human_mb(budget.peak_rss_mb)} of memory and ≈ {human_mb(budget.disk_mb)} of disk)")
-        quick = estimate.with_sampler(SamplerSettings(method="quick"), load=0.0)
+        quick = estimate.with_sampler(SamplerSettings(method=FitMethod.QUICK), load=0.0)
         fixes.append(f"use the quick approximate method for a first look (method quick: ≈ "
                      f"{human_mb(quick.peak_rss_mb)} of memory, ≈ {human_mb(quick.disk_mb)} of disk)")
     fixes.append("or free memory or disk, or raise SPECLET_FIT_MEMORY_BUDGET_MB / SPECLET_FIT_DISK_BUDGET_MB")
