@@ -47,9 +47,10 @@ STEPS_REFERENCE_PARAMETERS = 3_079
 STEPS_EXPONENT = 0.25
 STEPS_MAX = 1_023  # tree depth 10, nutpie's default cap
 # Loading, building and compiling (numba, through nutpie or the quick fit's log density), CPU seconds: about constant
-# per model (30-66 CPU s measured from 10k to 2.9 M readings on a loaded machine; 12-35 s wall on a quiet one), plus
+# per model (22-66 CPU s measured from 10k to 2.9 M readings on a loaded machine, where CPU seconds are inflated;
+# 12-35 s wall on a quiet one; 30 s wall at load 5 in bench_eta.py), plus
 # reading, validating and building the model, ≈ 10 µs per reading (28 CPU s at 2.88 M readings).
-COMPILE_S = 30.0
+COMPILE_S = 20.0
 COMPILE_S_PER_MILLION_READINGS = 10.0
 COMPILE_S_PER_MILLION_PARAMETERS = 0.0
 QUICK_COMPILE_FACTOR = 0.7  # the quick fit compiles the log density only (no sampler): 22-51 against 60-66 CPU s
