@@ -4,7 +4,9 @@ import streamlit as st
 
 from pages import adapter, widgets
 from speclet_core.analysis import fitview
-from speclet_core.fitting.request import prepare_request
+from speclet_core.analysis.escaping import escape_markdown
+from speclet_core.fitting.cost import BIG_FIT_PARAMETERS, BIG_FIT_SAMPLER
+from speclet_core.fitting.request import admission_problem, prepare_fit, sampler_words
 from speclet_core.labels import count_noun
 from speclet_core.models.spec import get_model, list_models
 from speclet_core.records import FitMethod, SamplerSettings
@@ -62,16 +64,32 @@ else:
 st.caption(f"Selection: {selection.n_rows:,} readings · {count_noun(len(selection.genes), 'gene')} · "
            f"{count_noun(len(selection.cell_lines), 'cell line')} · {count_noun(len(selection.lineages), 'lineage')}."
            + (f" Estimated cost: {cost.describe()}." if cost is not None else ""))
+refusal = None if cost is None else admission_problem(cost, settings, model=spec.name, genes=len(selection.genes))
+if refusal is not None:
+    st.error(escape_markdown(refusal), icon=":material/block:")
+
+
+def _use_draws_budget() -> None:
+    for name, value in BIG_FIT_SAMPLER.items():
+        st.session_state[name] = value
+
+
+if cost is not None and not cost.approximate and cost.parameters > BIG_FIT_PARAMETERS:
+    budget = cost.with_sampler(sampler.model_copy(update=BIG_FIT_SAMPLER))
+    st.info(f"**A big fit** ({cost.parameters:,} parameters): the draws budget for big fits is "
+            f"{sampler_words(BIG_FIT_SAMPLER)}, enough for means and 89% intervals of every gene; it takes "
+            f"≈ {budget.cost_words()}.", icon=":material/speed:")
+    st.button("Use the draws budget", key="draws-budget", on_click=_use_draws_budget,
+              disabled=all(st.session_state.get(k) == v for k, v in BIG_FIT_SAMPLER.items()))
 
 if settings.read_only:
     st.info("This server is in read-only demo mode: browse the stored fits below; new fits are switched off.")
-elif st.button("Start fit", type="primary", icon=":material/play_arrow:", disabled=bool(missing)):
-    request = adapter.guarded(prepare_request, path, name, genes=genes or "all", lineages=lineages or "all",
-                             cell_lines=cells or "all", sampler=sampler, seed=int(seed), settings=settings,
-                             options=options)
+elif st.button("Start fit", type="primary", icon=":material/play_arrow:", disabled=bool(missing or refusal)):
+    request, estimate = adapter.guarded(prepare_fit, path, name, genes=genes or "all", lineages=lineages or "all",
+                                        cell_lines=cells or "all", sampler=sampler, seed=int(seed),
+                                        settings=settings, options=options)
     job, already, created = adapter.guarded(adapter.get_queue().submit_request, request, "dashboard",
-                                            submitter=adapter.submitter(),
-                                            estimate_s=cost.total_s if cost is not None else None)
+                                            submitter=adapter.submitter(), estimate=estimate)
     if already:
         adapter.set_open_fit(request.fit_id)
         st.success("This exact fit is already stored, so nothing new was started: it is now open on every page.")

@@ -119,8 +119,9 @@ def _choices(info: ReleaseInfo, settings: Settings) -> tuple[list[str], list[str
                             key="dmi-genes-pick")
     genes = list(dict.fromkeys([*parse_gene_list(typed or ""), *picked]))
     if len(genes) > settings.max_genes:
-        st.error(f"{len(genes):,} genes asked for; one fit may use at most {settings.max_genes:,} "
-                 "(`SPECLET_MAX_GENES`). Import fewer genes.")
+        st.error(f"{len(genes):,} genes asked for, more than this server's ceiling of {settings.max_genes:,} genes "
+                 "for one fit (`SPECLET_MAX_GENES`). Import fewer genes; below the ceiling the Fit page says, from "
+                 "its estimate, whether this machine's memory and disk hold the fit.")
         genes = []
     lineages = st.multiselect(
         "Lineages (empty = all)", list(info.lineages), key="dmi-lineages",

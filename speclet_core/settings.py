@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,10 @@ _RESOURCE_RE = re.compile(r"([A-Za-z_][A-Za-z0-9_.-]*)=([0-9]+(?:\.[0-9]+)?)")
 # for 0.6 GiB resident), so it keeps the host's resident memory well below this share.
 FIT_MEMORY_SHARE = 0.75
 MIN_FIT_MEMORY_MB = 4_096  # below this even a small fit cannot load its libraries
+# Address space a fit reserves beyond its resident memory (libraries, numba, thread stacks): a small NUTS fit
+# reserved 3.2 GiB for 0.6 GiB resident, so a fit under an RLIMIT_AS of L MiB may be resident up to L - this.
+ADDRESS_SPACE_OVERHEAD_MB = 2_700
+DISK_RESERVE_MB = 1_024  # disk left free for everything else when the disk budget is the data folder's free space
 _CGROUP_LIMITS = (Path("/sys/fs/cgroup/memory.max"), Path("/sys/fs/cgroup/memory/memory.limit_in_bytes"))
 
 
@@ -51,9 +56,36 @@ class Settings:
     workers: int = _env_field("SPECLET_WORKERS", 1, "Worker processes started by `make run` / `serve`.")
     max_concurrent_fits: int = _env_field("SPECLET_MAX_CONCURRENT_FITS", 1, "Fits one worker runs at the same time.")
     max_rows: int = _env_field(
-        "SPECLET_MAX_ROWS", 2_000_000, "Largest number of readings (rows) one fit may use, and one screen table may hold."
+        "SPECLET_MAX_ROWS",
+        5_000_000,
+        "Hard ceiling on the readings (rows) of one fit and of one screen table, whatever the machine could hold "
+        "(a genome-wide lineage is ≈ 2.9 M). Below it a fit is admitted by its estimated memory and disk.",
     )
-    max_genes: int = _env_field("SPECLET_MAX_GENES", 2_000, "Largest number of genes one fit may use.")
+    max_genes: int = _env_field(
+        "SPECLET_MAX_GENES",
+        20_000,
+        "Hard ceiling on the genes of one fit (a genome is ≈ 18,000); below it a fit is admitted by its estimated "
+        "memory and disk.",
+    )
+    fit_memory_budget_mb: int | None = field(
+        default=None,  # None: derived from the machine by fit_memory_budget()
+        metadata={
+            "env": "SPECLET_FIT_MEMORY_BUDGET_MB",
+            "kind": 0,
+            "help": "A fit whose estimated peak memory (MiB) is above this is refused before it starts, saying why; "
+                    "`0`: no check. Default: the least of the memory available now, the fit's share of the machine "
+                    "(as for `SPECLET_FIT_MEMORY_MB`) and that limit less the address space libraries reserve.",
+        },
+    )
+    fit_disk_budget_mb: int | None = field(
+        default=None,  # None: the free disk of the data folder, less a reserve
+        metadata={
+            "env": "SPECLET_FIT_DISK_BUDGET_MB",
+            "kind": 0,
+            "help": "A fit whose estimated temporary plus stored disk (MiB) is above this is refused before it "
+                    f"starts; `0`: no check. Default: the free disk of `SPECLET_DATA_DIR` less {DISK_RESERVE_MB} MiB.",
+        },
+    )
     fit_timeout_s: int = _env_field(
         "SPECLET_FIT_TIMEOUT_S", 3_600, "A fit running longer than this is stopped and marked failed."
     )
@@ -205,6 +237,42 @@ class Settings:
         concurrent = max(1, self.workers) * max(1, fits_per_worker or self.max_concurrent_fits)
         return default_fit_memory_mb(concurrent)
 
+    def fit_memory_budget(self, fits_per_worker: int | None = None) -> tuple[int, str]:
+        """(MiB, what sets it) of the peak memory a fit may be expected to need to be admitted; 0: no check."""
+        if self.fit_memory_budget_mb is not None:
+            return self.fit_memory_budget_mb, f"SPECLET_FIT_MEMORY_BUDGET_MB={self.fit_memory_budget_mb}"
+        options: list[tuple[int, str]] = []
+        available = available_memory_mb()
+        if available is not None:
+            options.append((available, "memory available on this machine now"))
+        concurrent = max(1, self.workers) * max(1, fits_per_worker or self.max_concurrent_fits)
+        machine = machine_memory_mb()
+        if machine:
+            share = int(machine * FIT_MEMORY_SHARE) // concurrent
+            options.append((share, f"a fit's share of this machine ({FIT_MEMORY_SHARE:.0%} of {machine:,} MiB"
+                                   + (f" over {concurrent} fits at once)" if concurrent > 1 else ")")))
+        limit = self.fit_memory_limit_mb(fits_per_worker)
+        if limit:
+            options.append((max(0, limit - ADDRESS_SPACE_OVERHEAD_MB),
+                            f"the fit process's memory limit ({limit:,} MiB of address space, SPECLET_FIT_MEMORY_MB) "
+                            f"less {ADDRESS_SPACE_OVERHEAD_MB:,} MiB its libraries reserve"))
+        if not options:
+            return 0, "unknown (no check)"
+        return min(options)
+
+    def fit_disk_budget(self) -> tuple[int, str]:
+        """(MiB, what sets it) of the temporary plus stored disk a fit may need to be admitted; 0: no check."""
+        if self.fit_disk_budget_mb is not None:
+            return self.fit_disk_budget_mb, f"SPECLET_FIT_DISK_BUDGET_MB={self.fit_disk_budget_mb}"
+        folder = next((p for p in (self.data_dir, *self.data_dir.parents) if p.exists()), None)
+        if folder is None:
+            return 0, "unknown (no check)"
+        try:
+            free = shutil.disk_usage(folder).free // 2**20
+        except OSError:
+            return 0, "unknown (no check)"
+        return max(1, free - DISK_RESERVE_MB), f"free disk of {self.data_dir} less a {DISK_RESERVE_MB:,} MiB reserve"
+
     @property
     def fits_dir(self) -> Path:
         return self.data_dir / "fits"
@@ -234,6 +302,23 @@ def machine_memory_mb() -> int | None:
             sizes.append(int(text))
     sizes = [s for s in sizes if s > 0]
     return min(sizes) // 2**20 if sizes else None
+
+
+def available_memory_mb() -> int | None:
+    """Memory available for a new process now (``MemAvailable``), in MiB; None if unknown."""
+    try:
+        import psutil
+
+        return int(psutil.virtual_memory().available // 2**20)
+    except (ImportError, OSError):
+        pass
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) // 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
 
 
 def default_fit_memory_mb(concurrent_fits: int, machine_mb: int | None = None) -> int:

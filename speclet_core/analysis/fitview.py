@@ -182,20 +182,60 @@ def phase_text(job: Any, now: float | None = None) -> str:
     return f"{phase}{elapsed}"
 
 
-def eta_text(job: Any, now: float | None = None) -> str:
-    """Time left: the draw rate's ETA while draws are counted; before that (loading, compiling) the estimate made
-    at submission (``speclet_core.fitting.cost``) less the time spent; "" when neither says."""
+def eta_seconds(job: Any, now: float | None = None) -> tuple[float | None, str]:
+    """Seconds a job has left and how that is known: ``("draws")`` from the draw rate, ``("estimate")`` from the
+    cost estimate made at submission, ``("over")`` past the estimate; ``(None, "")`` when nothing says.
+
+    While draws are counted: the draw rate's time to the last draw (the worker measures it in the phase) plus the
+    estimated post-processing (summaries, diagnostics, writing). Before (loading, compiling): the stages still ahead
+    by the estimate, compiling less its seconds so far. After sampling: the post-processing estimate less its
+    seconds so far.
+    """
     if not job.active:
-        return ""
+        return None, ""
     now = time.time() if now is None else now
     phase = str(job.phase or "")
-    if phase in COUNTING_PHASES and job.eta_s is not None:
-        return _eta(job.eta_s)
-    if str(job.status) == "queued" and job.estimate_s is not None:
-        return f"≈ {_eta(job.estimate_s)} once started (estimate)"
-    if phase in ("loading", "compiling") and job.estimate_s is not None and job.started_at:
-        left = job.estimate_s - (now - job.started_at)
-        return f"≈ {_eta(left)} (estimate)" if left >= 1 else "longer than estimated"
+    parts = getattr(job, "estimate_parts", None) or {}
+    post = parts.get("postprocess_s")
+    if str(job.status) == "queued":
+        return (job.estimate_s, "estimate") if job.estimate_s is not None else (None, "")
+    in_phase = max(0.0, now - (job.phase_started_at or job.started_at or now))
+    if phase in COUNTING_PHASES:
+        if job.eta_s is not None:
+            return job.eta_s + (post or 0.0), "draws"
+        if parts:
+            return parts["sampling_s"] + (post or 0.0), "estimate"
+        return None, ""
+    if phase in ("loading", "compiling"):
+        if parts:
+            compile_left = parts["compile_s"] - in_phase if phase == "compiling" else parts["compile_s"]
+            if compile_left < 1 and phase == "compiling":
+                return parts["sampling_s"] + parts["postprocess_s"], "over"
+            return compile_left + parts["sampling_s"] + parts["postprocess_s"], "estimate"
+        if job.estimate_s is not None and job.started_at:
+            left = job.estimate_s - (now - job.started_at)
+            return (left, "estimate") if left >= 1 else (None, "over")
+        return None, ""
+    if phase == "saving" and post is not None:
+        left = post - in_phase
+        return (left, "estimate") if left >= 1 else (None, "over")
+    return None, ""
+
+
+def eta_text(job: Any, now: float | None = None) -> str:
+    """Time left for a person (``eta_seconds``): ``3 min`` from the draw rate, ``≈ 3 min (estimate)`` from the
+    cost estimate, ``longer than estimated`` past it; "" when nothing says."""
+    seconds, basis = eta_seconds(job, now)
+    if basis == "draws":
+        return _eta(seconds)
+    if basis == "estimate":
+        if str(job.status) == "queued":
+            return f"≈ {_eta(seconds)} once started (estimate)"
+        return f"≈ {_eta(seconds)} (estimate)"
+    if basis == "over":
+        if seconds is not None:  # compiling past its estimate: the stages after it are still ahead
+            return f"compiling longer than estimated; ≈ {_eta(seconds)} after it (estimate)"
+        return "longer than estimated"
     return ""
 
 
@@ -225,6 +265,42 @@ def jobs_table(jobs: Sequence[Any], now: float | None = None) -> pd.DataFrame:
         )
     columns = ["status", "phase", "progress", "draws", "divergences", "ETA", "model", "submitted",
                "waiting/running", "label", "submitted by", "error", "fit_id"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+COST_COLUMNS = ("compile_s", "sampling_s", "postprocess_s", "total_s", "peak_rss_mb")
+
+
+def cost_table(manifests: Sequence[FitManifest]) -> pd.DataFrame:
+    """Predicted vs actual cost of each stored fit (``store list --costs``), to check ``fitting/cost.py``'s constants.
+
+    Predicted: the estimate made when the fit started (at that moment's machine load). Actual: the engine's
+    timings and peak RSS; post-processing and the total include the store's write (``store_timings``). Fits stored
+    before costs were recorded have no predicted columns.
+    """
+    rows = []
+    for m in manifests:
+        cost = m.provenance.get("cost") or {}
+        predicted = cost.get("predicted") or {}
+        actual = dict(cost.get("actual") or {})
+        if not actual:
+            actual = {"compile_s": m.timings.get("compile_s"), "sampling_s": m.timings.get("sample_s"),
+                      "postprocess_s": m.timings.get("postprocess_s"), "total_s": m.timings.get("total_s")}
+        store_s = float(m.store_timings.get("total_s") or 0.0)
+        for key in ("postprocess_s", "total_s"):
+            if actual.get(key) is not None:
+                actual[key] = float(actual[key]) + store_s
+        row: dict[str, Any] = {"fit_id": m.fit_id, "model": m.model, "readings": predicted.get("rows"),
+                               "parameters": predicted.get("parameters")}
+        for col in COST_COLUMNS:
+            p, a = predicted.get(col), actual.get(col)
+            row[f"{col} predicted"] = None if p is None else round(float(p), 1)
+            row[f"{col} actual"] = None if a is None else round(float(a), 1)
+            row[f"{col} ratio"] = round(float(a) / float(p), 2) if p and a is not None else None
+        row["load ×"] = predicted.get("slowdown")
+        rows.append(row)
+    columns = ["fit_id", "model", "readings", "parameters",
+               *[f"{c} {k}" for c in COST_COLUMNS for k in ("predicted", "actual", "ratio")], "load ×"]
     return pd.DataFrame(rows, columns=columns)
 
 

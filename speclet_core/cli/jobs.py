@@ -88,7 +88,7 @@ def register_cli(
 def _cmd_fit(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
-    from speclet_core.fitting.request import prepare_request
+    from speclet_core.fitting.request import prepare_fit
     from speclet_core.queue.jobs import JobQueue
     from speclet_core.records import SamplerSettings
 
@@ -100,14 +100,18 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     except ValidationError as exc:
         problems = "; ".join(f"--{'-'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise SpecletError(f"sampler settings: {problems}") from None
-    request = prepare_request(
+    request, estimate = prepare_fit(  # refuses a fit this machine cannot hold, saying why
         args.data, args.model, genes=args.genes, lineages=args.lineages, cell_lines=args.cell_lines,
         sampler=sampler, seed=args.seed, settings=settings, options=model_options(args),
     )
+    print(f"estimate: {estimate.describe()}", file=sys.stderr)
+    if estimate.approximate:
+        print("note: the quick method is approximate (ADVI): a first look whose intervals are too narrow; "
+              "use --method nuts for results to trust", file=sys.stderr)
     who = local_admin(_user())
     label = args.label if args.label is not None else who.name
     with JobQueue.from_settings(settings) as queue:
-        job, stored, created = queue.submit_request(request, label, submitter=who)
+        job, stored, created = queue.submit_request(request, label, submitter=who, estimate=estimate)
         if stored:
             print(f"already stored: fit {job.fit_id}")
         elif created:
@@ -143,6 +147,9 @@ def _wait(queue: JobQueue, job_id: str, settings: Settings) -> int:
             if job.status == JobStatus.DONE:
                 _status_line("", tty, last_line, final=True)
                 print(f"done: fit stored{f' (verdict: {job.verdict})' if job.verdict else ''}", file=sys.stderr)
+                if str(job.request.sampler.method) == "quick":
+                    print("note: an approximate (quick) fit: a first look only, intervals too narrow; refit with "
+                          "--method nuts before trusting them", file=sys.stderr)
                 return 0
             if job.status in (JobStatus.FAILED, JobStatus.CANCELLED):
                 _status_line("", tty, last_line, final=True)
@@ -165,16 +172,19 @@ def _wait(queue: JobQueue, job_id: str, settings: Settings) -> int:
 
 
 def _describe(job: JobRecord) -> str:
+    from speclet_core.analysis.fitview import COUNTING_PHASES, eta_text, phase_text
+
     if job.status == JobStatus.QUEUED:
         return "queued, waiting for a worker"
     phase = str(job.phase or "starting")
-    if job.progress is None:
-        return f"{phase} …"
+    eta = eta_text(job)  # the same ETA as the pages: draw rate, or the estimate while compiling and saving
+    left = f", {eta} left" if eta and eta[0].isdigit() else (f", {eta}" if eta else "")
+    if job.progress is None or phase not in COUNTING_PHASES:
+        return f"{phase_text(job) or phase} …{left}"
     filled = round(job.progress * BAR_WIDTH)
     bar = "#" * filled + "-" * (BAR_WIDTH - filled)
-    eta = f", {job.eta_s:.0f} s left" if job.eta_s is not None else ""
     div = f", {job.divergences} divergent" if job.divergences else ""
-    return f"{phase:<9} [{bar}] {job.draws_done}/{job.draws_total}{eta}{div}"
+    return f"{phase:<9} [{bar}] {job.draws_done}/{job.draws_total}{left}{div}"
 
 
 def _status_line(text: str, tty: bool, last: str, *, final: bool = False) -> str:
@@ -186,8 +196,8 @@ def _status_line(text: str, tty: bool, last: str, *, final: bool = False) -> str
             sys.stderr.write("\r" + text + " " * pad + end)
             sys.stderr.flush()
         return text
-    head = text.split("[")[0].strip()
-    if text and head != last.split("[")[0].strip():
+    head = text.split()[0] if text else ""  # the phase: one line per phase, however its seconds tick
+    if text and head != (last.split()[0] if last else ""):
         print(text, file=sys.stderr, flush=True)
         return text
     return last

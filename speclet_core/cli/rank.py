@@ -30,6 +30,7 @@ from speclet_core.analysis.ranking import (
     ranking_options,
 )
 from speclet_core.cli.args import positive_int
+from speclet_core.diagnostics.verdict import verdict_line, verdict_of
 from speclet_core.errors import AnalysisError, SpecletError
 
 # Enough digits for half-integer ranks of 100k genes and probabilities from 100k draws.
@@ -151,6 +152,11 @@ def _cmd_rank(args: argparse.Namespace) -> int:
     store = ModelStore(Settings.from_env().fits_dir)
     fit = store.get(store.resolve(args.fit_id))
     top_k = args.top_k if args.top_k is not None else default_top_k(len(fit.manifest.genes))
+    judged = verdict_of(fit.manifest)  # the CSV has the same shape either way: say it where a person reads it
+    if judged.level != "converged" or judged.approximate:
+        reasons = "; ".join(judged.reasons[:2])
+        print(f"warning: fit {fit.manifest.fit_id[:12]} did not pass its diagnostics: {verdict_line(fit.manifest)}"
+              f"{f' ({reasons})' if reasons else ''}; see `store show {fit.manifest.fit_id[:12]}`", file=sys.stderr)
     try:
         table = rank_stored_fit(
             fit, lineage=args.lineage, contrast=args.contrast, versus=args.versus, biomarker=args.biomarker,

@@ -43,6 +43,8 @@ def _cmd_list(args: argparse.Namespace) -> int:
         print("no stored fits" + (" match the filters" if any((args.model, args.gene, args.lineage, args.status))
                                   else ""), file=sys.stderr)
         return 0
+    if args.costs:
+        return _print_costs(manifests)
     header = f"{'FIT_ID':<64}  {'CREATED (UTC)':<19}  {'MODEL':<20} {'VERSION':<8} {'STATUS':<7} " \
              f"{'GENES':>6} {'LINEAGES':>8} {'CELL_LINES':>10} {'SIZE':>10}"
     print(header)
@@ -51,6 +53,16 @@ def _cmd_list(args: argparse.Namespace) -> int:
         print(f"{m.fit_id:<64}  {created:<19}  {m.model:<20} {m.model_version:<8} "
               f"{m.status.value:<7} {len(m.genes):>6} {len(m.lineages):>8} "
               f"{len(m.cell_lines):>10} {_size(m.total_bytes):>10}")
+    return 0
+
+
+def _print_costs(manifests: list) -> int:
+    """Predicted vs actual seconds and peak RSS per fit (ratio = actual / predicted), tab-separated."""
+    from speclet_core.analysis.fitview import cost_table
+
+    table = cost_table(manifests)
+    table["fit_id"] = table["fit_id"].str[:12]
+    print(table.to_csv(sep="\t", index=False, na_rep="-"), end="")
     return 0
 
 
@@ -97,6 +109,9 @@ def register_cli(subparsers: argparse._SubParsersAction, commands: dict[str, Cal
     q.add_argument("--lineage", help="only fits that include this lineage")
     q.add_argument("--status", choices=["ok", "flagged"], help="only fits whose diagnostics were ok / flagged")
     q.add_argument("--json", action="store_true", help="print the manifests as JSON")
+    q.add_argument("--costs", action="store_true",
+                   help="predicted vs actual compile, sampling, post-processing and total seconds and peak RSS "
+                        "(tab-separated), to check the cost model's constants")
 
     q = sub.add_parser("show", help="print a fit's manifest as JSON (includes posterior_path)")
     q.add_argument("fit_id", help="fit id (or a unique prefix of at least 4 characters)")

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from speclet_core.errors import FitError
+from speclet_core.fitting.nutpie_sampler import DRAW_DTYPE
 from speclet_core.fitting.sampling import Reporter, SamplerResult, dataset_from_draws
 from speclet_core.records import FitPhase
 
@@ -19,6 +20,15 @@ QUICK_ITERATIONS = 3_000
 QUICK_DRAWS = 1_000
 QUICK_LEARNING_RATE = 0.05
 QUICK_METHOD = "ADVI (mean-field)"
+# Bounded memory at genome size (≈ 810k stored values per draw at 18,000 genes × 40 cell lines): the kept draws are
+# float32 and at most this many values in all (800 MB), so a big fit keeps fewer draws (never under QUICK_MIN_DRAWS).
+QUICK_MAX_STORED_VALUES = 200_000_000
+QUICK_MIN_DRAWS = 100
+
+
+def quick_draws(values_per_draw: int) -> int:
+    """Draws a quick fit keeps for a model of ``values_per_draw`` stored values (fewer for big models)."""
+    return max(QUICK_MIN_DRAWS, min(QUICK_DRAWS, QUICK_MAX_STORED_VALUES // max(1, int(values_per_draw))))
 
 
 def fit_quick(model: Any, public: list[str], seed: int, report: Reporter) -> SamplerResult:
@@ -78,12 +88,18 @@ def fit_quick(model: Any, public: list[str], seed: int, report: Reporter) -> Sam
             report(FitPhase.SAMPLING, it, total, 0)
             report.raise_if_failed()
     mu, omega = avg[:d] / n_avg, avg[d:] / n_avg
-    draws = mu + np.exp(omega) * rng.standard_normal((QUICK_DRAWS, d))
-    values: dict[str, list[np.ndarray]] = {n: [] for n in public}
-    for x in draws:
-        for name, v in zip(public, expand(x), strict=True):
-            values[name].append(np.asarray(v))
+    # one draw at a time into float32 arrays: memory is the kept draws (≤ QUICK_MAX_STORED_VALUES) plus one draw
+    first = [np.asarray(v) for v in expand(mu)]
+    n_draws = quick_draws(sum(v.size for v in first))
+    values = {n: np.empty((1, n_draws, *v.shape), dtype=DRAW_DTYPE) for n, v in zip(public, first, strict=True)}
+    scale = np.exp(omega)
+    for i in range(n_draws):
+        for name, v in zip(public, expand(mu + scale * rng.standard_normal(d)), strict=True):
+            values[name][0, i] = v
+        if i % 50 == 0:
+            report.raise_if_failed()
     sample_s = time.perf_counter() - t1
     report(FitPhase.SAMPLING, total, total, 0, force=True)
-    posterior = dataset_from_draws(model, {n: np.stack(v)[None, ...] for n, v in values.items()})
-    return SamplerResult(posterior, None, compile_s, sample_s, {"quick_iterations": total, "quick_method": QUICK_METHOD})
+    posterior = dataset_from_draws(model, values)
+    notes = {"quick_iterations": total, "quick_method": QUICK_METHOD, "quick_draws": n_draws}
+    return SamplerResult(posterior, None, compile_s, sample_s, notes)

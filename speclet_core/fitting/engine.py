@@ -22,10 +22,11 @@ from speclet_core.data.cell_lines import CELL_LINE_GROUP, annotation_dataset, ce
 from speclet_core.data.selection import ScreenSelection
 from speclet_core.diagnostics.compute import compute_diagnostics
 from speclet_core.fitting.approximate import QUICK_METHOD, fit_quick
+from speclet_core.fitting.cost import cost_record, estimate_cost
 from speclet_core.fitting.derived import derive_groups
 from speclet_core.fitting.nutpie_sampler import sample_nutpie
 from speclet_core.fitting.pymc_sampler import sample_pymc
-from speclet_core.fitting.request import load_request, with_covariates
+from speclet_core.fitting.request import admit_fit, load_request, with_covariates
 from speclet_core.fitting.sampling import ProgressCallback, Reporter, SamplerResult, quiet_pymc
 from speclet_core.models.spec import DIM_COLUMNS, ModelSpec, public_variables
 from speclet_core.records import Backend, FitMethod, FitPhase, FitRequest
@@ -67,6 +68,8 @@ def run_fit(request: FitRequest, *, settings: Settings, progress: ProgressCallba
     sel, transforms = with_covariates(spec, sel)
     model = spec.build(sel)
     public = public_variables(model)
+    estimate = estimate_cost(sel, spec, request.sampler, built=model)
+    admit_fit(estimate, settings, model=spec.name, genes=len(sel.genes))  # this machine's memory and disk, now
     load_s = time.perf_counter() - t_start
 
     with quiet_pymc():
@@ -96,6 +99,7 @@ def run_fit(request: FitRequest, *, settings: Settings, progress: ProgressCallba
         "approximate": "true" if approximate else "false",
         "covariate_transforms": transforms,
         "notes": {**notes, **sampled.notes},
+        "cost": cost_record(estimate, timings),  # predicted vs actual, so the constants can be checked
     }
     report.raise_if_failed()
     return FitResult(idata=idata, spec=spec, diagnostics=diagnostics, timings=timings, provenance=provenance)

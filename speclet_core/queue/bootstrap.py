@@ -34,7 +34,7 @@ def ensure_first_fit(settings: Settings) -> JobRecord | None:
             return None
         # the fitting engine pulls in PyMC: import it only when a first fit is really queued
         from speclet_core.data.demo import ensure_demo_screen
-        from speclet_core.fitting.request import prepare_request
+        from speclet_core.fitting.request import prepare_fit
         from speclet_core.models.spec import list_models
 
         known = [m.name for m in list_models()]
@@ -44,10 +44,8 @@ def ensure_first_fit(settings: Settings) -> JobRecord | None:
                 f"no model for the first fit: expected one of {', '.join(FIRST_FIT_MODELS)}; found {', '.join(known)}"
             )
         demo = ensure_demo_screen(settings.data_dir)
-        from speclet_core.fitting.cost import estimate_cost
-
-        request = prepare_request(demo, model, sampler=FIRST_FIT_SAMPLER, seed=1, settings=settings)
+        request, estimate = prepare_fit(demo, model, sampler=FIRST_FIT_SAMPLER, seed=1, settings=settings)
         # owned by the server: only an administrator may cancel the demo fit everyone's first visit shows
         outcome = queue.submit_request(request, FIRST_FIT_LABEL, submitter=Submitter(name=SERVER_SUBMITTER, admin=True),
-                                       estimate_s=estimate_cost(request).total_s)  # the pages' ETA while compiling
+                                       estimate=estimate)  # the pages' ETA while compiling
         return outcome.job

@@ -218,13 +218,16 @@ class JobQueue:
 
     def submit_request(
         self, request: FitRequest, label: str = "", *, submitter: Submitter = LOCAL_ADMIN,
-        estimate_s: float | None = None,
+        estimate_s: float | None = None, estimate: Any = None,
     ) -> SubmitOutcome:
         """As ``submit``, also saying whether this call queued the job (``created``) or found it.
 
-        ``estimate_s``: the fit's expected seconds (``speclet_core.fitting.cost``), kept with a new job for its ETA
-        before the sampler counts draws.
+        ``estimate``: the fit's ``CostEstimate`` (``speclet_core.fitting.cost``; or ``estimate_s``, its seconds
+        alone), kept with a new job for its ETA before the sampler counts draws and after it stops.
         """
+        parts = _estimate_parts(estimate)
+        if parts is not None and estimate_s is None:
+            estimate_s = parts["total_s"]
         if self.settings.read_only:
             raise JobError(
                 "this speclet server is read-only (SPECLET_READ_ONLY is set): it shows stored fits but starts no new "
@@ -263,7 +266,7 @@ class JobQueue:
             new = JobRecord(
                 job_id=fit_id, request=request, label=label, submitter=submitter.name, submitted_at=now,
                 attempt=job.attempt + 1 if job else 1, history=history,
-                estimate_s=None if estimate_s is None else max(0.0, float(estimate_s)),
+                estimate_s=None if estimate_s is None else max(0.0, float(estimate_s)), estimate_parts=parts,
             )
             new = self._number(new)
             self._save(new)
@@ -566,6 +569,16 @@ class JobQueue:
         """Every worker seen recently, most recently seen first."""
         workers = list((self._cache.get(KEY_WORKERS) or {}).values())
         return sorted(workers, key=lambda w: -float(w.get("last_seen", 0)))
+
+
+ESTIMATE_PARTS = ("compile_s", "sampling_s", "postprocess_s", "total_s", "peak_rss_mb", "disk_mb")
+
+
+def _estimate_parts(estimate: Any) -> dict[str, float] | None:
+    """The stages of a ``CostEstimate`` a job keeps (None without one)."""
+    if estimate is None:
+        return None
+    return {k: round(max(0.0, float(getattr(estimate, k))), 3) for k in ESTIMATE_PARTS}
 
 
 def _clip(text: str | None, limit: int) -> str | None:

@@ -62,6 +62,9 @@ class JobRecord(Record):
     estimate_s: float | None = Field(default=None, ge=0, description=(
         "Seconds the whole fit was expected to take when it was submitted (speclet_core.fitting.cost); "
         "gives the ETA while nothing is counted yet (loading, compiling)."))
+    estimate_parts: dict[str, float] | None = Field(default=None, description=(
+        "The submission's estimate by stage (compile_s, sampling_s, postprocess_s, total_s, peak_rss_mb, disk_mb): "
+        "the ETA while compiling counts the stages still ahead, and after sampling the post-processing left."))
     phase_started_at: float | None = Field(default=None, description=(
         "Unix time the current phase began: pages show seconds spent in a phase that counts no draws "
         "(compiling, saving) so a long step shows it is alive."))

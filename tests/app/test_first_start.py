@@ -54,7 +54,9 @@ def test_first_start_is_followed_on_home_and_opens_without_a_click(open_page: Ca
 
     queue.update_progress(job.job_id, WORKER, phase=FitPhase.SAMPLING, draws_done=2000, draws_total=8000, eta_s=30)
     at.run()
-    assert "sampling 25%, about 30 s left" in _texts(at)
+    # the draw rate's 30 s to the last draw, plus the estimated summarising and saving after it
+    left = 30 + queue.get(job.job_id).estimate_parts["postprocess_s"]
+    assert f"sampling 25%, about {left:.0f} s left" in _texts(at) or f"about {left / 60:.0f} min left" in _texts(at)
 
     # another page, no fit open yet: it says what is happening instead of only "No fit is open"
     at.switch_page("pages/forest.py").run()

@@ -87,3 +87,24 @@ def test_rank_top_k_defaults_to_the_pages_rule_not_ten(fit: tuple[Path, str, az.
     assert p_default.sum() == pytest.approx(1.0)  # k = 1: one gene is first in each draw
     assert p_default.max() < 1.0 or p_default.min() == 0.0
     assert (p_all == 1.0).all()
+
+
+def test_rank_warns_on_stderr_when_the_fit_failed_its_diagnostics(tmp_path: Path) -> None:
+    """The CSV is the same shape for any fit: a flagged fit's verdict goes to stderr, where a person reads it."""
+    rng = np.random.default_rng(3)
+    idata = az.from_dict(posterior={"gene_effect": rng.normal(-0.5, 0.2, (2, 100, len(GENES)))},
+                         coords={"gene": GENES}, dims={"gene_effect": ["gene"]})
+    request = FitRequest(data_path="/data/screen.csv", data_fingerprint="e" * 64,
+                         selection=Selection(genes=GENES, lineages="all"), model="gene", model_version="1",
+                         sampler=SamplerSettings(chains=2, tune=100, draws=100), seed=3)
+    flagged = {**DIAGNOSTICS, "max_rhat": 1.2, "verdict": "do_not_trust",
+               "reasons": ["R-hat 1.200 > 1.01 at gene_effect[KRAS]: chains disagree; run more tuning and draws"]}
+    data_dir = tmp_path / "data"
+    ModelStore(data_dir / "fits").put(request.fit_id, idata, request=request.model_dump(mode="json"),
+                                      roles={**ROLES, "gene_lineage_effect": None, "gene_cell_line_effect": None,
+                                             "hyperparameters": []}, diagnostics=flagged, timings=TIMINGS)
+    r = _rank(data_dir, request.fit_id)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[0].split(",") == list(RANKING_COLUMNS)
+    assert "did not pass its diagnostics" in r.stderr and "Do not trust this fit yet" in r.stderr
+    assert "R-hat 1.200" in r.stderr

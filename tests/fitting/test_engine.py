@@ -21,7 +21,7 @@ from speclet_core.errors import FitError, ModelError, SelectionError, SpecletErr
 from speclet_core.fitting import derived
 from speclet_core.fitting.cost import estimate_cost
 from speclet_core.fitting.engine import FitResult, run_fit
-from speclet_core.fitting.request import prepare_request
+from speclet_core.fitting.request import estimate_request, prepare_request
 from speclet_core.fitting.sampling import FitProgress
 from speclet_core.models.spec import count_parameters, get_model
 from speclet_core.records import FitPhase, FitRequest, SamplerSettings
@@ -293,6 +293,6 @@ def test_estimate_cost_counts_parameters_and_scales(sim) -> None:
 
 def test_estimate_cost_from_a_request(screen_path: Path) -> None:
     request = prepare_request(screen_path, "gene", sampler=SHORT, settings=SETTINGS)
-    cost = estimate_cost(request)
+    cost = estimate_request(request)
     assert cost.rows == len(pd.read_csv(screen_path)) and cost.parameters == 6 + 3
     assert cost.stored_values == 2 * 150 * (6 + 3)
