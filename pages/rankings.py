@@ -5,7 +5,7 @@ import streamlit as st
 from model_store.stats import HDI_PROB
 from pages import adapter, presentation, widgets
 from speclet_core import charts
-from speclet_core.analysis import contrasts, glossary, pairs, ranking, sentences
+from speclet_core.analysis import contrasts, glossary, pairs, ranking, sentences, subsets
 from speclet_core.analysis.escaping import escape_markdown
 
 ALL = "all lineages"
@@ -47,7 +47,15 @@ labels = glossary.ranking_labels(threshold=threshold, hdi_prob=hdi, top_k=top_k)
 prob = lambda c: st.column_config.ProgressColumn(labels[c], min_value=0.0, max_value=1.0, format="%.2f")  # noqa: E731
 number = lambda c, f="%.2f": st.column_config.NumberColumn(labels[c], format=f)  # noqa: E731
 # sd and P(not a dependency) (= 1 − P(dependency)) stay in the CSV: on the page the table fits a 1280-px screen
-page_rows = widgets.table_page(table, key="rank_page", what="genes, by expected rank")
+by_rank = table["gene"].tolist()
+focus = widgets.gene_search(by_rank, key="rank_genes", label="Show these genes' rows (empty = every gene, a page at a "
+                            "time)", suggestions=by_rank[:20], placeholder="Every gene")
+if focus:
+    page_rows = table[table["gene"].isin(set(focus))]
+    st.caption(f"{subsets.describe_subset(len(page_rows), len(table), how='chosen')}; their ranks are "
+               f"among all {len(table):,}.")
+else:
+    page_rows = widgets.table_page(table, key="rank_page", what="genes, by expected rank")
 st.dataframe(
     page_rows, hide_index=True, width="stretch", height=360,
     column_order=[c for c in table.columns if c not in {"sd", "p_not_dependency"}],
@@ -65,7 +73,6 @@ st.caption(escape_markdown(sentences.describe_list_error(
     f"top genes read as dependencies (effect < {threshold:g})")))
 
 st.subheader("Which gene is the stronger dependency?")
-by_rank = table["gene"].tolist()
 picked = widgets.gene_search(by_rank, key="rank_pairs", label=f"Genes to compare (up to {pairs.MAX_PAIRWISE_SHOWN}; "
                              "default: the top 8)", suggestions=by_rank[: pairs.MAX_PAIRWISE_SHOWN],
                              default=by_rank[: min(8, len(by_rank))], max_n=pairs.MAX_PAIRWISE_SHOWN)

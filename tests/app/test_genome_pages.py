@@ -131,6 +131,13 @@ def test_rankings_rank_every_gene_and_show_a_page(open_page: Callable[..., AppTe
     at.multiselect(key="rank_pairs").select(gene).run()
     cells = chart(at, "stronger dependency")
     assert gene in set(cells["gene_a"]) and cells["gene_a"].nunique() == 9
+    # where does one gene rank among all of them?
+    at.text_input(key="rank_genes_find").input(gene).run()
+    at.multiselect(key="rank_genes").select(gene).run()
+    row = at.dataframe[0].value
+    assert list(row["gene"]) == [gene]
+    assert row["expected_rank"].iloc[0] == pytest.approx(expected.set_index("gene").loc[gene, "expected_rank"])
+    assert "1 chosen of 1,500 genes; their ranks are among all 1,500." in captions(at)
 
 
 def test_forest_one_gene_across_cell_lines_by_search(open_page: Callable[..., AppTest], fit_id: str,
