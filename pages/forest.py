@@ -5,7 +5,7 @@ import streamlit as st
 from model_store.stats import HDI_PROB
 from pages import adapter, presentation, widgets
 from speclet_core import charts
-from speclet_core.analysis import cell_lines, fitview, forest, recovery, sentences
+from speclet_core.analysis import cell_lines, fitview, forest, recovery, sentences, subsets
 from speclet_core.analysis.escaping import escape_markdown
 
 fit = widgets.open_results_page("Forest plot")
@@ -39,9 +39,9 @@ if view == "gene":
     rows = adapter.guarded(adapter.forest, fit.fit_id, fit, roles[role], "gene", tuple(genes), inner, outer, sort)
     label_title, gene = "gene", None
 else:
-    by_strength = summary.sort_values("mean")["gene"].tolist()
-    gene = st.selectbox("Gene", by_strength, key="forest_gene", bind="query-params",
-                        help="Genes are listed strongest dependency first; type to search.")
+    gene = widgets.gene_pick_one(summary["gene"].tolist(), key="forest_gene", label="Gene",
+                                 suggestions=subsets.top_genes(summary, min(subsets.OFFER_ALL_MAX, len(summary))),
+                                 help="The strongest dependencies are listed first; find any other gene by name above.")
     rows = adapter.guarded(adapter.forest, fit.fit_id, fit, roles[role], view, (gene,), inner, outer, sort)
     label_title = view.replace("_", " ")
     if view == "cell_line":

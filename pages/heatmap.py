@@ -34,7 +34,9 @@ order = c2.radio("Order genes by", [o.value for o in heatmap.GeneOrder], horizon
                  format_func={"cluster": "similar profiles (clustering)", "mean": "mean (strongest first)",
                               "name": "name"}.get)
 summary = adapter.gene_summary(fit.fit_id, fit)
-genes = widgets.gene_choice(summary, key="heat", default_n=25, max_n=200)
+n_columns = len(fit.manifest.cell_lines if kind == "gene_cell_line" else fit.manifest.lineages)
+genes = widgets.gene_choice(summary, key="heat", default_n=heatmap.default_heatmap_genes(n_columns),
+                            max_n=heatmap.MAX_HEATMAP_GENES)
 view = adapter.guarded(adapter.heatmap, fit.fit_id, fit, kind, tuple(genes), stat, order)
 
 captions = {

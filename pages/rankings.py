@@ -5,7 +5,7 @@ import streamlit as st
 from model_store.stats import HDI_PROB
 from pages import adapter, presentation, widgets
 from speclet_core import charts
-from speclet_core.analysis import contrasts, glossary, pairs, ranking, sentences
+from speclet_core.analysis import contrasts, glossary, pairs, ranking, sentences, subsets
 from speclet_core.analysis.escaping import escape_markdown
 
 ALL = "all lineages"
@@ -38,7 +38,8 @@ table = adapter.guarded(adapter.ranking_table, fit.fit_id, fit, scope, top_k, th
 where = f" in {scope}" if scope else ""
 st.subheader(f"Ranking{escape_markdown(where)}")
 shown = table.head(40)
-chart = charts.rank_interval_chart(shown, top_k=top_k, title=f"Rank intervals ({hdi:.0%}) of the top {len(shown)} genes")
+chart = charts.rank_interval_chart(shown, top_k=top_k, title=f"Rank intervals ({hdi:.0%}) of the top {len(shown)} of "
+                                   f"{len(table):,} genes")
 presentation.show_chart(chart, table, f"ranking{('_' + scope) if scope else ''}", key="rank-chart", fit=fit)
 st.caption(f"Dot: expected rank; line: the {hdi:.0%} rank interval. A long line means the data cannot pin down the "
            f"gene's place. Colour: P(top-{top_k}). The CSV holds all {len(table):,} genes.")
@@ -46,8 +47,17 @@ labels = glossary.ranking_labels(threshold=threshold, hdi_prob=hdi, top_k=top_k)
 prob = lambda c: st.column_config.ProgressColumn(labels[c], min_value=0.0, max_value=1.0, format="%.2f")  # noqa: E731
 number = lambda c, f="%.2f": st.column_config.NumberColumn(labels[c], format=f)  # noqa: E731
 # sd and P(not a dependency) (= 1 − P(dependency)) stay in the CSV: on the page the table fits a 1280-px screen
+by_rank = table["gene"].tolist()
+focus = widgets.gene_search(by_rank, key="rank_genes", label="Show these genes' rows (empty = every gene, a page at a "
+                            "time)", suggestions=by_rank[:20], placeholder="Every gene")
+if focus:
+    page_rows = table[table["gene"].isin(set(focus))]
+    st.caption(f"{subsets.describe_subset(len(page_rows), len(table), how='chosen')}; their ranks are "
+               f"among all {len(table):,}.")
+else:
+    page_rows = widgets.table_page(table, key="rank_page", what="genes, by expected rank")
 st.dataframe(
-    table, hide_index=True, width="stretch", height=360,
+    page_rows, hide_index=True, width="stretch", height=360,
     column_order=[c for c in table.columns if c not in {"sd", "p_not_dependency"}],
     column_config={
         "gene": labels["gene"], "mean": number("mean"), "sd": number("sd"), "hdi_low": number("hdi_low"),
@@ -63,12 +73,12 @@ st.caption(escape_markdown(sentences.describe_list_error(
     f"top genes read as dependencies (effect < {threshold:g})")))
 
 st.subheader("Which gene is the stronger dependency?")
-by_rank = table["gene"].tolist()
-picked = st.multiselect(f"Genes to compare (up to {pairs.MAX_PAIRWISE_SHOWN}; default: the top 8)", by_rank,
-                        default=by_rank[: min(8, len(by_rank))], key="rank_pairs", bind="query-params",
-                        max_selections=pairs.MAX_PAIRWISE_SHOWN)
+picked = widgets.gene_search(by_rank, key="rank_pairs", label=f"Genes to compare (up to {pairs.MAX_PAIRWISE_SHOWN}; "
+                             "default: the top 8)", suggestions=by_rank[: pairs.MAX_PAIRWISE_SHOWN],
+                             default=by_rank[: min(8, len(by_rank))], max_n=pairs.MAX_PAIRWISE_SHOWN)
 if len(picked) >= 2:
-    ordered = tuple(g for g in by_rank if g in set(picked))
+    chosen = set(picked)
+    ordered = tuple(g for g in by_rank if g in chosen)
     comparison = adapter.guarded(adapter.pairwise, fit.fit_id, fit, ordered, scope, hdi)
     cells = pairs.pairwise_cells(comparison)
     presentation.show_chart(charts.pairwise_chart(cells, ordered, title=f"P(row gene is a stronger dependency{where})"),
@@ -115,7 +125,8 @@ fdp_text = sentences.describe_list_error(len(listed), listed.attrs["expected_fdp
 st.caption(escape_markdown(fdp_text))
 widgets.csv_download(listed, f"selective_{lineage}", key="csv-selective", what="this list", fit=fit)
 with st.expander(f"Every gene's numbers for {escape_markdown(lineage)} ({len(contrast):,} genes)"):
-    st.dataframe(contrast.drop(columns=["lineage", "versus"]), hide_index=True, width="stretch", height=320,
+    contrast_rows = widgets.table_page(contrast, key="rank_contrast_page", what="genes")
+    st.dataframe(contrast_rows.drop(columns=["lineage", "versus"]), hide_index=True, width="stretch", height=320,
                  column_config={c: st.column_config.NumberColumn(labels.get(c, c), format="%.2f")
                                 for c in contrast.columns if c not in {"gene", "lineage", "versus"}})
     widgets.csv_download(contrast, f"contrast_{lineage}", key="csv-contrast", what="every gene", fit=fit)

@@ -19,14 +19,15 @@ import streamlit as st
 from model_store import FitManifest, StoredFit
 from pages import adapter
 from pages.adapter import get_queue, get_settings, guarded, open_fit_id, screen_key, set_open_fit, stop_with
-from speclet_core.analysis import fitview, sentences
+from speclet_core.analysis import fitview, sentences, subsets
 from speclet_core.analysis.escaping import code_span, csv_text, escape_markdown
-from speclet_core.analysis.forest import MAX_FOREST_ROWS, Pick, pick_labels
+from speclet_core.analysis.forest import MAX_FOREST_ROWS, Pick
 from speclet_core.analysis.glossary import GLOSSARY
 from speclet_core.data.cell_lines import cell_line_labels
 from speclet_core.data.screen import Screen
 from speclet_core.diagnostics import verdict
 from speclet_core.errors import SpecletError
+from speclet_core.labels import describe_unknown
 
 APPROXIMATE_NOTE = ("**Approximate posterior (ADVI) — first look only.** A quick variational fit: its intervals are "
                     "usually too narrow. Refit with full NUTS on the Fit page before drawing conclusions.")
@@ -125,13 +126,17 @@ def bullet_list(lines: Sequence[object]) -> None:
 
 
 def selection_widgets(screen: Screen) -> tuple[list[str], list[str], list[str]]:
-    """Gene / lineage / cell-line pickers bound to the URL and kept across pages (empty = all)."""
+    """Gene / lineage / cell-line pickers bound to the URL and kept across pages (empty = all).
+
+    Genes are found by name (``gene_search``): a genome-wide screen's 18,000 names never go to the browser.
+    """
     # the same keys on every page, so a selection made on one page is the selection on the next
     shared: dict[str, Any] = {"bind": "query-params", "persist_state": "session"}
     adapter.take_carried_selection({"genes": screen.genes, "lineages": screen.lineages, "cells": screen.cell_lines})
     c1, c2 = st.columns([3, 2])
-    genes = c1.multiselect(f"Genes ({len(screen.genes):,} in the screen; type to search, empty = all)", screen.genes,
-                           key="genes", placeholder="All genes", **shared)
+    with c1:
+        genes = gene_search(screen.genes, key="genes", label=f"Genes ({len(screen.genes):,} in the screen; empty = all)",
+                            placeholder="All genes", where="this screen", persist_state="session")
     lineages = c2.multiselect("Lineages (empty = all)", screen.lineages, key="lineages", placeholder="All lineages",
                               **shared)
     with st.expander("Filter cell lines (optional)"):
@@ -139,6 +144,41 @@ def selection_widgets(screen: Screen) -> tuple[list[str], list[str], list[str]]:
         cell_lines = st.multiselect("Cell lines (empty = all in the chosen lineages)", screen.cell_lines,
                                     format_func=lambda c: names.get(c, c), key="cells", **shared)
     return list(genes), list(lineages), list(cell_lines)
+
+
+def gene_search(labels: Sequence[str], *, key: str, label: str, suggestions: Sequence[str] = (),
+                default: Sequence[str] = (), max_n: int | None = None, placeholder: str = "Choose genes", where: str = "this fit",
+                persist_state: Any = None) -> list[str]:
+    """Genes found by name: a search box over every label, and a picker (bound to the URL as ``key=…``, starting
+    with ``default``) offering the chosen genes, the search's best matches and ``suggestions`` (never every label:
+    18,000 would go to the browser on every rerun). Names a link or a person typed that ``labels`` lacks are dropped with a message.
+    """
+    current = [str(g) for g in st.session_state.get(key) or []]
+    if len(labels) <= subsets.OFFER_ALL_MAX:  # a short list is offered whole, as it is
+        query, found = "", subsets.search_labels((), "")
+        options = list(dict.fromkeys([*labels, *current]))
+    else:
+        query = st.text_input(f"Find genes by name ({len(labels):,} in {where})", key=f"{key}_find",
+                              placeholder="part of a name, e.g. RAS", help="Searches every gene; the best "
+                              f"{subsets.SEARCH_LIMIT} matches are offered in the list below (exact name first).")
+        found = subsets.search_labels(labels, query)
+        options = list(dict.fromkeys([*current, *found.matches, *suggestions, *default]))
+    chosen = st.multiselect(label, options, default=list(default) or None, key=key, bind="query-params",
+                            accept_new_options=True,
+                            max_selections=max_n, placeholder=placeholder, persist_state=persist_state)
+    if query.strip():
+        if not found.n_matches:
+            st.caption(f"No gene in {escape_markdown(where)} contains “{escape_markdown(query.strip())}”.")
+        else:
+            more = f" (the best {len(found.matches)} are listed)" if found.truncated else ""
+            st.caption(f"{found.n_matches:,} gene{'s' if found.n_matches != 1 else ''} match "
+                       f"“{escape_markdown(query.strip())}”{more}: open the list above to add them.")
+    known = set(labels) if not isinstance(labels, set) else labels
+    unknown = [g for g in chosen if g not in known]
+    if unknown:
+        st.warning(escape_markdown(describe_unknown(unknown, list(labels), "gene", where)) + " They are left out.",
+                   icon=":material/warning:")
+    return [g for g in chosen if g in known]
 
 
 def model_option_inputs(spec: Any, screen: Screen) -> Any:
@@ -322,20 +362,66 @@ def fit_picker(label: str, manifests: Sequence[FitManifest], *, key: str, multi:
 
 def gene_choice(summary: pd.DataFrame, *, key: str, default_n: int = 30, max_n: int = MAX_FOREST_ROWS,
                 allow_page: bool = True) -> list[str]:
-    """Strongest / weakest N genes (with paging) or genes typed by name, bound to the URL."""
+    """Strongest / weakest N genes (a page at a time) or genes found by name, bound to the URL; a caption says
+    which genes are shown out of how many, and by which rule (``subsets.describe_subset``)."""
     c1, c2, c3 = st.columns([2, 1, 1])
     how = c1.segmented_control(
         "Genes", [p.value for p in Pick], default=Pick.STRONGEST.value, key=f"{key}_how",
         format_func={"strongest": "Strongest dependencies", "weakest": "Weakest / positive",
-                     "chosen": "Search by name"}.get, bind="query-params")
+                     "chosen": "Search by name"}.get, bind="query-params") or Pick.STRONGEST.value
+    n_total = len(summary)
     if how == Pick.CHOSEN.value:
-        chosen = st.multiselect("Genes to show (type to search)", summary["gene"].tolist(), key=f"{key}_genes",
-                                bind="query-params", max_selections=max_n, placeholder="e.g. KRAS")
+        chosen = gene_search(summary["gene"].tolist(), key=f"{key}_genes", label=f"Genes to show (up to {max_n})",
+                             suggestions=subsets.top_genes(summary, min(20, n_total)), max_n=max_n,
+                             placeholder="e.g. KRAS")
         if not chosen:
-            stop_with("Type one or more gene names above.")
+            stop_with("Type part of a gene's name above, then pick genes from the list (the strongest dependencies "
+                      "are offered first).")
+        st.caption(f"Showing {subsets.describe_subset(len(chosen), n_total, how=Pick.CHOSEN)}.")
         return list(chosen)
-    n = c2.number_input("How many", 1, max_n, min(default_n, len(summary)), key=f"{key}_n", bind="query-params")
-    pages = max(1, -(-len(summary) // int(n)))
-    page = (c3.number_input(f"Page (of {pages})", 1, pages, 1, key=f"{key}_page", bind="query-params")
+    n = int(c2.number_input("How many", 1, max_n, min(default_n, n_total, max_n), key=f"{key}_n", bind="query-params"))
+    pages = max(1, -(-n_total // n))
+    page = (int(c3.number_input(f"Page (of {pages:,})", 1, pages, 1, key=f"{key}_page", bind="query-params"))
             if allow_page and pages > 1 else 1)
-    return pick_labels(summary, "gene", how or Pick.STRONGEST, int(n), page=int(page) - 1)
+    genes = subsets.top_genes(summary, n, how=how, page=page - 1)
+    st.caption(f"Showing {subsets.describe_subset(len(genes), n_total, how=how, page=page - 1, per_page=n)}.")
+    return genes
+
+
+def gene_pick_one(labels: Sequence[str], *, key: str, label: str, suggestions: Sequence[str],
+                  where: str = "this fit", help: str | None = None) -> str:
+    """One gene, found by name (``gene_search``'s search box) or taken from ``suggestions`` (the first is the
+    default), bound to the URL as ``key=…``; a name the fit lacks falls back to the default with a message."""
+    current = st.session_state.get(key)
+    if len(labels) <= subsets.OFFER_ALL_MAX:  # a short list is offered whole, suggestions first
+        query, found = "", subsets.search_labels((), "")
+        options = list(dict.fromkeys([*suggestions, *labels]))
+    else:
+        query = st.text_input(f"Find a gene by name ({len(labels):,} in {where})", key=f"{key}_find",
+                              placeholder="part of a name, e.g. RAS")
+        found = subsets.search_labels(labels, query)
+        options = list(dict.fromkeys([*found.matches, *([str(current)] if current else []), *suggestions]))
+    picked = st.selectbox(label, options, key=key, bind="query-params", accept_new_options=True, help=help)
+    if query.strip():
+        st.caption(f"{found.n_matches:,} gene{'s' if found.n_matches != 1 else ''} match "
+                   f"“{escape_markdown(query.strip())}”" + (f" (the best {len(found.matches)} are listed)"
+                                                            if found.truncated else "") + ".")
+    if picked is None or str(picked) not in set(labels):
+        if picked is not None:
+            st.warning(escape_markdown(describe_unknown([str(picked)], list(labels), "gene", where))
+                       + f" Showing {escape_markdown(suggestions[0])} instead.", icon=":material/warning:")
+        return str(suggestions[0])
+    return str(picked)
+
+
+def table_page(table: pd.DataFrame, *, key: str, per_page: int = subsets.TABLE_PAGE_ROWS, what: str = "rows"
+               ) -> pd.DataFrame:
+    """One page of a long table (page number bound to the URL as ``key=…``), with a caption saying which rows."""
+    pages = max(1, -(-len(table) // per_page))
+    page = int(st.number_input(f"Page of the table (of {pages:,})", 1, pages, 1, key=key, bind="query-params"))\
+        if pages > 1 else 1
+    start = (page - 1) * per_page
+    shown = table.iloc[start : start + per_page]
+    if pages > 1:
+        st.caption(f"Rows {start + 1:,}–{start + len(shown):,} of {len(table):,} {what}; the CSV holds all of them.")
+    return shown

@@ -24,6 +24,8 @@ from speclet_core.labels import describe_unknown
 # Headless Chromium drew 40k heatmap cells in ~11 s on a loaded 2-core machine (docs/benchmarks/pages.md):
 # 25k keeps a page of genes × 1,000 cell lines drawable in a few seconds.
 MAX_HEATMAP_CELLS = 25_000
+MAX_HEATMAP_GENES = 200  # rows a person can still read; columns average beyond MAX_HEATMAP_CELLS instead
+DEFAULT_HEATMAP_GENES = 50
 HEATMAP_STATS = ("mean", "sd", HDI_LOW, HDI_HIGH, "p_below")  # the matrices a heatmap needs
 
 
@@ -57,6 +59,11 @@ class HeatmapView:
     per_column: int
     n_columns_total: int
     stat: HeatStat
+
+
+def default_heatmap_genes(n_columns: int) -> int:
+    """Genes a heatmap shows by default: 50, fewer (at least 25) when that many rows would average columns."""
+    return max(25, min(DEFAULT_HEATMAP_GENES, MAX_HEATMAP_CELLS // max(1, int(n_columns))))
 
 
 def _cluster_order(values: np.ndarray) -> np.ndarray:
