@@ -6,7 +6,7 @@ from model_store.stats import HDI_PROB
 from model_store.summaries import P_BELOW_THRESHOLD  # the one dependency threshold (ranking.DEFAULT_THRESHOLD)
 from pages import adapter, presentation, widgets
 from speclet_core import charts
-from speclet_core.analysis import heatmap
+from speclet_core.analysis import cell_lines, heatmap
 from speclet_core.analysis.escaping import escape_markdown
 
 THRESHOLD = charts.threshold_text(P_BELOW_THRESHOLD)  # typeset minus, as in the chart titles
@@ -38,6 +38,8 @@ n_columns = len(fit.manifest.cell_lines if kind == "gene_cell_line" else fit.man
 genes = widgets.gene_choice(summary, key="heat", default_n=heatmap.default_heatmap_genes(n_columns),
                             max_n=heatmap.MAX_HEATMAP_GENES)
 view = adapter.guarded(adapter.heatmap, fit.fit_id, fit, kind, tuple(genes), stat, order)
+if kind == "gene_cell_line":
+    view = heatmap.with_column_labels(view, cell_lines.cell_line_labels(fit))  # names where the screen gave them
 
 captions = {
     "mean": "Red: knocking the gene out lowers fitness in that cell line (a dependency); blue: cells grow; white: "

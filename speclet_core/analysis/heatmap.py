@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 
@@ -245,3 +245,17 @@ def fit_cell_line_lineages(fit: StoredFit, readings: Callable[[], pd.DataFrame |
     if not mapping and cells:  # the table is gone: the labels stored with the fit (slower for huge fits)
         mapping = cell_line_lineages(None, readings())
     return mapping
+
+
+def with_column_labels(view: HeatmapView, labels: Mapping[str, str]) -> HeatmapView:
+    """The view with its cell-line columns shown by ``labels`` (``"HT-29 (ACH-000552)"``; the id kept in ``depmap_id``).
+
+    Columns without a label (averaged groups of cell lines, lineages) stay as they are.
+    """
+    if not labels:
+        return view
+    cells = view.cells.copy()
+    cells["depmap_id"] = cells["column"].astype(str)
+    cells["column"] = [labels.get(c, c) for c in cells["depmap_id"]]
+    bands = view.bands.assign(column=[labels.get(str(c), str(c)) for c in view.bands["column"]])
+    return replace(view, cells=cells, columns=tuple(labels.get(c, c) for c in view.columns), bands=bands)

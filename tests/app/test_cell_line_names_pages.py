@@ -101,6 +101,29 @@ def test_forest_across_cell_lines_shows_names(open_page: Callable[..., AppTest],
     assert "approximate" in "\n".join(w.value for w in at.warning).lower()  # the shared banner: a quick fit
 
 
+def fit_cell_line_table_ids(named_fit: tuple[Path, str, dict[str, str], Path]) -> list[str]:
+    data_dir, fit_id, _, _ = named_fit
+    fit = ModelStore(data_dir / "fits").get(fit_id)
+    try:
+        return [str(c) for c in fit.manifest.cell_lines]
+    finally:
+        fit.close()
+
+
+def test_heatmap_columns_show_names(open_page: Callable[..., AppTest], named_env: str,
+                                    named_fit: tuple[Path, str, dict[str, str], Path]) -> None:
+    names = named_fit[2]
+    at = open_page("heatmap", fit=named_env, heat_kind="gene_cell_line")
+    el = at.get("vega_lite_chart")[0]
+    frames = [pa.ipc.open_stream(ds.data.data).read_all().to_pandas() for ds in el.proto.datasets]
+    cells = next(f for f in frames if "gene" in f.columns)
+    ids = fit_cell_line_table_ids(named_fit)
+    expected = {f"{names[c]} ({c})" if c in names else c for c in ids}
+    assert set(cells["column"]) == expected and len(expected) == 6
+    band = next(f for f in frames if "n_cell_lines" in f.columns)
+    assert set(band["column"]) == expected  # the lineage band sits over the same (named) columns
+
+
 def test_forest_sorted_by_name_follows_the_names(open_page: Callable[..., AppTest], named_env: str) -> None:
     at = open_page("forest", fit=named_env, forest_view="One gene across cell lines", forest_sort="name")
     rows = _rows(at, "One gene across cell lines").sort_values("order")
