@@ -57,9 +57,11 @@ class Settings:
     max_concurrent_fits: int = _env_field("SPECLET_MAX_CONCURRENT_FITS", 1, "Fits one worker runs at the same time.")
     max_rows: int = _env_field(
         "SPECLET_MAX_ROWS",
-        5_000_000,
+        2_000_000,
         "Hard ceiling on the readings (rows) of one fit and of one screen table, whatever the machine could hold "
-        "(a genome-wide lineage is ≈ 2.9 M). Below it a fit is admitted by its estimated memory and disk.",
+        "(a genome-wide lineage is ≈ 2.9 M: set `SPECLET_MAX_ROWS=3000000` on a machine meant for it; a shared server "
+        "keeps the lower ceiling, which also bounds what an upload may parse). Below it a fit is admitted by its "
+        "estimated memory and disk.",
     )
     max_genes: int = _env_field(
         "SPECLET_MAX_GENES",

@@ -62,7 +62,10 @@ def _print_costs(manifests: list) -> int:
 
     table = cost_table(manifests)
     table["fit_id"] = table["fit_id"].str[:12]
-    print(table.to_csv(sep="\t", index=False, na_rep="-"), end="")
+    # tab-separated text for a terminal (not a CSV export: no cell here is user text)
+    print("\t".join(table.columns))
+    for row in table.itertuples(index=False):
+        print("\t".join("-" if v is None or v != v else str(v) for v in row))
     return 0
 
 

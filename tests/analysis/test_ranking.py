@@ -13,7 +13,7 @@ from speclet_core.analysis import draws, pairs, ranking
 from speclet_core.analysis.contrasts import CONTRAST_COLUMNS, contrast_lineage
 from speclet_core.analysis.draws import hdi_columns
 from speclet_core.analysis.pairs import compare_pairs, compare_to_reference
-from speclet_core.analysis.ranking import RANKING_COLUMNS, rank_genes, rank_within_samples
+from speclet_core.analysis.ranking import RANKING_COLUMNS, default_top_k, rank_genes, rank_within_samples
 from speclet_core.analysis.sentences import describe_pair, describe_selective
 from speclet_core.data.synthetic import simulate_screen
 from speclet_core.errors import AnalysisError, SpecletError
@@ -451,7 +451,7 @@ def test_rank_command_writes_the_ranking_table(capsys: pytest.CaptureFixture[str
 
     table = pd.read_csv(StringIO(out))
     assert set(RANKING_COLUMNS) <= set(table.columns)
-    expected = rank_genes(posterior["gene_effect"])
+    expected = rank_genes(posterior["gene_effect"], top_k=default_top_k(posterior.sizes["gene"]))  # the CLI's default k
     assert table["gene"].tolist() == expected["gene"].tolist() == ["KRAS", "BRAF", "NRAS", "MYC", "TP53", "EGFR"]
     for col in RANKING_COLUMNS[1:]:
         np.testing.assert_allclose(table[col], expected[col], rtol=1e-7, atol=1e-12)

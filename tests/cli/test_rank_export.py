@@ -17,7 +17,7 @@ from store_helpers import DIAGNOSTICS, ROLES, TIMINGS, make_idata
 
 from model_store import ModelStore
 from speclet_core.analysis.contrasts import contrast_lineage
-from speclet_core.analysis.ranking import rank_genes
+from speclet_core.analysis.ranking import default_top_k, rank_genes
 from speclet_core.records import FitRequest, SamplerSettings, Selection
 
 GENES = ["=cmd|' /C calc'!A0", "+HYPERLINK(\"http://e\")", "-foo", "@SUM(A1)", "KRAS", "HLA-A", "-1.5"]
@@ -53,7 +53,7 @@ def test_rank_out_neutralises_formula_names_and_keeps_numbers(hostile_fit: tuple
     lines = raw.splitlines()
     assert not [ln for ln in lines if ln.startswith(("=", "+", "@", "\t", "\r")) or ln.startswith("-f")]
     table = pd.read_csv(out, dtype={"gene": str})
-    expected = rank_genes(posterior["gene_effect"])
+    expected = rank_genes(posterior["gene_effect"], top_k=default_top_k(posterior.sizes["gene"]))  # the CLI's default k
     assert table["gene"].tolist() == [INERT[g] for g in expected["gene"]]
     numeric = [c for c in expected.columns if c != "gene"]
     for column in numeric:  # every number exactly as before (negative means included)
