@@ -11,8 +11,11 @@ and are read back one variable and one chain at a time into float32 arrays, so t
 posterior never exists in float64; warm-up groups and per-parameter sampler statistics
 (gradients, unconstrained draws, mass matrices, divergence locations) are never read.
 nutpie 0.16.8's zarr store still writes the free (transformed) variables, warm-up draws and
-those statistics whatever the settings say (measured: ``docs/benchmarks/sampler_memory.md``);
-they live only in the temporary folder, removed when sampling ends.
+those statistics whatever the settings say (measured: ``docs/benchmarks/sampler_memory.md``;
+nutpie ≥ 0.16.9 needs Python ≥ 3.12, so it cannot replace 0.16.8 here). So a ``ChunkSweeper``
+thread deletes those arrays' chunk files as nutpie writes them (each chunk file, 16 draws of one
+chain, is written once and never read back by nutpie): the temporary disk then holds the kept
+draws plus at most a few chunks of the rest (``docs/benchmarks/genome.md``).
 
 Backends: numba (the default) or JAX (``SPECLET_NUTPIE_BACKEND=jax``; worth it on an
 accelerator only: on CPU it is 1.6-2.1x slower). Each chain runs with one BLAS thread
@@ -22,7 +25,9 @@ accelerator only: on CPU it is 1.6-2.1x slower). Each chain runs with one BLAS t
 from __future__ import annotations
 
 import json
+import os
 import tempfile
+import threading
 import time
 from collections import OrderedDict
 from typing import Any
@@ -126,7 +131,8 @@ def sample_nutpie(
     tally = _ChainTally(report, total)
     # draws go to a zarr store on disk, not to memory; one BLAS thread per chain (from ~1 M readings
     # OpenBLAS otherwise threads each chain's matrix products and oversubscribes the cores)
-    with tempfile.TemporaryDirectory(prefix="speclet-nutpie-") as tmp, threadpool_limits(limits=1):
+    with (tempfile.TemporaryDirectory(prefix="speclet-nutpie-") as tmp, threadpool_limits(limits=1),
+          ChunkSweeper(tmp, public)):
         store = nutpie.zarr_store.LocalStore(tmp)
         try:
             sampler = _start_with_progress(compiled, s, request.seed, cores, tally, store)
@@ -160,6 +166,102 @@ def sample_nutpie(
 # asked of nutpie for the record; its zarr store (0.16.8) writes these statistics regardless
 _UNSTORED_STATS = {"store_gradient": False, "store_unconstrained": False, "store_divergences": False,
                    "store_mass_matrix": False}
+
+
+class ChunkSweeper:
+    """Deletes, as nutpie writes them, the chunk files of every array of its zarr store that is never read.
+
+    Kept: the ``kept`` posterior variables and the per-draw (chain, draw) sampler statistics.
+    Deleted: the warm-up groups, free (transformed) variables not kept, and per-parameter
+    statistics (gradient, unconstrained draw, mass matrix, divergence locations). nutpie 0.16.8
+    writes each chunk file (one chain × 16 draws) once, by rename, and never reads it back, and a
+    zarr reader sees a missing chunk as the fill value, so only arrays nobody reads are touched;
+    array metadata (``zarr.json``) and coordinate arrays stay, so the store still opens. Works as a
+    context manager: a background thread sweeps every ``interval_s`` and once more on exit.
+    """
+
+    KEPT_GROUPS = ("posterior", "sample_stats")
+
+    def __init__(self, root: str | os.PathLike[str], kept: list[str], interval_s: float = 0.5) -> None:
+        self.root = os.fspath(root)
+        self.kept = set(kept)
+        self.interval_s = interval_s
+        self.swept_bytes = 0
+        self._verdict: dict[str, bool] = {}  # array folder → delete its chunks?
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> ChunkSweeper:
+        self._thread = threading.Thread(target=self._run, name="speclet-chunk-sweeper", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self.sweep()
+        self.sweep()
+
+    def sweep(self) -> int:
+        """One pass: delete the finished chunk files of unread arrays; returns the bytes freed."""
+        freed = 0
+        try:
+            groups = list(os.scandir(self.root))
+        except OSError:
+            return 0
+        for group in groups:
+            if not group.is_dir():
+                continue
+            try:
+                arrays = [a for a in os.scandir(group.path) if a.is_dir()]
+            except OSError:
+                continue
+            for array in arrays:
+                if self._unread(group.name, array.name, array.path):
+                    freed += _delete_chunks(os.path.join(array.path, "c"))
+        self.swept_bytes += freed
+        return freed
+
+    def _unread(self, group: str, name: str, path: str) -> bool:
+        if path in self._verdict:
+            return self._verdict[path]
+        try:
+            with open(os.path.join(path, "zarr.json")) as fh:
+                meta = json.load(fh)
+        except (OSError, ValueError):  # not written yet: decide on a later pass
+            return False
+        per_draw = list(meta.get("dimension_names") or [])[:2] == ["chain", "draw"]
+        if not per_draw:  # coordinates and anything else: kept
+            verdict = False
+        elif group not in self.KEPT_GROUPS:  # warm-up groups
+            verdict = True
+        elif group == "posterior":
+            verdict = name not in self.kept
+        else:  # sample_stats: only one value per draw is read
+            verdict = len(meta.get("shape", ())) > 2
+        self._verdict[path] = verdict
+        return verdict
+
+
+def _delete_chunks(folder: str) -> int:
+    """Delete the chunk files below ``folder`` (never a file being written: those carry a '#'); bytes freed."""
+    freed = 0
+    for dirpath, _, files in os.walk(folder):
+        for f in files:
+            if "#" in f or f.startswith("."):
+                continue
+            full = os.path.join(dirpath, f)
+            try:
+                size = os.path.getsize(full)
+                os.unlink(full)
+            except OSError:
+                continue
+            freed += size
+    return freed
 
 
 def read_draws(source: xr.Dataset, names: list[str]) -> xr.Dataset:
