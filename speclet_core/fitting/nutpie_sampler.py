@@ -43,6 +43,10 @@ from speclet_core.records import FitPhase, FitRequest, SamplerSettings
 
 COMPILED_CACHE_SIZE = 2
 NUTPIE_BACKENDS = ("numba", "jax")
+# nutpie's mass-matrix adaptation: "diag" (default) or "low_rank" (low_rank_modified_mass_matrix);
+# the default is the one with fewer gradient evaluations per effective draw (docs/benchmarks/genome.md)
+MASS_MATRICES = ("diag", "low_rank")
+MASS_MATRIX = "diag"
 # kept draws are stored in float32 (7 significant digits: far below any posterior's Monte Carlo error)
 DRAW_DTYPE = np.float32
 
@@ -127,7 +131,7 @@ def sample_nutpie(
     report.raise_if_failed()
     report(FitPhase.TUNING, 0, total, force=True)
     cores = min(s.chains, available_cores())
-    t1 = time.perf_counter()
+    t1, cpu1 = time.perf_counter(), time.process_time()
     tally = _ChainTally(report, total)
     # draws go to a zarr store on disk, not to memory; one BLAS thread per chain (from ~1 M readings
     # OpenBLAS otherwise threads each chain's matrix products and oversubscribes the cores)
@@ -140,7 +144,7 @@ def sample_nutpie(
             sampler = nutpie.sample(
                 compiled, draws=s.draws, tune=s.tune, chains=s.chains, cores=cores, seed=request.seed,
                 target_accept=s.target_accept, progress_bar=False, save_warmup=False, blocking=False,
-                zarr_store=store, **_UNSTORED_STATS,
+                zarr_store=store, low_rank_modified_mass_matrix=MASS_MATRIX == "low_rank", **_UNSTORED_STATS,
             )
         while not _finished(sampler):
             if report.error is not None:
@@ -151,6 +155,7 @@ def sample_nutpie(
             trace = sampler.wait()
             posterior = read_draws(trace.posterior, [v for v in public if v in trace.posterior])
             stats = read_draw_stats(trace.sample_stats)
+            warmup_steps = _warmup_steps(trace)
         except Exception as exc:  # nutpie raises plain errors for failed chains
             raise FitError(f"model '{spec.name}': nutpie sampling failed ({exc}); try backend 'pymc'") from exc
         del trace, sampler
@@ -159,8 +164,21 @@ def sample_nutpie(
     posterior = posterior.assign_coords(index)
     stats = stats.assign_coords(index)
     sample_s = time.perf_counter() - t1
+    sample_cpu_s = time.process_time() - cpu1  # every chain thread of this process
     report(FitPhase.SAMPLING, total, total, int(stats["diverging"].sum()), force=True)
-    return SamplerResult(posterior, stats, compile_s, sample_s, {"nutpie_cores": cores, "nutpie_backend": backend})
+    # gradient evaluations, warm-up included: with the CPU time, the measured cost constants (genome.md)
+    n_steps = int(stats["n_steps"].sum()) + warmup_steps if "n_steps" in stats else None
+    notes = {"nutpie_cores": cores, "nutpie_backend": backend, "nutpie_mass_matrix": MASS_MATRIX,
+             "nutpie_sample_cpu_s": round(sample_cpu_s, 2), "nutpie_gradient_evals": n_steps}
+    return SamplerResult(posterior, stats, compile_s, sample_s, notes)
+
+
+def _warmup_steps(trace: Any) -> int:
+    """Leapfrog steps (one gradient each) taken in warm-up, from the per-draw statistics kept for it; 0 if absent."""
+    group = getattr(trace, "warmup_sample_stats", None)
+    if group is None or "n_steps" not in group:
+        return 0
+    return int(np.nansum(group["n_steps"].values))
 
 
 # asked of nutpie for the record; its zarr store (0.16.8) writes these statistics regardless
@@ -171,8 +189,8 @@ _UNSTORED_STATS = {"store_gradient": False, "store_unconstrained": False, "store
 class ChunkSweeper:
     """Deletes, as nutpie writes them, the chunk files of every array of its zarr store that is never read.
 
-    Kept: the ``kept`` posterior variables and the per-draw (chain, draw) sampler statistics.
-    Deleted: the warm-up groups, free (transformed) variables not kept, and per-parameter
+    Kept: the ``kept`` posterior variables and the per-draw (chain, draw) sampler statistics
+    (warm-up included: a few bytes per draw). Deleted: the warm-up draws, free (transformed) variables not kept, and per-parameter
     statistics (gradient, unconstrained draw, mass matrix, divergence locations). nutpie 0.16.8
     writes each chunk file (one chain × 16 draws) once, by rename, and never reads it back, and a
     zarr reader sees a missing chunk as the fill value, so only arrays nobody reads are touched;
@@ -237,7 +255,9 @@ class ChunkSweeper:
         per_draw = list(meta.get("dimension_names") or [])[:2] == ["chain", "draw"]
         if not per_draw:  # coordinates and anything else: kept
             verdict = False
-        elif group not in self.KEPT_GROUPS:  # warm-up groups
+        elif group == "warmup_sample_stats":  # warm-up: one value per draw is kept (steps, for the cost record)
+            verdict = len(meta.get("shape", ())) > 2
+        elif group not in self.KEPT_GROUPS:  # the warm-up draws
             verdict = True
         elif group == "posterior":
             verdict = name not in self.kept
@@ -312,7 +332,10 @@ def _start_with_progress(
     from nutpie import _lib
     from nutpie.sample import _BackgroundSampler
 
-    settings = _lib.PyNutsSettings.Diag(seed)
+    if MASS_MATRIX not in MASS_MATRICES:
+        raise FitError(f"unknown mass matrix {MASS_MATRIX!r}; use one of {', '.join(MASS_MATRICES)}")
+    make = _lib.PyNutsSettings.LowRank if MASS_MATRIX == "low_rank" else _lib.PyNutsSettings.Diag
+    settings = make(seed)
     settings.num_tune = s.tune
     settings.num_draws = s.draws
     settings.num_chains = s.chains
