@@ -34,10 +34,13 @@ CASES = {
     "g10k": (63, 2, 150, 150, "diag"),
     "a120k_diag": (750, 2, 150, 150, "diag"),
     "a120k_lowrank": (750, 2, 150, 150, "low_rank"),
-    "g800k": (5_000, 2, 100, 100, "diag"),
-    "g800k_lowrank": (5_000, 2, 100, 100, "low_rank"),
+    "g800k": (5_000, 2, 50, 50, "diag"),
+    "g800k_lowrank": (5_000, 2, 50, 50, "low_rank"),
     "g2900k": (18_000, 2, 50, 50, "diag"),
+    # the pipeline's memory and disk at genome size on a loaded machine: one chain, trees capped at depth 6
+    "g2900k_depth6": (18_000, 1, 50, 50, "diag"),
 }
+MAX_DEPTH = {"g2900k_depth6": 6}
 CELL_LINES, SGRNAS = 40, 4
 
 CHILD = r'''
@@ -70,6 +73,7 @@ from speclet_core.fitting.request import prepare_request
 from speclet_core.records import SamplerSettings
 from speclet_core.settings import Settings
 nutpie_sampler.MASS_MATRIX = case["mass_matrix"]
+nutpie_sampler.MAX_TREE_DEPTH = case["max_depth"]
 sim = simulate_screen(case["genes"], case["cell_lines"], 1, seed=2002, sgrnas_per_gene=(case["sgrnas"], case["sgrnas"]),
                       covariates=False)
 path, _ = write_synthetic(sim, work / "screen.csv")
@@ -134,7 +138,8 @@ def main() -> None:
     for name in args.cases.split(","):
         genes, chains, tune, draws, mass = CASES[name]
         case = {"name": name, "genes": genes, "cell_lines": CELL_LINES, "sgrnas": SGRNAS, "chains": chains,
-                "tune": tune, "draws": draws, "mass_matrix": mass}
+                "tune": tune, "draws": draws, "mass_matrix": mass,
+                "max_depth": MAX_DEPTH.get(name, 10)}
         work = args.work / name
         shutil.rmtree(work, ignore_errors=True)
         work.mkdir(parents=True)

@@ -47,6 +47,9 @@ NUTPIE_BACKENDS = ("numba", "jax")
 # the default is the one with fewer gradient evaluations per effective draw (docs/benchmarks/genome.md)
 MASS_MATRICES = ("diag", "low_rank")
 MASS_MATRIX = "diag"
+# nutpie's default tree depth limit (2**10 leapfrog steps per draw at most); benchmarks that only check
+# the pipeline's memory and disk at genome size lower it, to bound their time (never a fit's default)
+MAX_TREE_DEPTH = 10
 # kept draws are stored in float32 (7 significant digits: far below any posterior's Monte Carlo error)
 DRAW_DTYPE = np.float32
 
@@ -340,6 +343,7 @@ def _start_with_progress(
     settings.num_draws = s.draws
     settings.num_chains = s.chains
     settings.target_accept = s.target_accept
+    settings.maxdepth = MAX_TREE_DEPTH
     for name, value in _UNSTORED_STATS.items():
         setattr(settings, name, value)
 

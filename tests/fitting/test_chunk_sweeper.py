@@ -46,10 +46,12 @@ def test_sweeper_keeps_the_same_draws_and_deletes_every_unread_chunk(tmp_path: P
         np.testing.assert_array_equal(swept[name], values, err_msg=name)
     assert not np.isnan(swept["kept"]).any()
     unread = [f for f in plain_files if "/c/" in f and "unconstrained_parameter/" not in f  # a coordinate
-              and (f.startswith("warmup_") or f.startswith(("posterior/mu/", "sample_stats/gradient/")))]
+              and f.startswith(("warmup_posterior/", "warmup_sample_stats/gradient/", "posterior/mu/",
+                                "sample_stats/gradient/", "sample_stats/unconstrained_draw/"))]
     assert unread, "the unswept store holds warm-up, free-variable and gradient chunks"
     assert not [f for f in swept_files if f in unread], "every unread chunk is deleted"
     assert [f for f in swept_files if f.startswith("posterior/kept/c/")], "kept chunks stay"
+    assert [f for f in swept_files if f.startswith("warmup_sample_stats/n_steps/c/")], "warm-up steps stay"
     assert all(f in swept_files for f in plain_files if f.endswith("zarr.json")), "metadata stays"
     kept_bytes = sum(v for f, v in swept_files.items() if f.startswith(("posterior/kept/", "posterior/s/")))
     assert freed > 0 and sum(swept_files.values()) < sum(plain_files.values()) - freed / 2
