@@ -146,6 +146,9 @@ def test_nutpie_fit_streams_float32_with_one_blas_thread(tmp_path: Path, monkeyp
     assert all(set(idata.sample_stats[v].dims) <= {"chain", "draw"} for v in idata.sample_stats.data_vars)
     assert {"diverging", "energy", "n_steps", "depth"} <= set(idata.sample_stats.data_vars)
     assert idata.sample_stats.sizes["draw"] == 100, "warm-up is not kept"
+    notes = result.provenance["notes"]  # the cost record: gradient evaluations count warm-up's steps too
+    assert notes["nutpie_gradient_evals"] > int(idata.sample_stats["n_steps"].sum()) > 0
+    assert notes["nutpie_sample_cpu_s"] > 0 and notes["nutpie_mass_matrix"] == "diag"
     assert not list((tmp_path / "tmp").glob("speclet-nutpie-*")), "the temporary zarr store is removed"
     assert [p for p in threadpool_info() if p["user_api"] == "blas"], "numpy's BLAS is loaded"
     assert blas_threads == {1}, blas_threads
